@@ -1,0 +1,1 @@
+"""Lambda handler for agent runs (SQS). Placeholder until the agent worker lands."""

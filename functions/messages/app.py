@@ -1,0 +1,60 @@
+"""Lambda handler for the /projects/{projectId}/messages and fragment routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qai import service
+from qai.api import ERROR_RESPONSES, caller_id, create_app, resource_id
+from qai.models import Fragment, Message, MessageList, PromptInput
+
+logger = Logger()
+app = create_app()
+
+CONFLICT_RESPONSE = {
+    409: {"description": "CONFLICT: a run is already queued or running for this project", **ERROR_RESPONSES[400]}
+}
+
+
+@app.get(
+    "/projects/<projectId>/messages",
+    summary="The conversation, oldest first, each message with its fragment (without file contents)",
+    responses=ERROR_RESPONSES,
+)
+def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path parameter's public name
+    return service.list_messages(caller_id(app), resource_id(projectId, "Project"))
+
+
+@app.post(
+    "/projects/<projectId>/messages",
+    summary="Send a follow-up; the agent changes the same app",
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"model": Message}}},
+        **ERROR_RESPONSES,
+        **CONFLICT_RESPONSE,
+    },
+)
+def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
+    message = service.post_message(caller_id(app), resource_id(projectId, "Project"), body.value)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
+
+
+@app.get(
+    "/projects/<projectId>/fragments/<fragmentId>",
+    summary="One fragment with its files",
+    responses=ERROR_RESPONSES,
+)
+def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
+    user_id = caller_id(app)
+    return service.get_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,56 @@
+"""Lambda handler for the /projects routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qai import service
+from qai.api import ERROR_RESPONSES, caller_id, create_app, resource_id
+from qai.models import Project, ProjectPage, PromptInput
+
+logger = Logger()
+app = create_app()
+
+
+@app.post(
+    "/projects",
+    summary="Create a project from a prompt and start building it",
+    responses={201: {"description": "Created", "content": {"application/json": {"model": Project}}}, **ERROR_RESPONSES},
+)
+def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
+    project = service.create_project(caller_id(app), body.value)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
+
+
+@app.get("/projects", summary="The caller's projects, most recently updated first", responses=ERROR_RESPONSES)
+def list_projects(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ProjectPage:
+    return service.list_projects(caller_id(app), limit=limit, cursor=cursor)
+
+
+@app.get("/projects/<projectId>", summary="One project", responses=ERROR_RESPONSES)
+def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's public name
+    return service.get_project(caller_id(app), resource_id(projectId, "Project"))
+
+
+@app.delete(
+    "/projects/<projectId>",
+    summary="Delete a project with its messages and fragments",
+    responses={204: {"description": "Deleted"}, **ERROR_RESPONSES},
+)
+def delete_project(projectId: str) -> Response[None]:  # noqa: N803
+    service.delete_project(caller_id(app), resource_id(projectId, "Project"))
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""QAI's shared layer: settings, Postgres access, models and the agent queue."""

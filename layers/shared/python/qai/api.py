@@ -1,0 +1,113 @@
+"""What the API functions share: the resolver set-up, the error mapping and the caller's identity.
+
+The error → status mapping lives here and nowhere else: typed QaiErrors keep their code,
+request validation becomes 400 with the offending field named, an unknown route 404, and any
+other exception a 500 whose text says nothing of the internals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
+from qai.models import ErrorResponse
+
+logger = Logger()
+SIGN_IN = "Sign in to continue."
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"model": ErrorResponse}},
+    }
+    for status, description in {
+        400: "BAD_REQUEST: malformed JSON or an invalid field (the message names it)",
+        401: "UNAUTHORIZED: no authenticated caller",
+        404: "NOT_FOUND: no such resource for this caller",
+        500: "INTERNAL_SERVER_ERROR",
+    }.items()
+}
+
+
+def _error_response(status: int, code: str, message: str) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=error_body(code, message))
+
+
+def _describe_validation_errors(errors: Sequence[Any]) -> str:
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return "body: malformed JSON"
+    # loc is ("body", "value"), ("query", "limit"), ("body",) for a body that is not an object …
+    field = ".".join(str(part) for part in first.get("loc", ())[1:] if not isinstance(part, int))
+    where = field or str(first.get("loc", ("body",))[0])
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(QaiError)
+    def _typed_error(exc: QaiError) -> Response[Any]:
+        return _error_response(exc.status, exc.code, exc.message)
+
+    # Powertools validates the request before the route runs; an anonymous caller still hears 401
+    # first, so that nothing about the API's shape is revealed before authentication.
+    def _bad_request(message: str) -> Response[Any]:
+        if _jwt_subject(app) is None:
+            return _typed_error(UnauthorizedError(SIGN_IN))
+        return _error_response(400, "BAD_REQUEST", message)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(exc: RequestValidationError) -> Response[Any]:
+        return _bad_request(_describe_validation_errors(exc.errors()))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+        return _bad_request("body: Content-Type must be application/json")
+
+    # Powertools decodes a base64 body as UTF-8 before validating it.
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
+        return _bad_request("body: malformed JSON")
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[Any]:
+        event = app.current_event
+        return _error_response(404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response[Any]:
+        logger.exception("Unhandled error")
+        return _error_response(500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
+
+    return app
+
+
+def _jwt_subject(app: APIGatewayHttpResolver) -> str | None:
+    sub = app.current_event.request_context.authorizer.jwt_claim.get("sub")
+    return sub if isinstance(sub, str) and sub else None
+
+
+def caller_id(app: APIGatewayHttpResolver) -> str:
+    """The authenticated user: the JWT ``sub`` claim that API Gateway's authorizer verified."""
+    sub = _jwt_subject(app)
+    if sub is None:
+        raise UnauthorizedError(SIGN_IN)
+    return sub
+
+
+def resource_id(raw: str, kind: str) -> str:
+    """A path id in canonical form; anything that is not a UUID names nothing, so it is a 404."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFoundError(f"{kind} not found") from None

@@ -1,0 +1,72 @@
+"""SQL for the "Message" and "Fragment" tables."""
+
+from __future__ import annotations
+
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from qai.db import Connection
+
+_MESSAGE_COLUMNS = (
+    'm.id, m."projectId" AS project_id, m.content, m.role::text AS role, m.type::text AS type,'
+    ' m."createdAt" AS created_at, m."updatedAt" AS updated_at'
+)
+# File paths are computed in the database so that file contents never leave it for a list.
+_FRAGMENT_SUMMARY_COLUMNS = (
+    'f.id, f."messageId" AS message_id, f."sandboxUrl" AS sandbox_url, f.title, f.summary,'
+    " ARRAY(SELECT jsonb_object_keys(f.files) ORDER BY 1) AS paths,"
+    ' f."createdAt" AS created_at, f."updatedAt" AS updated_at'
+)
+
+
+def insert_message(
+    conn: Connection, *, message_id: str, project_id: str, content: str, role: str, type_: str
+) -> DictRow:
+    row = conn.execute(
+        'INSERT INTO "Message" AS m (id, "projectId", content, role, type)'
+        ' VALUES (%s, %s, %s, %s::"MessageRole", %s::"MessageType")'
+        f" RETURNING {_MESSAGE_COLUMNS}",
+        (message_id, project_id, content, role, type_),
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def insert_fragment(
+    conn: Connection,
+    *,
+    fragment_id: str,
+    message_id: str,
+    sandbox_url: str,
+    title: str,
+    files: dict[str, str],
+    summary: str | None,
+) -> None:
+    conn.execute(
+        'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary)'
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (fragment_id, message_id, sandbox_url, title, Jsonb(files), summary),
+    )
+
+
+def list_messages_with_fragments(conn: Connection, *, project_id: str) -> list[DictRow]:
+    """The project's messages, oldest first, each with its fragment summary (or None): one query."""
+    return conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS},"
+        " CASE WHEN f.id IS NULL THEN NULL ELSE"
+        f" (SELECT to_jsonb(s) FROM (SELECT {_FRAGMENT_SUMMARY_COLUMNS}) s) END AS fragment"
+        ' FROM "Message" m LEFT JOIN "Fragment" f ON f."messageId" = m.id'
+        ' WHERE m."projectId" = %s ORDER BY m."createdAt", m.id',
+        (project_id,),
+    ).fetchall()
+
+
+def find_fragment(conn: Connection, *, fragment_id: str, project_id: str, user_id: str) -> DictRow | None:
+    """The fragment with its files, if it belongs to that project of that user."""
+    return conn.execute(
+        f"SELECT {_FRAGMENT_SUMMARY_COLUMNS}, f.files"
+        ' FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
+        ' JOIN "Project" p ON p.id = m."projectId"'
+        ' WHERE f.id = %s AND p.id = %s AND p."userId" = %s',
+        (fragment_id, project_id, user_id),
+    ).fetchone()

@@ -1,0 +1,111 @@
+"""Pydantic models at the edges: request bodies, response bodies, the queue message.
+
+JSON is camelCase (the original app's field names); Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic.alias_generators import to_camel
+
+from qai.settings import get_settings
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Postgres TIMESTAMP(3) columns hold UTC without a zone (the Prisma convention).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(_iso_utc, return_type=str, when_used="json"),
+]
+MessageRole = Literal["USER", "ASSISTANT"]
+MessageType = Literal["RESULT", "ERROR"]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class PromptInput(ApiModel):
+    """Body of ``POST /projects`` and ``POST /projects/{projectId}/messages``."""
+
+    value: str = Field(description="What the user asks for; 1 to MAX_VALUE_LENGTH characters after trimming.")
+
+    @field_validator("value")
+    @classmethod
+    def _trimmed_within_limit(cls, value: str) -> str:
+        trimmed = value.strip()
+        if not trimmed:
+            raise ValueError("must not be empty")
+        limit = get_settings().max_value_length
+        if len(trimmed) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return trimmed
+
+
+class Project(ApiModel):
+    id: str
+    name: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class ProjectPage(ApiModel):
+    items: list[Project]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+
+
+class FragmentSummary(ApiModel):
+    id: str
+    message_id: str
+    sandbox_url: str
+    title: str
+    summary: str | None
+    paths: list[str] = Field(description="The fragment's file paths, sorted, without their contents.")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class Fragment(FragmentSummary):
+    files: dict[str, str] = Field(description="Path → file content.")
+
+
+class Message(ApiModel):
+    id: str
+    project_id: str
+    content: str
+    role: MessageRole
+    type: MessageType
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    fragment: FragmentSummary | None
+
+
+class MessageList(ApiModel):
+    items: list[Message]
+
+
+class ErrorDetail(ApiModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(ApiModel):
+    error: ErrorDetail
+
+
+class AgentRunRequest(ApiModel):
+    """Body of a message on the agent queue: the USER message to answer."""
+
+    project_id: str
+    message_id: str

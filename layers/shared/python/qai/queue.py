@@ -1,0 +1,28 @@
+"""The agent queue's publisher (SQS through boto3)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from qai.models import AgentRunRequest
+from qai.settings import get_settings
+
+
+@cache
+def _sqs_client() -> Any:
+    # boto3 costs ~100 ms to import: only the requests that enqueue pay for it.
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
+    body = AgentRunRequest(project_id=project_id, message_id=message_id)
+    _sqs_client().send_message(
+        QueueUrl=get_settings().agent_queue_url, MessageBody=body.model_dump_json(by_alias=True)
+    )
+
+
+def reset_client() -> None:
+    _sqs_client.cache_clear()

@@ -1,0 +1,119 @@
+"""What the API does, as plain functions of the caller's id and validated input.
+
+Nothing here knows about Lambda or HTTP: handlers call these and shape the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from coolname import generate_slug
+
+from qai import db, messages, projects, queue, runs
+from qai.db import Connection
+from qai.errors import BadRequestError, NotFoundError
+from qai.models import Fragment, Message, MessageList, Project, ProjectPage
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _queue_run(conn: Connection, *, project_id: str, message_id: str) -> None:
+    runs.insert_run(conn, run_id=_new_id(), project_id=project_id, message_id=message_id)
+    # Sent inside the transaction: if SQS refuses, the rows roll back and nothing is left unanswered.
+    # If the commit fails after the send, the agent finds no run for the message and drops it.
+    queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
+
+
+def create_project(user_id: str, prompt: str) -> Project:
+    project_id, message_id = _new_id(), _new_id()
+    name = generate_slug(2)
+
+    def work(conn: Connection) -> Project:
+        row = projects.insert_project(conn, project_id=project_id, name=name, user_id=user_id)
+        messages.insert_message(
+            conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
+        )
+        _queue_run(conn, project_id=project_id, message_id=message_id)
+        return Project.model_validate(row)
+
+    return db.in_transaction(work)
+
+
+def _encode_cursor(project: Project) -> str:
+    raw = json.dumps([project.updated_at.isoformat(), project.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, project_id = json.loads(raw)
+        return datetime.fromisoformat(updated_at).replace(tzinfo=None), str(uuid.UUID(project_id))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise BadRequestError("cursor: not a cursor from a previous page") from exc
+
+
+def list_projects(user_id: str, *, limit: int, cursor: str | None) -> ProjectPage:
+    after = _decode_cursor(cursor) if cursor else None
+
+    def work(conn: Connection) -> list[Project]:
+        rows = projects.list_projects(conn, user_id=user_id, limit=limit + 1, after=after)
+        return [Project.model_validate(row) for row in rows]
+
+    items = db.in_transaction(work)
+    has_more = len(items) > limit
+    items = items[:limit]
+    return ProjectPage(items=items, next_cursor=_encode_cursor(items[-1]) if has_more else None)
+
+
+def get_project(user_id: str, project_id: str) -> Project:
+    row = db.in_transaction(lambda conn: projects.find_project(conn, project_id=project_id, user_id=user_id))
+    if row is None:
+        raise NotFoundError("Project not found")
+    return Project.model_validate(row)
+
+
+def delete_project(user_id: str, project_id: str) -> None:
+    if not db.in_transaction(lambda conn: projects.delete_project(conn, project_id=project_id, user_id=user_id)):
+        raise NotFoundError("Project not found")
+
+
+def list_messages(user_id: str, project_id: str) -> MessageList:
+    def work(conn: Connection) -> MessageList:
+        if projects.find_project(conn, project_id=project_id, user_id=user_id) is None:
+            raise NotFoundError("Project not found")
+        rows = messages.list_messages_with_fragments(conn, project_id=project_id)
+        return MessageList(items=[Message.model_validate(row) for row in rows])
+
+    return db.in_transaction(work)
+
+
+def post_message(user_id: str, project_id: str, prompt: str) -> Message:
+    message_id = _new_id()
+
+    def work(conn: Connection) -> Message:
+        if projects.find_project(conn, project_id=project_id, user_id=user_id) is None:
+            raise NotFoundError("Project not found")
+        row = messages.insert_message(
+            conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
+        )
+        projects.touch_project(conn, project_id=project_id)
+        _queue_run(conn, project_id=project_id, message_id=message_id)
+        return Message.model_validate({**row, "fragment": None})
+
+    return db.in_transaction(work)
+
+
+def get_fragment(user_id: str, project_id: str, fragment_id: str) -> Fragment:
+    row = db.in_transaction(
+        lambda conn: messages.find_fragment(conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id)
+    )
+    if row is None:
+        raise NotFoundError("Fragment not found")
+    return Fragment.model_validate(row)

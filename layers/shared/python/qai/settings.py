@@ -1,0 +1,78 @@
+"""Configuration from the environment, with secrets from AWS Secrets Manager.
+
+Everything is read once per execution environment (cold start) and cached: a Lambda that is
+re-used does not pay for Secrets Manager again, and tests call ``reset_caches()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class Settings:
+    agent_queue_url: str
+    max_value_length: int
+    # Must match the queue's maxReceiveCount: the delivery with this ApproximateReceiveCount is the
+    # last one, so the agent records a failure instead of leaving it to the dead-letter queue.
+    agent_max_receive_count: int
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings(
+        agent_queue_url=os.environ.get("AGENT_QUEUE_URL", ""),
+        max_value_length=_int_env("MAX_VALUE_LENGTH", 1000),
+        agent_max_receive_count=_int_env("AGENT_MAX_RECEIVE_COUNT", 3),
+    )
+
+
+@cache
+def get_secret(arn: str) -> str:
+    """The secret's string value, fetched once per cold start."""
+    # Imported here so that functions configured by plain environment variables skip the cost.
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(arn)
+    return value if isinstance(value, str) else value.decode()
+
+
+def secret_or_env(value_env: str, arn_env: str) -> str:
+    """A credential given directly (local runs) or as a Secrets Manager ARN (deployments)."""
+    direct = os.environ.get(value_env, "")
+    if direct:
+        return direct
+    arn = os.environ.get(arn_env, "")
+    return get_secret(arn) if arn else ""
+
+
+@cache
+def database_url() -> str:
+    """``DATABASE_URL``, or a URL built from an RDS-style secret at ``DATABASE_SECRET_ARN``."""
+    direct = os.environ.get("DATABASE_URL", "")
+    if direct:
+        return direct
+    arn = os.environ.get("DATABASE_SECRET_ARN", "")
+    if not arn:
+        raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
+    secret = json.loads(get_secret(arn))
+    user = quote(str(secret["username"]), safe="")
+    password = quote(str(secret["password"]), safe="")
+    host = secret["host"]
+    port = secret.get("port", 5432)
+    dbname = quote(str(secret.get("dbname", "postgres")), safe="")
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=prefer"
+
+
+def reset_caches() -> None:
+    for cached in (get_settings, get_secret, database_url):
+        cached.cache_clear()
