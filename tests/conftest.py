@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -53,26 +53,34 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh_database(pg_server: str) -> Iterator[str]:
-    """A database of its own for one test, migrated, as a URL."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-    yield _database_url(pg_server, name)
+def make_database(pg_server: str) -> Iterator[Callable[..., str]]:
+    """Creates databases for one test (empty, or from the migrated template) and drops them after."""
+    created: list[str] = []
+
+    def make(*, migrated: bool) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {TEMPLATE_DB}" if migrated else ""))
+        created.append(name)
+        return _database_url(pg_server, name)
+
+    yield make
     db.close()
     with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        for name in created:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture
-def empty_database(pg_server: str) -> Iterator[str]:
+def fresh_database(make_database: Callable[..., str]) -> str:
+    """A database of its own for one test, migrated, as a URL."""
+    return make_database(migrated=True)
+
+
+@pytest.fixture
+def empty_database(make_database: Callable[..., str]) -> str:
     """A database with no schema at all, as a URL."""
-    name = f"e_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield _database_url(pg_server, name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    return make_database(migrated=False)
 
 
 @pytest.fixture

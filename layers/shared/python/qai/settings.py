@@ -67,7 +67,7 @@ def database_url() -> str:
     secret = json.loads(get_secret(arn))
     user = quote(str(secret["username"]), safe="")
     password = quote(str(secret["password"]), safe="")
-    host = secret["host"]
+    host = quote(str(secret["host"]), safe="")
     port = secret.get("port", 5432)
     dbname = quote(str(secret.get("dbname", "postgres")), safe="")
     return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=prefer"

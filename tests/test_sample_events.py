@@ -1,0 +1,56 @@
+"""The sample events in events/ (those `sam local invoke -e` takes) go through their handlers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qai import db, messages, projects
+from tests.conftest import LambdaContextStub, load_function
+
+EVENTS = Path(__file__).parent.parent / "events"
+PROJECT_ID = "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d"
+FRAGMENT_ID = "9b2d4f6a-8c1e-4a3b-b5d7-1e2f3a4b5c6d"
+
+# In the order a user would go: the delete comes last.
+EXPECTED = [
+    ("projects/create.json", 201),
+    ("projects/list.json", 200),
+    ("projects/get.json", 200),
+    ("messages/list.json", 200),
+    ("messages/fragment.json", 200),
+    ("messages/post.json", 201),
+    ("projects/delete.json", 204),
+]
+
+
+def seed_project_with_fragment() -> None:
+    def work(conn: db.Connection) -> None:
+        projects.insert_project(conn, project_id=PROJECT_ID, name="brave-otter", user_id="local-user")
+        messages.insert_message(
+            conn, message_id="m-user", project_id=PROJECT_ID, content="a todo app", role="USER", type_="RESULT"
+        )
+        messages.insert_message(
+            conn, message_id="m-reply", project_id=PROJECT_ID, content="Done.", role="ASSISTANT", type_="RESULT"
+        )
+        messages.insert_fragment(
+            conn, fragment_id=FRAGMENT_ID, message_id="m-reply", sandbox_url="http://127.0.0.1:1/",
+            title="Todo", files={"app/page.tsx": "x"}, summary=None,
+        )
+
+    db.in_transaction(work)
+
+
+def test_every_sample_event_is_listed() -> None:
+    assert sorted(str(p.relative_to(EVENTS)) for p in EVENTS.glob("*/*.json")) == sorted(
+        [name for name, _ in EXPECTED] + [str(p.relative_to(EVENTS)) for p in EVENTS.glob("agent/*.json")]
+    )
+
+
+def test_sample_http_events_reach_their_handlers(env: str) -> None:
+    seed_project_with_fragment()
+    for name, expected in EXPECTED:
+        function = name.split("/")[0]
+        event = json.loads((EVENTS / name).read_text())
+        response = load_function(function).lambda_handler(event, LambdaContextStub())
+        assert response["statusCode"] == expected, (name, response.get("body"))
