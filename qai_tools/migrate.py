@@ -40,11 +40,10 @@ def _created_by_original_app(conn: psycopg.Connection) -> bool:
     if not has_prisma or not has_prisma[0]:
         return False
     rows = conn.execute(
-        "SELECT migration_name FROM _prisma_migrations"
-        " WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
+        "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
     ).fetchall()
     applied = {row[0] for row in rows}
-    if not PRISMA_SEED_MIGRATIONS <= applied:
+    if not applied >= PRISMA_SEED_MIGRATIONS:
         missing = ", ".join(sorted(PRISMA_SEED_MIGRATIONS - applied))
         raise AdoptionError(f"_prisma_migrations lacks finished seed migrations: {missing}")
     return True

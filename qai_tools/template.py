@@ -23,7 +23,7 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any
         return {tag_suffix: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {tag_suffix: loader.construct_sequence(node, deep=True)}
-    return {tag_suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+    return {tag_suffix: loader.construct_mapping(node, deep=True)}
 
 
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)

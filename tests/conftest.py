@@ -160,8 +160,14 @@ class Api:
         module = load_function(route.function if route else "projects")
         raw = json.dumps(json_body) if json_body is not None else body
         event = http_event(
-            method, path, route_key=route.route_key if route else None, path_parameters=params or None,
-            query=query, body=raw, headers=headers, user_id=user,
+            method,
+            path,
+            route_key=route.route_key if route else None,
+            path_parameters=params or None,
+            query=query,
+            body=raw,
+            headers=headers,
+            user_id=user,
         )
         response = module.lambda_handler(event, LambdaContextStub())
         payload = json.loads(response["body"]) if response.get("body") else None

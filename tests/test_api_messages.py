@@ -27,8 +27,13 @@ def finish_run_with_reply(database_url: str, project_id: str, files: dict[str, s
             conn, message_id=reply_id, project_id=project_id, content="Here it is.", role="ASSISTANT", type_="RESULT"
         )
         messages.insert_fragment(
-            conn, fragment_id=fragment_id, message_id=reply_id, sandbox_url="http://127.0.0.1:1/",
-            title="Todo App", files=files, summary="A todo app.",
+            conn,
+            fragment_id=fragment_id,
+            message_id=reply_id,
+            sandbox_url="http://127.0.0.1:1/",
+            title="Todo App",
+            files=files,
+            summary="A todo app.",
         )
         conn.execute(
             """UPDATE "AgentRun" SET status = 'SUCCEEDED', "replyMessageId" = %s WHERE "projectId" = %s""",

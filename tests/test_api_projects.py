@@ -25,8 +25,9 @@ def test_create_project_writes_project_message_run_and_enqueues(api: Api, env: s
         message = conn.execute(
             'SELECT id, content, role::text, type::text FROM "Message" WHERE "projectId" = %s', (project["id"],)
         ).fetchall()
-        run = conn.execute('SELECT status::text, "messageId" FROM "AgentRun" WHERE "projectId" = %s',
-                           (project["id"],)).fetchall()
+        run = conn.execute(
+            'SELECT status::text, "messageId" FROM "AgentRun" WHERE "projectId" = %s', (project["id"],)
+        ).fetchall()
     assert owner == ("user-1",)
     assert len(message) == 1 and message[0][1:] == ("a todo app with dark mode", "USER", "RESULT")
     assert run == [("QUEUED", message[0][0])]

@@ -65,9 +65,7 @@ def test_adopts_the_original_apps_database_without_touching_rows(empty_database:
     assert migrate(empty_database) == []
     with psycopg.connect(empty_database) as conn:
         after = [
-            conn.execute(
-                f'SELECT {", ".join(c for c in cols)} FROM "{table}" ORDER BY id'
-            ).fetchall()
+            conn.execute(f'SELECT {", ".join(c for c in cols)} FROM "{table}" ORDER BY id').fetchall()
             for table, cols in (
                 ("Project", ["id", "name", '"createdAt"', '"updatedAt"']),
                 ("Message", ["*"]),

@@ -34,8 +34,13 @@ def seed_project_with_fragment() -> None:
             conn, message_id="m-reply", project_id=PROJECT_ID, content="Done.", role="ASSISTANT", type_="RESULT"
         )
         messages.insert_fragment(
-            conn, fragment_id=FRAGMENT_ID, message_id="m-reply", sandbox_url="http://127.0.0.1:1/",
-            title="Todo", files={"app/page.tsx": "x"}, summary=None,
+            conn,
+            fragment_id=FRAGMENT_ID,
+            message_id="m-reply",
+            sandbox_url="http://127.0.0.1:1/",
+            title="Todo",
+            files={"app/page.tsx": "x"},
+            summary=None,
         )
 
     db.in_transaction(work)
@@ -54,3 +59,29 @@ def test_sample_http_events_reach_their_handlers(env: str) -> None:
         event = json.loads((EVENTS / name).read_text())
         response = load_function(function).lambda_handler(event, LambdaContextStub())
         assert response["statusCode"] == expected, (name, response.get("body"))
+
+
+def test_openapi_document_is_current() -> None:
+    from qai_tools.openapi import OPENAPI_PATH, openapi_document
+
+    document = openapi_document()
+    assert OPENAPI_PATH.read_text() == document, "openapi.json is stale: run `make openapi`"
+    paths = json.loads(document)["paths"]
+    assert set(paths) == {
+        "/projects",
+        "/projects/{projectId}",
+        "/projects/{projectId}/messages",
+        "/projects/{projectId}/fragments/{fragmentId}",
+    }
+    assert paths["/projects"]["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Project"
+    }
+
+
+def test_template_routes_and_resolver_routes_agree() -> None:
+    from qai_tools.openapi import openapi_document
+    from qai_tools.template import http_routes
+
+    paths = json.loads(openapi_document())["paths"]
+    documented = {(method.upper(), path) for path, ops in paths.items() for method in ops}
+    assert {(r.method, r.path) for r in http_routes()} == documented

@@ -11,21 +11,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
-from qai.api import ERROR_RESPONSES, caller_id, create_app, resource_id
+from qai.api import COMMON_ERRORS, caller_id, create_app, documented_responses, resource_id
 from qai.models import Fragment, Message, MessageList, PromptInput
 
 logger = Logger()
 app = create_app()
 
-CONFLICT_RESPONSE = {
-    409: {"description": "CONFLICT: a run is already queued or running for this project", **ERROR_RESPONSES[400]}
-}
-
 
 @app.get(
     "/projects/<projectId>/messages",
     summary="The conversation, oldest first, each message with its fragment (without file contents)",
-    responses=ERROR_RESPONSES,
+    responses=documented_responses(),
 )
 def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path parameter's public name
     return service.list_messages(caller_id(app), resource_id(projectId, "Project"))
@@ -34,11 +30,7 @@ def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path param
 @app.post(
     "/projects/<projectId>/messages",
     summary="Send a follow-up; the agent changes the same app",
-    responses={
-        201: {"description": "Created", "content": {"application/json": {"model": Message}}},
-        **ERROR_RESPONSES,
-        **CONFLICT_RESPONSE,
-    },
+    responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409)),
 )
 def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
     message = service.post_message(caller_id(app), resource_id(projectId, "Project"), body.value)
@@ -48,7 +40,7 @@ def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Respon
 @app.get(
     "/projects/<projectId>/fragments/<fragmentId>",
     summary="One fragment with its files",
-    responses=ERROR_RESPONSES,
+    responses=documented_responses(),
 )
 def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
     user_id = caller_id(app)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
-from qai.api import ERROR_RESPONSES, caller_id, create_app, resource_id
+from qai.api import caller_id, create_app, documented_responses, resource_id
 from qai.models import Project, ProjectPage, PromptInput
 
 logger = Logger()
@@ -21,14 +21,14 @@ app = create_app()
 @app.post(
     "/projects",
     summary="Create a project from a prompt and start building it",
-    responses={201: {"description": "Created", "content": {"application/json": {"model": Project}}}, **ERROR_RESPONSES},
+    responses=documented_responses(created=Project),
 )
 def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
     project = service.create_project(caller_id(app), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
 
 
-@app.get("/projects", summary="The caller's projects, most recently updated first", responses=ERROR_RESPONSES)
+@app.get("/projects", summary="The caller's projects, most recently updated first", responses=documented_responses())
 def list_projects(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -36,7 +36,7 @@ def list_projects(
     return service.list_projects(caller_id(app), limit=limit, cursor=cursor)
 
 
-@app.get("/projects/<projectId>", summary="One project", responses=ERROR_RESPONSES)
+@app.get("/projects/<projectId>", summary="One project", responses=documented_responses())
 def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's public name
     return service.get_project(caller_id(app), resource_id(projectId, "Project"))
 
@@ -44,7 +44,7 @@ def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's
 @app.delete(
     "/projects/<projectId>",
     summary="Delete a project with its messages and fragments",
-    responses={204: {"description": "Deleted"}, **ERROR_RESPONSES},
+    responses=documented_responses(no_content=True),
 )
 def delete_project(projectId: str) -> Response[None]:  # noqa: N803
     service.delete_project(caller_id(app), resource_id(projectId, "Project"))

@@ -17,6 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
 from qai.models import ErrorResponse
@@ -24,18 +26,33 @@ from qai.models import ErrorResponse
 logger = Logger()
 SIGN_IN = "Sign in to continue."
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {"application/json": {"model": ErrorResponse}},
-    }
-    for status, description in {
-        400: "BAD_REQUEST: malformed JSON or an invalid field (the message names it)",
-        401: "UNAUTHORIZED: no authenticated caller",
-        404: "NOT_FOUND: no such resource for this caller",
-        500: "INTERNAL_SERVER_ERROR",
-    }.items()
+_ERROR_DESCRIPTIONS = {
+    400: "BAD_REQUEST: malformed JSON or an invalid field (the message names it)",
+    401: "UNAUTHORIZED: no authenticated caller",
+    404: "NOT_FOUND: no such resource for this caller",
+    409: "CONFLICT: a run is already queued or running for this project",
+    429: "TOO_MANY_REQUESTS: no credits left",
+    500: "INTERNAL_SERVER_ERROR",
 }
+COMMON_ERRORS = (400, 401, 404, 500)
+
+
+def documented_responses(
+    *, created: type[BaseModel] | None = None, no_content: bool = False, errors: tuple[int, ...] = COMMON_ERRORS
+) -> dict[int, OpenAPIResponse]:
+    """The OpenAPI responses of a route beyond its 200: a 201 or 204, and the error bodies."""
+    responses: dict[int, OpenAPIResponse] = {
+        status: {
+            "description": _ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+        for status in errors
+    }
+    if created is not None:
+        responses[201] = {"description": "Created", "content": {"application/json": {"model": created}}}
+    if no_content:
+        responses[204] = {"description": "No content"}
+    return responses
 
 
 def _error_response(status: int, code: str, message: str) -> Response[Any]:

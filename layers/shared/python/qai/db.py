@@ -28,7 +28,10 @@ def _connect() -> Connection:
     # prepare_threshold=None: no server-side prepared statements, which RDS Proxy and PgBouncer
     # in transaction mode cannot carry across the backends they multiplex.
     return psycopg.connect(
-        database_url(), autocommit=True, prepare_threshold=None, row_factory=dict_row,
+        database_url(),
+        autocommit=True,
+        prepare_threshold=None,
+        row_factory=dict_row,
         connect_timeout=10,
     )
 
@@ -62,4 +65,3 @@ def in_transaction(work: Callable[[Connection], T]) -> T:
         conn = connection()
         with conn.transaction():
             return work(conn)
-

@@ -43,8 +43,7 @@ def insert_fragment(
     summary: str | None,
 ) -> None:
     conn.execute(
-        'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary)'
-        " VALUES (%s, %s, %s, %s, %s, %s)",
+        'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary) VALUES (%s, %s, %s, %s, %s, %s)',
         (fragment_id, message_id, sandbox_url, title, Jsonb(files), summary),
     )
 

@@ -26,14 +26,11 @@ def find_project(conn: Connection, *, project_id: str, user_id: str) -> DictRow 
     ).fetchone()
 
 
-def list_projects(
-    conn: Connection, *, user_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[DictRow]:
+def list_projects(conn: Connection, *, user_id: str, limit: int, after: tuple[datetime, str] | None) -> list[DictRow]:
     """Up to ``limit`` projects, newest update first, strictly after the keyset ``after``."""
     if after is None:
         return conn.execute(
-            f'SELECT {_COLUMNS} FROM "Project" WHERE "userId" = %s'
-            ' ORDER BY "updatedAt" DESC, id DESC LIMIT %s',
+            f'SELECT {_COLUMNS} FROM "Project" WHERE "userId" = %s ORDER BY "updatedAt" DESC, id DESC LIMIT %s',
             (user_id, limit),
         ).fetchall()
     return conn.execute(

@@ -19,9 +19,7 @@ def _sqs_client() -> Any:
 
 def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
     body = AgentRunRequest(project_id=project_id, message_id=message_id)
-    _sqs_client().send_message(
-        QueueUrl=get_settings().agent_queue_url, MessageBody=body.model_dump_json(by_alias=True)
-    )
+    _sqs_client().send_message(QueueUrl=get_settings().agent_queue_url, MessageBody=body.model_dump_json(by_alias=True))
 
 
 def reset_client() -> None:

@@ -1,0 +1,57 @@
+# QAI backend: one command per job. Each creates the virtual environment it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export PYTHONPATH := layers/shared/python:functions/agent:.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check ci clean
+
+$(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(PY)
+
+$(SAM): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $(SAM)
+
+## test: the whole test suite (real PostgreSQL, moto, scripted model server)
+test: $(PY)
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## migrate: apply pending migrations to $DATABASE_URL
+migrate: $(PY)
+	$(PY) -m qai_tools.migrate
+
+## openapi: rewrite openapi.json from the handlers
+openapi: $(PY)
+	$(PY) -m qai_tools.openapi
+
+lint: $(PY)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(PY)
+	$(PY) -m mypy layers/shared/python/qai functions qai_tools
+
+## check: lint, types and tests
+check: lint typecheck test
+
+sam-validate: $(SAM)
+	$(SAM) validate --lint
+
+sam-build: $(SAM)
+	$(SAM) build --build-dir .aws-sam/build
+
+sam-check: sam-validate sam-build
+
+ci: check sam-check
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,21 @@
+"""The API functions stay lean: they never load the agent's SDKs (nor boto3 until they enqueue)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize("function", ["projects", "messages"])
+def test_api_function_imports_no_agent_sdk(function: str) -> None:
+    code = (
+        f"import sys; sys.path[:0] = ['functions/{function}', 'layers/shared/python']; import app; "
+        "print(sorted(m for m in ('anthropic', 'e2b', 'boto3', 'qai_agent') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
