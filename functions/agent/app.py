@@ -1,1 +1,44 @@
-"""Lambda handler for agent runs (SQS). Placeholder until the agent worker lands."""
+"""Lambda handler for agent runs: one SQS record per queued USER message.
+
+Partial batch failures: a record whose attempt failed (and will be retried) or whose body is
+malformed is reported failed, and the others in the batch are not affected.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from qai.models import AgentRunRequest
+from qai_agent.config import get_agent_settings
+from qai_agent.loop import Deadline
+from qai_agent.worker import process_run_request
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    try:
+        request = AgentRunRequest.model_validate_json(record.body)
+    except ValidationError:
+        # Left to fail on every delivery, so it ends in the dead-letter queue for a human to read.
+        logger.error("Malformed agent queue message", extra={"messageId": record.message_id, "body": record.body[:500]})
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        raise
+    deadline = Deadline(lambda_context.get_remaining_time_in_millis, get_agent_settings().deadline_margin_seconds)
+    return process_run_request(
+        request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

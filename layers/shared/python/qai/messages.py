@@ -69,3 +69,23 @@ def find_fragment(conn: Connection, *, fragment_id: str, project_id: str, user_i
         ' WHERE f.id = %s AND p.id = %s AND p."userId" = %s',
         (fragment_id, project_id, user_id),
     ).fetchone()
+
+
+def recent_messages(conn: Connection, *, project_id: str, limit: int) -> list[DictRow]:
+    """The project's last ``limit`` messages, oldest first."""
+    rows = conn.execute(
+        f'SELECT {_MESSAGE_COLUMNS} FROM "Message" m WHERE m."projectId" = %s'
+        ' ORDER BY m."createdAt" DESC, m.id DESC LIMIT %s',
+        (project_id, limit),
+    ).fetchall()
+    return rows[::-1]
+
+
+def latest_fragment_files(conn: Connection, *, project_id: str) -> dict[str, str]:
+    """The files of the project's newest fragment: the app as it stands; empty for a new project."""
+    row = conn.execute(
+        'SELECT f.files FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
+        ' WHERE m."projectId" = %s ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1',
+        (project_id,),
+    ).fetchone()
+    return dict(row["files"]) if row else {}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import psycopg
+from psycopg.rows import DictRow
 
 from qai.db import Connection
 from qai.errors import ConflictError
@@ -19,3 +22,88 @@ def insert_run(conn: Connection, *, run_id: str, project_id: str, message_id: st
         if exc.diag.constraint_name != "AgentRun_projectId_active_key":
             raise
         raise ConflictError("A run is already queued or running for this project.") from exc
+
+
+_NOW = "(now() AT TIME ZONE 'UTC')"
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    id: str
+    attempt: int  # also the fencing token: only the holder of the latest attempt may finish the run
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    model_turns: int = 0
+
+
+def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_seconds: int) -> ClaimedRun | None:
+    """Take the message's run: QUEUED, or RUNNING under an expired lease (its worker died).
+
+    None when there is nothing to do here: no such run, a live lease held by another delivery, or
+    a run that already finished. The row lock of the UPDATE makes concurrent deliveries queue up,
+    and only the first sees a claimable row.
+    """
+    row = conn.execute(
+        f"""UPDATE "AgentRun" SET status = 'RUNNING', attempts = attempts + 1,
+               "leaseExpiresAt" = {_NOW} + make_interval(secs => %s),
+               "startedAt" = COALESCE("startedAt", {_NOW}), error = NULL
+           WHERE "messageId" = %s AND "projectId" = %s
+             AND (status = 'QUEUED' OR (status = 'RUNNING' AND "leaseExpiresAt" < {_NOW}))
+           RETURNING id, attempts""",
+        (lease_seconds, message_id, project_id),
+    ).fetchone()
+    return ClaimedRun(id=row["id"], attempt=row["attempts"]) if row else None
+
+
+def _usage_params(usage: RunUsage) -> tuple[int, int, int, int, int]:
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.model_turns,
+    )
+
+
+_ADD_USAGE = """"inputTokens" = "inputTokens" + %s, "outputTokens" = "outputTokens" + %s,
+    "cacheReadTokens" = "cacheReadTokens" + %s, "cacheWriteTokens" = "cacheWriteTokens" + %s,
+    "modelTurns" = "modelTurns" + %s"""
+
+
+def finish_run(
+    conn: Connection,
+    run: ClaimedRun,
+    *,
+    succeeded: bool,
+    reply_message_id: str,
+    usage: RunUsage,
+    error: str | None = None,
+) -> bool:
+    """Mark the run SUCCEEDED or FAILED with its reply; False if this worker no longer holds it."""
+    row = conn.execute(
+        f"""UPDATE "AgentRun" SET status = %s::"AgentRunStatus", "replyMessageId" = %s, error = %s,
+               "leaseExpiresAt" = NULL, "finishedAt" = {_NOW}, {_ADD_USAGE}
+           WHERE id = %s AND attempts = %s AND status = 'RUNNING'
+           RETURNING id""",
+        ("SUCCEEDED" if succeeded else "FAILED", reply_message_id, error, *_usage_params(usage), run.id, run.attempt),
+    ).fetchone()
+    return row is not None
+
+
+def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsage) -> None:
+    """Give a failed attempt back to the queue: the next delivery claims the run again."""
+    conn.execute(
+        f"""UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL, error = %s, {_ADD_USAGE}
+           WHERE id = %s AND attempts = %s AND status = 'RUNNING'""",
+        (error, *_usage_params(usage), run.id, run.attempt),
+    )
+
+
+def find_run(conn: Connection, *, message_id: str) -> DictRow | None:
+    return conn.execute('SELECT * FROM "AgentRun" WHERE "messageId" = %s', (message_id,)).fetchone()

@@ -1,0 +1,68 @@
+"""The agent's settings, read once per cold start."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from qai.settings import get_settings, secret_or_env
+
+# Current models from the anthropic SDK's model list: a Sonnet to build, a Haiku for the short texts.
+DEFAULT_AGENT_MODEL = "claude-sonnet-5-5"
+DEFAULT_FAST_MODEL = "claude-haiku-5-5"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    model: str
+    fast_model: str
+    max_turns: int
+    max_tokens: int
+    history_messages: int
+    command_timeout_seconds: float
+    # Time kept back from the Lambda deadline to record the outcome once the loop stops.
+    deadline_margin_seconds: float
+    lease_seconds: int
+    max_receive_count: int
+    sandbox_provider: str
+    e2b_template: str
+    e2b_timeout_seconds: int
+    local_sandbox_root: Path
+    local_preview_url: str
+    model_max_retries: int
+
+
+@cache
+def get_agent_settings() -> AgentSettings:
+    return AgentSettings(
+        model=_env("AGENT_MODEL", DEFAULT_AGENT_MODEL),
+        fast_model=_env("AGENT_FAST_MODEL", DEFAULT_FAST_MODEL),
+        max_turns=int(_env("AGENT_MAX_TURNS", "15")),
+        max_tokens=int(_env("AGENT_MAX_TOKENS", "16000")),
+        history_messages=5,
+        command_timeout_seconds=float(_env("AGENT_COMMAND_TIMEOUT_SECONDS", "120")),
+        deadline_margin_seconds=float(_env("AGENT_DEADLINE_MARGIN_SECONDS", "60")),
+        lease_seconds=int(_env("AGENT_LEASE_SECONDS", "960")),
+        max_receive_count=get_settings().agent_max_receive_count,
+        sandbox_provider=_env("SANDBOX_PROVIDER", "local"),
+        e2b_template=_env("E2B_TEMPLATE", "qai-nextjs"),
+        e2b_timeout_seconds=int(_env("E2B_TIMEOUT_SECONDS", "1800")),
+        local_sandbox_root=Path(_env("LOCAL_SANDBOX_ROOT", str(Path(tempfile.gettempdir()) / "qai-sandboxes"))),
+        local_preview_url=_env("LOCAL_PREVIEW_URL", ""),
+        model_max_retries=int(_env("AGENT_MODEL_MAX_RETRIES", "4")),
+    )
+
+
+def anthropic_api_key() -> str:
+    return secret_or_env("ANTHROPIC_API_KEY", "ANTHROPIC_SECRET_ARN")
+
+
+def e2b_api_key() -> str:
+    return secret_or_env("E2B_API_KEY", "E2B_SECRET_ARN")

@@ -1,0 +1,150 @@
+"""The Claude tool loop: model turns, tool calls, until the model writes its task summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+
+from qai.runs import RunUsage
+from qai_agent.prompts import agent_system_prompt, extract_summary
+from qai_agent.sandboxes.base import SandboxDescription
+from qai_agent.tools import TOOLS, ToolRunner
+
+CUT_OFF_NOTE = (
+    "Your last reply was cut off at the output limit and any tool call in it was dropped. Continue, and "
+    "write large files in several smaller createOrUpdateFiles calls."
+)
+KEEP_GOING_NOTE = (
+    "Continue with the tools until the app is done; then reply with only the "
+    "<task_summary>…</task_summary> block."
+)
+CACHED = {"type": "ephemeral"}
+
+
+@dataclass
+class UsageMeter:
+    """Token counts over every model call of a run."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    model_turns: int = 0
+
+    def add(self, usage: Any) -> None:
+        self.input_tokens += usage.input_tokens or 0
+        self.output_tokens += usage.output_tokens or 0
+        self.cache_read_tokens += getattr(usage, "cache_read_input_tokens", 0) or 0
+        self.cache_write_tokens += getattr(usage, "cache_creation_input_tokens", 0) or 0
+
+    def snapshot(self) -> RunUsage:
+        return RunUsage(
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.model_turns
+        )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The Lambda's deadline, less the time kept back to record the outcome."""
+
+    remaining_ms: Callable[[], int]
+    margin_seconds: float
+
+    def seconds_left(self) -> float:
+        return self.remaining_ms() / 1000 - self.margin_seconds
+
+    def passed(self) -> bool:
+        return self.seconds_left() <= 0
+
+
+@dataclass
+class LoopResult:
+    summary: str | None
+    stop_reason: str  # "summary", "max_turns" or "deadline"
+    turns: int
+
+
+def _tools_with_cache_breakpoint() -> list[dict[str, Any]]:
+    # One breakpoint on the last tool caches the tools; the system prompt has its own.
+    return [*TOOLS[:-1], {**TOOLS[-1], "cache_control": CACHED}]
+
+
+def _block_param(block: Any) -> dict[str, Any]:
+    if block.type == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+    return {"type": "text", "text": getattr(block, "text", "")}
+
+
+def run_agent_loop(
+    client: anthropic.Anthropic,
+    *,
+    model: str,
+    max_turns: int,
+    max_tokens: int,
+    sandbox: SandboxDescription,
+    runner: ToolRunner,
+    first_message: str,
+    deadline: Deadline,
+    meter: UsageMeter,
+) -> LoopResult:
+    system = [{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}]
+    tools = _tools_with_cache_breakpoint()
+    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+    for turn in range(1, max_turns + 1):
+        if deadline.passed():
+            return LoopResult(None, "deadline", turn - 1)
+        response = client.messages.create(
+            model=model,
+            max_tokens=max_tokens,
+            system=system,  # type: ignore[arg-type]
+            tools=tools,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]
+            timeout=max(deadline.seconds_left(), 1.0),
+        )
+        meter.add(response.usage)
+        meter.model_turns += 1
+        text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text")
+
+        if response.stop_reason == "max_tokens":
+            messages.append({"role": "assistant", "content": text or "(cut off)"})
+            if summary := extract_summary(text):
+                return LoopResult(summary, "summary", turn)
+            messages.append({"role": "user", "content": CUT_OFF_NOTE})
+            continue
+
+        messages.append({"role": "assistant", "content": [_block_param(b) for b in response.content]})
+        results = []
+        for block in response.content:
+            if block.type == "tool_use":
+                outcome = runner.run(block.name, block.input)
+                results.append(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": block.id,
+                        "content": outcome.content,
+                        "is_error": outcome.is_error,
+                    }
+                )
+        if summary := extract_summary(text):
+            return LoopResult(summary, "summary", turn)
+        messages.append({"role": "user", "content": results or KEEP_GOING_NOTE})
+    return LoopResult(None, "max_turns", max_turns)
+
+
+def short_text(
+    client: anthropic.Anthropic, *, model: str, system: str, content: str, max_tokens: int, meter: UsageMeter
+) -> str | None:
+    """One quick model answer (title, reply); None when the model fails, so callers fall back."""
+    try:
+        response = client.messages.create(
+            model=model, max_tokens=max_tokens, system=system, messages=[{"role": "user", "content": content}]
+        )
+    except anthropic.APIError:
+        return None
+    meter.add(response.usage)
+    text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text").strip()
+    return text or None
+

@@ -1,0 +1,73 @@
+"""What the model is told: the system prompt of the coding agent and of the two short texts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qai_agent.sandboxes.base import SandboxDescription
+
+SUMMARY_OPEN, SUMMARY_CLOSE = "<task_summary>", "</task_summary>"
+
+
+def agent_system_prompt(sandbox: SandboxDescription) -> str:
+    return f"""You are a senior software engineer building a web app that the user describes, in a sandbox.
+
+{sandbox.environment}
+
+Tools:
+- terminal: run shell commands (install packages, inspect files, check your work).
+- createOrUpdateFiles: write whole files; paths are relative to the app directory.
+- readFiles: read files before you change them, when you do not know their content.
+
+Rules:
+- Build a complete, polished, working feature set for what was asked: real interactivity and state, \
+sensible empty states, accessible markup, a responsive layout. No placeholders or TODOs.
+- When the app already has files, change them to do what the user now asks: do not start over.
+- Keep going with the tools until the app is done. Command failures are normal: read the error, fix \
+the cause, try again.
+- When, and only when, everything is finished, end with one final message that contains nothing but
+
+{SUMMARY_OPEN}
+A short, high-level summary of what you built or changed.
+{SUMMARY_CLOSE}
+
+Do not write the summary early, do not wrap it in backticks, and do not use tools after it."""
+
+
+TITLE_SYSTEM_PROMPT = (
+    "You name apps. Given a summary of an app, answer with its title only: at most 3 words, "
+    "title case, no punctuation, no quotes."
+)
+
+REPLY_SYSTEM_PROMPT = (
+    "You tell a user, in a friendly and casual tone, what was just built for them. Given a summary of "
+    "the work, answer with 1 to 3 short sentences addressed to the user, as if the app is ready to "
+    "try. No code, no markdown, no headings."
+)
+
+
+def first_user_message(
+    request: str, history: Sequence[tuple[str, str]], existing_paths: Sequence[str]
+) -> str:
+    """The conversation so far, the app's files, then the request (which appears once)."""
+    parts = []
+    if history:
+        lines = "\n".join(f"{role}: {content}" for role, content in history)
+        parts.append(f"<conversation_so_far>\n{lines}\n</conversation_so_far>")
+    if existing_paths:
+        listing = "\n".join(existing_paths)
+        parts.append(
+            "The app already exists; its files are in the sandbox. Change it rather than starting over.\n"
+            f"<existing_files>\n{listing}\n</existing_files>"
+        )
+    parts.append(f"<request>\n{request}\n</request>")
+    return "\n\n".join(parts)
+
+
+def extract_summary(text: str) -> str | None:
+    start = text.find(SUMMARY_OPEN)
+    if start < 0:
+        return None
+    end = text.find(SUMMARY_CLOSE, start)
+    body = text[start + len(SUMMARY_OPEN) : end if end >= 0 else len(text)].strip()
+    return body or None

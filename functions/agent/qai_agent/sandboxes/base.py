@@ -1,0 +1,56 @@
+"""The small interface every sandbox provider implements, and the path rules they share."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class SandboxPathError(ValueError):
+    """A path the model gave that would leave the app's directory; reported back as a tool error."""
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxDescription:
+    """What the system prompt tells the model about where it works."""
+
+    environment: str  # a paragraph: the stack, what is pre-installed, how the preview is served
+    workdir: str
+
+
+class Sandbox(Protocol):
+    description: SandboxDescription
+
+    def write_files(self, files: dict[str, str]) -> None: ...
+
+    def read_file(self, path: str) -> str: ...
+
+    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome: ...
+
+    def preview_url(self) -> str: ...
+
+    def close(self, *, succeeded: bool) -> None:
+        """Release the sandbox; a failed run's sandbox is destroyed, a good one keeps serving."""
+        ...
+
+
+def app_relative_path(path: str) -> str:
+    """The normalised path of a file inside the app; SandboxPathError for anything that escapes."""
+    if not isinstance(path, str) or not path.strip() or "\x00" in path:
+        raise SandboxPathError("path must be a non-empty string")
+    candidate = path.strip().replace("\\", "/")
+    if candidate.startswith("/") or candidate.startswith("~"):
+        raise SandboxPathError(f"{path}: absolute paths are not allowed; use a path relative to the app")
+    normalised = posixpath.normpath(candidate)
+    if normalised == "." or normalised == ".." or normalised.startswith("../"):
+        raise SandboxPathError(f"{path}: path leaves the app directory")
+    return normalised

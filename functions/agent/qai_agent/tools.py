@@ -1,0 +1,115 @@
+"""The agent's three tools, their schemas, and how a call runs against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from qai_agent.sandboxes.base import Sandbox, SandboxPathError, app_relative_path
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "terminal",
+        "description": "Run a shell command in the app's directory. Returns the exit code, stdout and stderr.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"command": {"type": "string", "description": "The command to run"}},
+            "required": ["command"],
+        },
+    },
+    {
+        "name": "createOrUpdateFiles",
+        "description": "Create or overwrite files in the app, with their whole new content.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "files": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string", "description": "Relative to the app, e.g. app/page.tsx"},
+                            "content": {"type": "string"},
+                        },
+                        "required": ["path", "content"],
+                    },
+                }
+            },
+            "required": ["files"],
+        },
+    },
+    {
+        "name": "readFiles",
+        "description": "Read files of the app. Returns each path with its content.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"files": {"type": "array", "items": {"type": "string"}}},
+            "required": ["files"],
+        },
+    },
+]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+@dataclass
+class ToolRunner:
+    """Runs tool calls and keeps the app's files as they stand (restored files plus those written)."""
+
+    sandbox: Sandbox
+    command_timeout_seconds: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    def run(self, name: str, arguments: Any) -> ToolResult:
+        try:
+            if not isinstance(arguments, dict):
+                raise ValueError("arguments must be an object")
+            if name == "terminal":
+                return self._terminal(arguments)
+            if name == "createOrUpdateFiles":
+                return self._write(arguments)
+            if name == "readFiles":
+                return self._read(arguments)
+            return ToolResult(f"Unknown tool {name!r}", is_error=True)
+        # Everything a tool call can get wrong goes back to the model as a result it can act on.
+        except (SandboxPathError, ValueError, TypeError, KeyError, OSError) as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
+
+    def _terminal(self, arguments: dict[str, Any]) -> ToolResult:
+        command = arguments.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise ValueError("command must be a non-empty string")
+        outcome = self.sandbox.run(command, timeout_seconds=self.command_timeout_seconds)
+        status = "timed out" if outcome.timed_out else f"exit code {outcome.exit_code}"
+        text = f"{status}\nstdout:\n{outcome.stdout}\nstderr:\n{outcome.stderr}"
+        return ToolResult(text, is_error=outcome.exit_code != 0 or outcome.timed_out)
+
+    def _write(self, arguments: dict[str, Any]) -> ToolResult:
+        entries = arguments.get("files")
+        if not isinstance(entries, list) or not entries:
+            raise ValueError("files must be a non-empty list of {path, content}")
+        batch: dict[str, str] = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+                raise ValueError("each file needs a path and a string content")
+            batch[app_relative_path(entry["path"])] = entry["content"]
+        self.sandbox.write_files(batch)
+        self.files.update(batch)
+        return ToolResult(f"Wrote {len(batch)} file(s): {', '.join(sorted(batch))}")
+
+    def _read(self, arguments: dict[str, Any]) -> ToolResult:
+        paths = arguments.get("files")
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise ValueError("files must be a non-empty list of paths")
+        contents = []
+        for path in paths:
+            try:
+                contents.append({"path": path, "content": self.sandbox.read_file(path)})
+            except (SandboxPathError, OSError) as exc:
+                contents.append({"path": path, "error": str(exc)})
+        return ToolResult(json.dumps(contents), is_error=all("error" in c for c in contents))

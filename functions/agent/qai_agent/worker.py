@@ -1,0 +1,222 @@
+"""One agent run, from a queue message to the reply in the database.
+
+Exactly one reply per USER message: the run is claimed in the database under a lease (a duplicate
+delivery finds it taken, or finished, and does nothing) and the outcome is written in one
+transaction fenced by the attempt number (a worker whose lease was taken over cannot write a
+second reply). A failed attempt is given back to the queue, except on the last delivery, which
+records the failure as the reply.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import anthropic
+import psycopg
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from qai import db, messages, runs
+from qai.models import AgentRunRequest
+from qai.runs import ClaimedRun
+from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings
+from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
+from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
+from qai_agent.sandboxes import SandboxConfigurationError, open_sandbox
+from qai_agent.tools import ToolRunner
+
+logger = Logger()
+metrics = Metrics()
+
+ERROR_REPLY = "Something went wrong. Please try again."
+FALLBACK_REPLY = "Your app is ready: have a look at the preview."
+Outcome = Literal["succeeded", "failed", "skipped", "retrying"]
+
+
+class FinalFailure(Exception):
+    """A failure that another attempt would not fix (configuration, no summary, the deadline)."""
+
+
+class LostRun(Exception):
+    """The run is no longer this worker's to finish (lease taken over, or the project deleted)."""
+
+
+@dataclass(frozen=True)
+class BuiltApp:
+    reply: str
+    title: str
+    summary: str
+    files: dict[str, str]
+    sandbox_url: str
+
+
+def model_client(settings: AgentSettings) -> anthropic.Anthropic:
+    api_key = anthropic_api_key()
+    if not api_key and not os.environ.get("ANTHROPIC_BASE_URL"):
+        raise FinalFailure(
+            "No model configured: set ANTHROPIC_API_KEY (or ANTHROPIC_SECRET_ARN), "
+            "or ANTHROPIC_BASE_URL for an Anthropic-compatible server"
+        )
+    # A server reached through ANTHROPIC_BASE_URL may need no key; the SDK still wants one.
+    return anthropic.Anthropic(api_key=api_key or "not-needed", max_retries=settings.model_max_retries)
+
+
+def _title(text: str | None, request: str) -> str:
+    words = (text or "").replace('"', "").replace("'", "").split()[:3]
+    if not words:
+        words = request.split()[:3]
+    return " ".join(words).strip(".,:;!?") or "Untitled"
+
+
+def build_app(
+    request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter
+) -> BuiltApp:
+    def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], dict[str, str]]:
+        recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
+        return recent, messages.latest_fragment_files(conn, project_id=request.project_id)
+
+    recent, existing_files = db.in_transaction(load)
+    current = next((m for m in recent if m["id"] == request.message_id), None)
+    if current is None:
+        raise FinalFailure("The message to answer is not among the project's recent messages")
+    history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
+    prompt = first_user_message(current["content"], history, sorted(existing_files))
+
+    client = model_client(settings)
+    try:
+        sandbox = open_sandbox(settings)
+    except SandboxConfigurationError as exc:
+        raise FinalFailure(str(exc)) from exc
+    succeeded = False
+    try:
+        sandbox.write_files(existing_files)
+        runner = ToolRunner(sandbox, settings.command_timeout_seconds, files=dict(existing_files))
+        result = run_agent_loop(
+            client,
+            model=settings.model,
+            max_turns=settings.max_turns,
+            max_tokens=settings.max_tokens,
+            sandbox=sandbox.description,
+            runner=runner,
+            first_message=prompt,
+            deadline=deadline,
+            meter=meter,
+        )
+        metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
+        if result.summary is None:
+            raise FinalFailure(f"The agent stopped without a task summary ({result.stop_reason})")
+        if not runner.files:
+            raise FinalFailure("The agent wrote no files")
+        title = short_text(
+            client, model=settings.fast_model, system=TITLE_SYSTEM_PROMPT, content=result.summary,
+            max_tokens=30, meter=meter,
+        )
+        reply = short_text(
+            client, model=settings.fast_model, system=REPLY_SYSTEM_PROMPT, content=result.summary,
+            max_tokens=300, meter=meter,
+        )
+        built = BuiltApp(
+            reply=reply or FALLBACK_REPLY,
+            title=_title(title, current["content"]),
+            summary=result.summary,
+            files=runner.files,
+            sandbox_url=sandbox.preview_url(),
+        )
+        succeeded = True
+        return built
+    finally:
+        sandbox.close(succeeded=succeeded)
+
+
+def _record_reply(run: ClaimedRun, request: AgentRunRequest, meter: UsageMeter, *, built: BuiltApp | None,
+                  error: str | None) -> None:
+    """The reply message (with its fragment on success) and the finished run, in one transaction."""
+    reply_id = str(uuid.uuid4())
+
+    def work(conn: db.Connection) -> None:
+        messages.insert_message(
+            conn,
+            message_id=reply_id,
+            project_id=request.project_id,
+            content=built.reply if built else ERROR_REPLY,
+            role="ASSISTANT",
+            type_="RESULT" if built else "ERROR",
+        )
+        if built:
+            messages.insert_fragment(
+                conn, fragment_id=str(uuid.uuid4()), message_id=reply_id, sandbox_url=built.sandbox_url,
+                title=built.title, files=built.files, summary=built.summary,
+            )
+        finished = runs.finish_run(
+            conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter.snapshot(), error=error
+        )
+        if not finished:
+            raise LostRun("the run was taken over by another delivery")
+
+    try:
+        db.in_transaction(work)
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise LostRun("the project was deleted during the run") from exc
+
+
+def process_run_request(request: AgentRunRequest, *, receive_count: int, deadline: Deadline) -> Outcome:
+    settings = get_agent_settings()
+    logger.append_keys(projectId=request.project_id, messageId=request.message_id)
+    run = db.in_transaction(
+        lambda conn: runs.claim_run(
+            conn, project_id=request.project_id, message_id=request.message_id, lease_seconds=settings.lease_seconds
+        )
+    )
+    if run is None:
+        logger.info("Nothing to do: the run is finished, held by another delivery, or unknown")
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return "skipped"
+    logger.append_keys(runId=run.id, attempt=run.attempt)
+    metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
+    started = time.monotonic()
+    meter = UsageMeter()
+    try:
+        outcome = _attempt(run, request, receive_count, settings, deadline, meter)
+    except LostRun as exc:
+        logger.warning("Outcome not recorded", extra={"reason": str(exc)})
+        return "skipped"
+    finally:
+        metrics.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
+        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=meter.input_tokens)
+        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=meter.output_tokens)
+    metrics.add_metric(name="RunsSucceeded" if outcome == "succeeded" else "RunsFailed", unit=MetricUnit.Count, value=1)
+    logger.info("Run finished", extra={"outcome": outcome, "turns": meter.model_turns})
+    return outcome
+
+
+def _attempt(
+    run: ClaimedRun,
+    request: AgentRunRequest,
+    receive_count: int,
+    settings: AgentSettings,
+    deadline: Deadline,
+    meter: UsageMeter,
+) -> Outcome:
+    try:
+        built = build_app(request, settings, deadline, meter)
+        _record_reply(run, request, meter, built=built, error=None)
+        return "succeeded"
+    except FinalFailure as exc:
+        logger.warning("Run failed", extra={"reason": str(exc)})
+        error = str(exc)
+    except LostRun:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if receive_count < settings.max_receive_count and not deadline.passed():
+            logger.exception("Attempt failed; the queue will deliver the message again")
+            db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter.snapshot()))
+            metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
+            raise
+        logger.exception("Last attempt failed")
+    _record_reply(run, request, meter, built=None, error=error)
+    return "failed"
