@@ -19,8 +19,9 @@ import pytest
 from moto import mock_aws
 
 from qai import db, queue, settings
-from qai_tools.apigw import http_event
+from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
+from qai_tools.scripted_model import ScriptedModelServer
 from qai_tools.template import find_route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,3 +188,60 @@ def queued_messages(queue_url: str) -> list[dict[str, Any]]:
         if not got:
             return bodies
         bodies.extend(json.loads(m["Body"]) for m in got)
+
+
+ANTHROPIC_TEST_KEY = "sk-ant-test-SECRET-4f9c2e"
+
+
+@pytest.fixture
+def model_server() -> Iterator[ScriptedModelServer]:
+    server = ScriptedModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def agent_env(
+    env: str, model_server: ScriptedModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The agent function's environment: scripted model, local sandboxes under a temp dir."""
+    from qai_agent.config import get_agent_settings
+
+    sandboxes = tmp_path / "sandboxes"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_TEST_KEY)
+    monkeypatch.setenv("SANDBOX_PROVIDER", "local")
+    monkeypatch.setenv("LOCAL_SANDBOX_ROOT", str(sandboxes))
+    monkeypatch.setenv("AGENT_MODEL_MAX_RETRIES", "2")
+    monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "5")
+    get_agent_settings.cache_clear()
+    yield sandboxes
+    get_agent_settings.cache_clear()
+
+
+class AgentWorker:
+    """Delivers queue messages to the agent function as Lambda's SQS poller would."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+        self.module = load_function("agent")
+
+    def deliver(self, *messages: QueuedMessage, remaining_ms: int = 900_000) -> list[str]:
+        """Run the handler on a batch; the ids of the records it reported failed."""
+        response = self.module.lambda_handler(sqs_event(list(messages)), LambdaContextStub(remaining_ms))
+        return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+    def deliver_body(self, body: dict[str, str], *, receive_count: int = 1, remaining_ms: int = 900_000) -> list[str]:
+        return self.deliver(QueuedMessage(json.dumps(body), receive_count=receive_count), remaining_ms=remaining_ms)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Take every message on the queue and deliver each once; their bodies."""
+        bodies = queued_messages(self.queue_url)
+        for body in bodies:
+            assert self.deliver_body(body) == []
+        return bodies
+
+
+@pytest.fixture
+def worker(agent_env: Path, agent_queue_url: str) -> AgentWorker:
+    return AgentWorker(agent_queue_url)

@@ -18,8 +18,7 @@ CUT_OFF_NOTE = (
     "write large files in several smaller createOrUpdateFiles calls."
 )
 KEEP_GOING_NOTE = (
-    "Continue with the tools until the app is done; then reply with only the "
-    "<task_summary>…</task_summary> block."
+    "Continue with the tools until the app is done; then reply with only the <task_summary>…</task_summary> block."
 )
 CACHED = {"type": "ephemeral"}
 
@@ -147,4 +146,3 @@ def short_text(
     meter.add(response.usage)
     text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text").strip()
     return text or None
-

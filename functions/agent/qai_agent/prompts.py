@@ -46,9 +46,7 @@ REPLY_SYSTEM_PROMPT = (
 )
 
 
-def first_user_message(
-    request: str, history: Sequence[tuple[str, str]], existing_paths: Sequence[str]
-) -> str:
+def first_user_message(request: str, history: Sequence[tuple[str, str]], existing_paths: Sequence[str]) -> str:
     """The conversation so far, the app's files, then the request (which appears once)."""
     parts = []
     if history:

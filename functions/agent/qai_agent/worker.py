@@ -72,9 +72,7 @@ def _title(text: str | None, request: str) -> str:
     return " ".join(words).strip(".,:;!?") or "Untitled"
 
 
-def build_app(
-    request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter
-) -> BuiltApp:
+def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter) -> BuiltApp:
     def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], dict[str, str]]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
         return recent, messages.latest_fragment_files(conn, project_id=request.project_id)
@@ -112,12 +110,20 @@ def build_app(
         if not runner.files:
             raise FinalFailure("The agent wrote no files")
         title = short_text(
-            client, model=settings.fast_model, system=TITLE_SYSTEM_PROMPT, content=result.summary,
-            max_tokens=30, meter=meter,
+            client,
+            model=settings.fast_model,
+            system=TITLE_SYSTEM_PROMPT,
+            content=result.summary,
+            max_tokens=30,
+            meter=meter,
         )
         reply = short_text(
-            client, model=settings.fast_model, system=REPLY_SYSTEM_PROMPT, content=result.summary,
-            max_tokens=300, meter=meter,
+            client,
+            model=settings.fast_model,
+            system=REPLY_SYSTEM_PROMPT,
+            content=result.summary,
+            max_tokens=300,
+            meter=meter,
         )
         built = BuiltApp(
             reply=reply or FALLBACK_REPLY,
@@ -132,8 +138,9 @@ def build_app(
         sandbox.close(succeeded=succeeded)
 
 
-def _record_reply(run: ClaimedRun, request: AgentRunRequest, meter: UsageMeter, *, built: BuiltApp | None,
-                  error: str | None) -> None:
+def _record_reply(
+    run: ClaimedRun, request: AgentRunRequest, meter: UsageMeter, *, built: BuiltApp | None, error: str | None
+) -> None:
     """The reply message (with its fragment on success) and the finished run, in one transaction."""
     reply_id = str(uuid.uuid4())
 
@@ -148,8 +155,13 @@ def _record_reply(run: ClaimedRun, request: AgentRunRequest, meter: UsageMeter, 
         )
         if built:
             messages.insert_fragment(
-                conn, fragment_id=str(uuid.uuid4()), message_id=reply_id, sandbox_url=built.sandbox_url,
-                title=built.title, files=built.files, summary=built.summary,
+                conn,
+                fragment_id=str(uuid.uuid4()),
+                message_id=reply_id,
+                sandbox_url=built.sandbox_url,
+                title=built.title,
+                files=built.files,
+                summary=built.summary,
             )
         finished = runs.finish_run(
             conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter.snapshot(), error=error

@@ -120,19 +120,17 @@ class _PreviewHandler(SimpleHTTPRequestHandler):
         root = Path(self.directory).resolve()
         requested = Path(super().translate_path(path))  # already free of ".." by the base class
         parts = requested.relative_to(root).parts if requested.is_relative_to(root) else ()
-        if not parts:
-            return str(root / "\x00missing")  # no listing of all sandboxes
-        sandbox_root = root / parts[0]
         real = requested.resolve()
-        if not real.is_relative_to(sandbox_root):
-            return str(root / "\x00missing")  # a symlink out of its own sandbox
+        # No listing of all sandboxes, and no symlink out of the sandbox the path names.
+        if not parts or not real.is_relative_to(root / parts[0]):
+            return str(root / "not-found" / "refused")
         return str(real)
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

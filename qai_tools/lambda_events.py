@@ -1,4 +1,4 @@
-"""Build API Gateway HTTP API (payload format 2.0) events, as API Gateway would send them.
+"""Build Lambda events as AWS would send them: API Gateway HTTP API (payload 2.0) and SQS.
 
 Used by the local stack to drive the real handlers, and by the tests.
 """
@@ -6,8 +6,10 @@ Used by the local stack to drive the real handlers, and by the tests.
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -72,3 +74,39 @@ def http_event(
             event["body"] = base64.b64encode(raw_body).decode()
             event["isBase64Encoded"] = True
     return event
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    body: str
+    receive_count: int = 1
+    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    receipt_handle: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def sqs_event(
+    messages: list[QueuedMessage], *, queue_arn: str = "arn:aws:sqs:us-east-1:000000000000:qai-agent"
+) -> dict:
+    """An SQS event source batch, with the attributes Lambda's poller sets."""
+    now = str(int(time.time() * 1000))
+    return {
+        "Records": [
+            {
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(m.receive_count),
+                    "SentTimestamp": now,
+                    "SenderId": "000000000000",
+                    "ApproximateFirstReceiveTimestamp": now,
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(m.body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+            for m in messages
+        ]
+    }

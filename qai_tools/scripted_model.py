@@ -1,0 +1,162 @@
+"""A small HTTP server that speaks the Anthropic Messages API with scripted replies.
+
+Point ``ANTHROPIC_BASE_URL`` at it and the real ``anthropic`` SDK and the real agent loop run
+against it: tool_use blocks, stop reasons, usage, error statuses with their retry headers. The
+agent model's calls take the scripted replies in order; calls to any other model (the fast model's
+title and reply) get short canned answers. Used by the tests, the end-to-end test and the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+USAGE = {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 900, "cache_creation_input_tokens": 30}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: content blocks and a stop reason, or an HTTP error."""
+
+    content: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = "end_turn"
+    status: int = 200
+    error_type: str = ""
+    delay_seconds: float = 0.0
+
+
+def text(value: str) -> Reply:
+    return Reply(content=[{"type": "text", "text": value}])
+
+
+def summary(value: str = "Built the app.") -> Reply:
+    return text(f"<task_summary>\n{value}\n</task_summary>")
+
+
+def tool(name: str, arguments: dict[str, Any], *, note: str = "") -> Reply:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": note}] if note else []
+    blocks.append({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": arguments})
+    return Reply(content=blocks, stop_reason="tool_use")
+
+
+def write_files(files: dict[str, str]) -> Reply:
+    return tool("createOrUpdateFiles", {"files": [{"path": p, "content": c} for p, c in files.items()]})
+
+
+def terminal(command: str) -> Reply:
+    return tool("terminal", {"command": command})
+
+
+def read_files(paths: list[str]) -> Reply:
+    return tool("readFiles", {"files": paths})
+
+
+def cut_off(partial: str) -> Reply:
+    return Reply(content=[{"type": "text", "text": partial}], stop_reason="max_tokens")
+
+
+def error(status: int, error_type: str) -> Reply:
+    return Reply(status=status, error_type=error_type)
+
+
+class ScriptedModelServer:
+    def __init__(self, agent_model: str = "claude-sonnet-5-5") -> None:
+        self.agent_model = agent_model
+        self.requests: list[dict[str, Any]] = []
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self.title = "Todo App"
+        self.reply = "Your todo app is ready. Add a few tasks and try it out!"
+        self.fast_model_error: Reply | None = None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-model", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ScriptedModelServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    def agent_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r.get("model") == self.agent_model]
+
+    def remaining(self) -> int:
+        return len(self._script)
+
+    def _answer(self, request: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if request.get("model") != self.agent_model:
+                if self.fast_model_error is not None:
+                    return self.fast_model_error
+                system = str(request.get("system", ""))
+                return text(self.title if "name apps" in system else self.reply)
+            if not self._script:
+                return error(500, "api_error")
+            return self._script.popleft()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                request = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.split("?")[0] != "/v1/messages":
+                    self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "no route"}})
+                    return
+                reply = server._answer(request)
+                if reply.delay_seconds:
+                    threading.Event().wait(reply.delay_seconds)
+                if reply.status != 200:
+                    body = {"type": "error", "error": {"type": reply.error_type, "message": reply.error_type}}
+                    self._send(reply.status, body, {"retry-after-ms": "1", "x-should-retry": "true"})
+                    return
+                self._send(
+                    200,
+                    {
+                        "id": f"msg_{uuid.uuid4().hex[:24]}",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": request.get("model"),
+                        "content": reply.content,
+                        "stop_reason": reply.stop_reason,
+                        "stop_sequence": None,
+                        "usage": USAGE,
+                    },
+                )
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

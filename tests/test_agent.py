@@ -1,0 +1,417 @@
+"""The agent worker end to end: SQS event → real SDK → scripted model server → local sandbox → Postgres."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import psycopg
+import pytest
+
+from qai import db, runs
+from qai_tools import scripted_model as sm
+from qai_tools.lambda_events import QueuedMessage
+from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages
+
+PAGE = "<!doctype html><title>Todos</title><h1>Todo list</h1><script src='app.js'></script>"
+
+
+def create_project(api: Api, value: str = "a todo app") -> tuple[dict, dict[str, str]]:
+    status, project = api.call("POST", "/projects", json_body={"value": value})
+    assert status == 201
+    return project, {}
+
+
+def conversation(api: Api, project_id: str) -> list[dict]:
+    status, body = api.call("GET", f"/projects/{project_id}/messages")
+    assert status == 200
+    return body["items"]
+
+
+def run_row(database_url: str, message_id: str) -> dict[str, Any]:
+    with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
+        row = conn.execute(
+            'SELECT status::text, attempts, error, "replyMessageId", "inputTokens", "outputTokens",'
+            ' "cacheReadTokens", "cacheWriteTokens", "modelTurns", "finishedAt" FROM "AgentRun"'
+            ' WHERE "messageId" = %s',
+            (message_id,),
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def tool_results(model_server: sm.ScriptedModelServer) -> list[dict]:
+    """Every tool_result the agent sent back to the model, in order."""
+    results = []
+    for request in model_server.agent_requests():
+        last = request["messages"][-1]
+        if last["role"] == "user" and isinstance(last["content"], list):
+            results.extend(block for block in last["content"] if block.get("type") == "tool_result")
+    # The same results are repeated in later requests' histories; keep the first sighting.
+    unique = {r["tool_use_id"]: r for r in results}
+    return list(unique.values())
+
+
+def test_happy_path_from_sqs_event_to_a_served_preview(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    model_server.script(
+        sm.write_files({"index.html": PAGE, "app.js": "console.log('todos')"}),
+        sm.terminal("ls"),
+        sm.summary("A todo list with add and delete."),
+    )
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+
+    user, reply = conversation(api, project["id"])
+    assert (reply["role"], reply["type"]) == ("ASSISTANT", "RESULT")
+    assert reply["content"] == model_server.reply
+    fragment = reply["fragment"]
+    assert fragment["title"] == "Todo App"
+    assert fragment["summary"] == "A todo list with add and delete."
+    assert fragment["paths"] == ["app.js", "index.html"]
+    with urllib.request.urlopen(fragment["sandboxUrl"]) as response:
+        assert "Todo list" in response.read().decode()
+    assert fragment["sandboxUrl"].startswith("http://127.0.0.1:")
+
+    row = run_row(env, queued["messageId"])
+    assert row["status"] == "SUCCEEDED" and row["attempts"] == 1 and row["replyMessageId"] == reply["id"]
+    # Three agent turns and two fast-model calls, each reporting the scripted usage.
+    assert row["modelTurns"] == 3
+    assert (row["inputTokens"], row["outputTokens"]) == (5 * 120, 5 * 40)
+    assert (row["cacheReadTokens"], row["cacheWriteTokens"]) == (5 * 900, 5 * 30)
+
+    first = model_server.agent_requests()[0]
+    assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert [t["name"] for t in first["tools"]] == ["terminal", "createOrUpdateFiles", "readFiles"]
+    assert "local sandbox" in first["system"][0]["text"]
+    assert first["messages"] == [{"role": "user", "content": "<request>\na todo app\n</request>"}]
+    assert user["content"] == "a todo app"
+
+
+def test_follow_up_sees_and_edits_the_earlier_files(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    model_server.script(sm.write_files({"index.html": PAGE, "styles.css": "body{}"}), sm.summary("Todo list."))
+    project, _ = create_project(api)
+    worker.drain()
+
+    model_server.requests.clear()
+    model_server.script(
+        sm.read_files(["index.html"]),
+        sm.write_files({"index.html": PAGE.replace("</h1>", "</h1><footer>made with QAI</footer>")}),
+        sm.summary("Added a footer."),
+    )
+    status, message = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "add a footer"})
+    assert status == 201
+    worker.drain()
+
+    first = model_server.agent_requests()[0]["messages"][0]["content"]
+    assert first.count("add a footer") == 1
+    assert "User: a todo app" in first and f"Assistant: {model_server.reply}" in first
+    assert "<existing_files>\nindex.html\nstyles.css\n</existing_files>" in first
+    read_back = json.loads(tool_results(model_server)[0]["content"])
+    assert read_back == [{"path": "index.html", "content": PAGE}]
+
+    items = conversation(api, project["id"])
+    assert [m["role"] for m in items] == ["USER", "ASSISTANT", "USER", "ASSISTANT"]
+    status, fragment = api.call("GET", f"/projects/{project['id']}/fragments/{items[-1]['fragment']['id']}")
+    # The whole app as it stands: the restored stylesheet and the edited page.
+    assert fragment["files"] == {
+        "index.html": PAGE.replace("</h1>", "</h1><footer>made with QAI</footer>"),
+        "styles.css": "body{}",
+    }
+    with urllib.request.urlopen(fragment["sandboxUrl"]) as response:
+        assert "made with QAI" in response.read().decode()
+    # The earlier preview still serves the earlier app.
+    with urllib.request.urlopen(items[1]["fragment"]["sandboxUrl"]) as response:
+        assert "made with QAI" not in response.read().decode()
+
+
+def test_a_failing_command_is_a_result_the_model_recovers_from(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    model_server.script(
+        sm.terminal("echo broken >&2; exit 3"),
+        sm.write_files({"index.html": PAGE}),
+        sm.summary(),
+    )
+    project, _ = create_project(api)
+    worker.drain()
+    failed = tool_results(model_server)[0]
+    assert failed["is_error"] is True
+    assert failed["content"].startswith("exit code 3") and "broken" in failed["content"]
+    assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+
+
+def test_no_summary_is_an_error_reply(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_MAX_TURNS", "3")
+    from qai_agent.config import get_agent_settings
+
+    get_agent_settings.cache_clear()
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.text("All done!"), sm.text("Really done."))
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+    reply = conversation(api, project["id"])[-1]
+    assert (reply["role"], reply["type"], reply["fragment"]) == ("ASSISTANT", "ERROR", None)
+    assert reply["content"] == "Something went wrong. Please try again."
+    row = run_row(env, queued["messageId"])
+    assert row["status"] == "FAILED" and "task summary" in row["error"]
+    # The model was nudged to finish after an answer without tools.
+    assert "task_summary" in model_server.agent_requests()[2]["messages"][-1]["content"]
+
+
+def test_no_files_is_an_error_reply(api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer) -> None:
+    model_server.script(sm.summary("Nothing to do."))
+    project, _ = create_project(api)
+    worker.drain()
+    assert conversation(api, project["id"])[-1]["type"] == "ERROR"
+
+
+def test_the_loop_stops_at_15_model_turns(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    model_server.script(*[sm.terminal(f"echo {i}") for i in range(20)])
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+    assert len(model_server.agent_requests()) == 15
+    assert model_server.remaining() == 5
+    assert conversation(api, project["id"])[-1]["type"] == "ERROR"
+    row = run_row(env, queued["messageId"])
+    assert row["modelTurns"] == 15 and "max_turns" in row["error"]
+
+
+def test_a_reply_cut_off_at_max_tokens_continues(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    model_server.script(
+        sm.cut_off("I'll write the page now, starting with"),
+        sm.write_files({"index.html": PAGE}),
+        sm.summary(),
+    )
+    project, _ = create_project(api)
+    worker.drain()
+    assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+    after_cut = model_server.agent_requests()[1]["messages"]
+    assert after_cut[-2] == {"role": "assistant", "content": "I'll write the page now, starting with"}
+    assert "cut off" in after_cut[-1]["content"]
+
+
+def test_model_errors_are_retried_by_the_sdk(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    model_server.script(
+        sm.error(429, "rate_limit_error"),
+        sm.error(529, "overloaded_error"),
+        sm.write_files({"index.html": PAGE}),
+        sm.error(500, "api_error"),
+        sm.summary(),
+    )
+    project, _ = create_project(api)
+    worker.drain()
+    assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+    assert len(model_server.agent_requests()) == 5
+
+
+def test_persistent_model_failure_is_retried_by_the_queue_then_ends_as_error(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    model_server.script(*[sm.error(529, "overloaded_error")] * 3)
+    first = QueuedMessage(json.dumps(body), receive_count=1)
+    assert worker.deliver(first) == [first.message_id]
+    row = run_row(env, body["messageId"])
+    assert (row["status"], row["attempts"]) == ("QUEUED", 1)
+    assert "Overloaded" in row["error"] or "overloaded" in row["error"]
+    assert len(conversation(api, project["id"])) == 1  # no reply yet: the queue will try again
+
+    model_server.script(*[sm.error(500, "api_error")] * 3)
+    assert worker.deliver_body(body, receive_count=2) != []
+    model_server.script(*[sm.error(500, "api_error")] * 3)
+    assert worker.deliver_body(body, receive_count=3) == []  # the last delivery is acknowledged
+    reply = conversation(api, project["id"])[-1]
+    assert (reply["role"], reply["type"]) == ("ASSISTANT", "ERROR")
+    row = run_row(env, body["messageId"])
+    assert (row["status"], row["attempts"]) == ("FAILED", 3)
+    # Each failed attempt left its sandbox directory removed.
+    assert not list(worker.module.get_agent_settings().local_sandbox_root.glob("*"))
+
+
+def test_the_same_message_delivered_three_times_at_once_gets_one_reply(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    slow_write = sm.write_files({"index.html": PAGE})
+    model_server.script(sm.Reply(slow_write.content, slow_write.stop_reason, delay_seconds=0.5), sm.summary())
+    barrier = threading.Barrier(3)
+    failures: list[list[str]] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        failures.append(worker.deliver_body(body))
+        db.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [[], [], []]
+    replies = [m for m in conversation(api, project["id"]) if m["role"] == "ASSISTANT"]
+    assert len(replies) == 1 and replies[0]["type"] == "RESULT"
+    assert run_row(env, body["messageId"])["attempts"] == 1
+    # A later redelivery of the finished run does nothing either.
+    assert worker.deliver_body(body, receive_count=2) == []
+    assert len(conversation(api, project["id"])) == 2
+
+
+def test_a_run_whose_worker_died_is_taken_over_and_the_stale_worker_cannot_reply(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    # A first worker claims the run and dies: its lease runs out.
+    dead = db.in_transaction(
+        lambda conn: runs.claim_run(conn, project_id=body["projectId"], message_id=body["messageId"], lease_seconds=60)
+    )
+    assert dead is not None and dead.attempt == 1
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
+    assert worker.deliver_body(body, receive_count=2) == []
+    assert model_server.agent_requests() == []  # the lease is still live: nothing done
+    with psycopg.connect(env, autocommit=True) as conn:
+        conn.execute("""UPDATE "AgentRun" SET "leaseExpiresAt" = now() AT TIME ZONE 'UTC' - interval '1 second'""")
+
+    assert worker.deliver_body(body, receive_count=2) == []
+    row = run_row(env, body["messageId"])
+    assert (row["status"], row["attempts"]) == ("SUCCEEDED", 2)
+    # The first worker wakes up and tries to record its own outcome: refused.
+    stale = db.in_transaction(
+        lambda conn: runs.finish_run(
+            conn, dead, succeeded=False, reply_message_id=row["replyMessageId"], usage=runs.RunUsage()
+        )
+    )
+    assert stale is False
+    assert len(conversation(api, project["id"])) == 2
+
+
+def test_malformed_bodies_fail_alone_in_their_batch(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
+    bad = [QueuedMessage("not json"), QueuedMessage('{"projectId": 1}'), QueuedMessage("{}")]
+    good = QueuedMessage(json.dumps(body))
+    failed = worker.deliver(bad[0], good, bad[1], bad[2])
+    assert sorted(failed) == sorted(m.message_id for m in bad)
+    assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+
+
+def test_a_message_with_no_run_is_acknowledged_without_work(
+    worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    body = {"projectId": "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d", "messageId": "9b2d4f6a-8c1e-4a3b-b5d7-1e2f3a4b5c6d"}
+    assert worker.deliver_body(body) == []
+    assert model_server.requests == []
+
+
+def test_path_escapes_and_secret_leaks_through_the_tools(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, tmp_path: Any
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("host secret")
+    model_server.script(
+        sm.write_files({"../escape.txt": "x"}),
+        sm.write_files({"/tmp/escape.txt": "x"}),
+        sm.terminal(f"ln -s {outside} link.txt && ln -s {tmp_path} linkdir"),
+        sm.read_files(["link.txt", "../../outside.txt", "/etc/hostname"]),
+        sm.write_files({"linkdir/planted.txt": "x"}),
+        sm.terminal("env; cat /proc/self/environ | tr '\\0' '\\n'"),
+        sm.write_files({"index.html": PAGE}),
+        sm.summary(),
+    )
+    project, _ = create_project(api)
+    worker.drain()
+    results = tool_results(model_server)
+    assert [r["is_error"] for r in results] == [True, True, False, True, True, False, False]
+    assert "leaves the app directory" in results[0]["content"]
+    assert "absolute paths" in results[1]["content"]
+    assert "host secret" not in results[3]["content"]
+    assert not (tmp_path / "planted.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
+    environment = results[5]["content"]
+    assert ANTHROPIC_TEST_KEY not in environment
+    assert env not in environment and "DATABASE_URL" not in environment and "AWS_" not in environment
+    fragment = conversation(api, project["id"])[-1]["fragment"]
+    # The preview refuses the symlink that leads out of the sandbox.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(fragment["sandboxUrl"] + "link.txt")
+    assert refused.value.code == 404
+
+
+def test_a_run_stops_before_the_lambda_deadline_and_records_its_outcome(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+) -> None:
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    # 30 s left, and the default margin keeps 60 s back: no model turn may start.
+    started = time.monotonic()
+    assert worker.deliver_body(body, remaining_ms=30_000) == []
+    assert time.monotonic() - started < 5
+    assert model_server.agent_requests() == []
+    assert conversation(api, project["id"])[-1]["type"] == "ERROR"
+    assert "deadline" in run_row(env, body["messageId"])["error"]
+
+
+def test_fast_model_failure_falls_back_to_safe_title_and_reply(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    model_server.fast_model_error = sm.error(400, "invalid_request_error")
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
+    project, _ = create_project(api, "weather dashboard for Paris please")
+    worker.drain()
+    reply = conversation(api, project["id"])[-1]
+    assert reply["type"] == "RESULT"
+    assert reply["fragment"]["title"] == "weather dashboard for"
+    assert reply["content"] == "Your app is ready: have a look at the preview."
+
+
+def test_title_is_at_most_three_words(api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer) -> None:
+    model_server.title = '"Super Fancy Todo Manager Pro"'
+    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
+    project, _ = create_project(api)
+    worker.drain()
+    assert conversation(api, project["id"])[-1]["fragment"]["title"] == "Super Fancy Todo"
+
+
+def test_without_a_model_configured_the_run_ends_with_a_clear_reason(
+    api: Api, worker: AgentWorker, env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+    assert conversation(api, project["id"])[-1]["type"] == "ERROR"
+    assert "ANTHROPIC_API_KEY" in run_row(env, queued["messageId"])["error"]
+
+
+def test_a_project_deleted_during_its_run_is_acknowledged(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
+) -> None:
+    project, _ = create_project(api)
+    (body,) = queued_messages(worker.queue_url)
+    slow = sm.write_files({"index.html": PAGE})
+    model_server.script(sm.Reply(slow.content, slow.stop_reason, delay_seconds=0.5), sm.summary())
+    deleter = threading.Timer(0.2, lambda: api.call("DELETE", f"/projects/{project['id']}"))
+    deleter.start()
+    assert worker.deliver_body(body) == []
+    deleter.join()
+    assert api.call("GET", f"/projects/{project['id']}")[0] == 404
