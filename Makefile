@@ -8,7 +8,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check ci clean
+.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check ci clean e2b-template
 
 $(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ lint: $(PY)
 	$(PY) -m ruff format --check .
 
 typecheck: $(PY)
-	$(PY) -m mypy layers/shared/python/qai functions qai_tools
+	$(PY) -m mypy layers/shared/python/qai functions qai_tools bench sandbox-template
 
 ## check: lint, types and tests
 check: lint typecheck test
@@ -55,3 +55,11 @@ ci: check sam-check
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+## e2b-template: build and publish the E2B sandbox template (needs E2B_API_KEY)
+e2b-template: $(PY)
+	$(PY) sandbox-template/template.py
+
+## bench: the agent's own overhead per run, against a zero-latency scripted model
+bench: $(PY)
+	$(PY) bench/agent_overhead.py 50

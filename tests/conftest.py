@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -19,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from qai import db, queue, settings
+from qai_tools.functions import LocalLambdaContext, load_function
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
 from qai_tools.scripted_model import ScriptedModelServer
@@ -115,30 +113,9 @@ def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPat
     queue.reset_client()
 
 
-def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py under a module name of its own, as the local stack does."""
-    module_name = f"qai_function_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class LambdaContextStub:
-    function_name = "qai-test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:qai-test"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
+class LambdaContextStub(LocalLambdaContext):
     def __init__(self, remaining_ms: int = 900_000) -> None:
-        self._remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._remaining_ms
+        super().__init__("qai-test", remaining_ms / 1000)
 
 
 class Api:

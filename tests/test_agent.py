@@ -106,7 +106,7 @@ def test_follow_up_sees_and_edits_the_earlier_files(
         sm.write_files({"index.html": PAGE.replace("</h1>", "</h1><footer>made with QAI</footer>")}),
         sm.summary("Added a footer."),
     )
-    status, message = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "add a footer"})
+    status, _ = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "add a footer"})
     assert status == 201
     worker.drain()
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from qai import db, messages, projects
-from tests.conftest import LambdaContextStub, load_function
+from qai_tools.functions import load_function
+from tests.conftest import LambdaContextStub
 
 EVENTS = Path(__file__).parent.parent / "events"
 PROJECT_ID = "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d"
@@ -85,3 +86,10 @@ def test_template_routes_and_resolver_routes_agree() -> None:
     paths = json.loads(openapi_document())["paths"]
     documented = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     assert {(r.method, r.path) for r in http_routes()} == documented
+
+
+def test_sample_sqs_event_reaches_the_agent(agent_env: Path) -> None:
+    seed_project_with_fragment()
+    event = json.loads((EVENTS / "agent" / "sqs.json").read_text())
+    # The sample names a message with no queued run: acknowledged, nothing done.
+    assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import anthropic
@@ -37,11 +38,11 @@ FALLBACK_REPLY = "Your app is ready: have a look at the preview."
 Outcome = Literal["succeeded", "failed", "skipped", "retrying"]
 
 
-class FinalFailure(Exception):
+class FinalRunError(Exception):
     """A failure that another attempt would not fix (configuration, no summary, the deadline)."""
 
 
-class LostRun(Exception):
+class LostRunError(Exception):
     """The run is no longer this worker's to finish (lease taken over, or the project deleted)."""
 
 
@@ -56,13 +57,21 @@ class BuiltApp:
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
     api_key = anthropic_api_key()
-    if not api_key and not os.environ.get("ANTHROPIC_BASE_URL"):
-        raise FinalFailure(
+    base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
+    if not api_key and not base_url:
+        raise FinalRunError(
             "No model configured: set ANTHROPIC_API_KEY (or ANTHROPIC_SECRET_ARN), "
             "or ANTHROPIC_BASE_URL for an Anthropic-compatible server"
         )
     # A server reached through ANTHROPIC_BASE_URL may need no key; the SDK still wants one.
-    return anthropic.Anthropic(api_key=api_key or "not-needed", max_retries=settings.model_max_retries)
+    return _cached_client(api_key or "not-needed", base_url, settings.model_max_retries)
+
+
+@cache
+def _cached_client(api_key: str, base_url: str, max_retries: int) -> anthropic.Anthropic:
+    # One client per execution environment: it keeps its connections, and building one (its TLS
+    # context) costs ~30 ms.
+    return anthropic.Anthropic(api_key=api_key, base_url=base_url or None, max_retries=max_retries)
 
 
 def _title(text: str | None, request: str) -> str:
@@ -80,7 +89,7 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
     recent, existing_files = db.in_transaction(load)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
-        raise FinalFailure("The message to answer is not among the project's recent messages")
+        raise FinalRunError("The message to answer is not among the project's recent messages")
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
     prompt = first_user_message(current["content"], history, sorted(existing_files))
 
@@ -88,7 +97,7 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
     try:
         sandbox = open_sandbox(settings)
     except SandboxConfigurationError as exc:
-        raise FinalFailure(str(exc)) from exc
+        raise FinalRunError(str(exc)) from exc
     succeeded = False
     try:
         sandbox.write_files(existing_files)
@@ -106,9 +115,9 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
         )
         metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
         if result.summary is None:
-            raise FinalFailure(f"The agent stopped without a task summary ({result.stop_reason})")
+            raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
         if not runner.files:
-            raise FinalFailure("The agent wrote no files")
+            raise FinalRunError("The agent wrote no files")
         title = short_text(
             client,
             model=settings.fast_model,
@@ -167,12 +176,12 @@ def _record_reply(
             conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter.snapshot(), error=error
         )
         if not finished:
-            raise LostRun("the run was taken over by another delivery")
+            raise LostRunError("the run was taken over by another delivery")
 
     try:
         db.in_transaction(work)
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise LostRun("the project was deleted during the run") from exc
+        raise LostRunError("the project was deleted during the run") from exc
 
 
 def process_run_request(request: AgentRunRequest, *, receive_count: int, deadline: Deadline) -> Outcome:
@@ -193,7 +202,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     meter = UsageMeter()
     try:
         outcome = _attempt(run, request, receive_count, settings, deadline, meter)
-    except LostRun as exc:
+    except LostRunError as exc:
         logger.warning("Outcome not recorded", extra={"reason": str(exc)})
         return "skipped"
     finally:
@@ -217,10 +226,10 @@ def _attempt(
         built = build_app(request, settings, deadline, meter)
         _record_reply(run, request, meter, built=built, error=None)
         return "succeeded"
-    except FinalFailure as exc:
+    except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
         error = str(exc)
-    except LostRun:
+    except LostRunError:
         raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]

