@@ -25,6 +25,10 @@ $(SAM): requirements-sam.txt
 test: $(PY)
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+## dev: start the whole system locally (API, queue, agent, database, previews)
+dev: $(PY)
+	$(PY) -m qai_tools.local_stack
+
 ## migrate: apply pending migrations to $DATABASE_URL
 migrate: $(PY)
 	$(PY) -m qai_tools.migrate

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,6 +66,15 @@ def error(status: int, error_type: str) -> Reply:
     return Reply(status=status, error_type=error_type)
 
 
+def page_from_request(request: dict[str, Any]) -> Reply:
+    """A responder for any number of concurrent runs: write a page naming the request, then finish."""
+    messages = request.get("messages", [])
+    if len(messages) > 1:
+        return summary("Wrote a page for the request.")
+    prompt = str(messages[0]["content"]).rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
+    return write_files({"index.html": f"<!doctype html><h1>{prompt}</h1>"})
+
+
 class ScriptedModelServer:
     def __init__(self, agent_model: str = "claude-sonnet-5-5") -> None:
         self.agent_model = agent_model
@@ -74,6 +84,8 @@ class ScriptedModelServer:
         self.title = "Todo App"
         self.reply = "Your todo app is ready. Add a few tasks and try it out!"
         self.fast_model_error: Reply | None = None
+        # Answers the agent model when the script is empty; None answers 500 instead.
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         # Time spent answering, measured inside the server: the "model latency" a benchmark subtracts.
         self.busy_seconds = 0.0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -111,9 +123,9 @@ class ScriptedModelServer:
                     return self.fast_model_error
                 system = str(request.get("system", ""))
                 return text(self.title if "name apps" in system else self.reply)
-            if not self._script:
-                return error(500, "api_error")
-            return self._script.popleft()
+            if self._script:
+                return self._script.popleft()
+            return self.responder(request) if self.responder else error(500, "api_error")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

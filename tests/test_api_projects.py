@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -210,3 +212,16 @@ def test_enqueue_failure_leaves_nothing_behind(api: Api, env: str, monkeypatch: 
             ' (SELECT count(*) FROM "AgentRun")'
         ).fetchone()
     assert counts == (0, 0, 0)
+
+
+def test_the_queue_message_is_delayed_past_the_commit(
+    api: Api, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qai import settings
+
+    monkeypatch.setenv("AGENT_ENQUEUE_DELAY_SECONDS", "1")
+    settings.reset_caches()
+    create(api)
+    assert queued_messages(agent_queue_url) == []
+    time.sleep(1.2)
+    assert len(queued_messages(agent_queue_url)) == 1

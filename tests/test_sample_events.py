@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
+
 from qai import db, messages, projects
 from qai_tools.functions import load_function
 from tests.conftest import LambdaContextStub
@@ -88,8 +90,15 @@ def test_template_routes_and_resolver_routes_agree() -> None:
     assert {(r.method, r.path) for r in http_routes()} == documented
 
 
-def test_sample_sqs_event_reaches_the_agent(agent_env: Path) -> None:
+def test_sample_sqs_event_reaches_the_agent(agent_env: Path, env: str) -> None:
     seed_project_with_fragment()
     event = json.loads((EVENTS / "agent" / "sqs.json").read_text())
-    # The sample names a message with no queued run: acknowledged, nothing done.
+    body = json.loads(event["Records"][0]["body"])
+    with psycopg.connect(env, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO "AgentRun" (id, "projectId", "messageId", status) VALUES ('r', %s, 'm-user', 'SUCCEEDED')""",
+            (body["projectId"],),
+        )
+    # The sample's message was answered already: a redelivery is acknowledged without work.
+    assert body["messageId"] == "m-user"
     assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}

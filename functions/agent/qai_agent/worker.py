@@ -35,11 +35,15 @@ metrics = Metrics()
 
 ERROR_REPLY = "Something went wrong. Please try again."
 FALLBACK_REPLY = "Your app is ready: have a look at the preview."
-Outcome = Literal["succeeded", "failed", "skipped", "retrying"]
+Outcome = Literal["succeeded", "failed", "skipped"]
 
 
 class FinalRunError(Exception):
     """A failure that another attempt would not fix (configuration, no summary, the deadline)."""
+
+
+class RunNotVisibleError(Exception):
+    """The message's run is not in the database (yet): the queue should deliver it again."""
 
 
 class LostRunError(Exception):
@@ -193,9 +197,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
         )
     )
     if run is None:
-        logger.info("Nothing to do: the run is finished, held by another delivery, or unknown")
-        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-        return "skipped"
+        return _unclaimed(request, receive_count, settings)
     logger.append_keys(runId=run.id, attempt=run.attempt)
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
@@ -212,6 +214,18 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     metrics.add_metric(name="RunsSucceeded" if outcome == "succeeded" else "RunsFailed", unit=MetricUnit.Count, value=1)
     logger.info("Run finished", extra={"outcome": outcome, "turns": meter.model_turns})
     return outcome
+
+
+def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSettings) -> Outcome:
+    if db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id)) is not None:
+        logger.info("Nothing to do: the run is finished or held by another delivery")
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return "skipped"
+    # No run (yet): the API's transaction may still be committing, or it rolled back after the send.
+    if receive_count < settings.max_receive_count:
+        raise RunNotVisibleError(f"no run for message {request.message_id} yet")
+    logger.warning("No run for this message after every delivery: its rows were never committed")
+    return "skipped"
 
 
 def _attempt(

@@ -10,6 +10,7 @@ boundary against a hostile model (use E2B for that), only against mistakes and l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -40,6 +41,20 @@ DESCRIPTION = SandboxDescription(
         "directory and are stopped after a timeout."
     ),
 )
+
+
+# Process groups of commands still running, so that a stopping local stack leaves none behind.
+_running_groups: set[int] = set()
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_running_commands() -> None:
+    for pgid in list(_running_groups):
+        _kill_group(pgid)
 
 
 def _confined(root: Path, relative: str) -> Path:
@@ -90,13 +105,16 @@ class LocalSandbox:
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills all it started
         )
+        _running_groups.add(proc.pid)
         try:
             stdout, stderr = proc.communicate(timeout=timeout_seconds)
             timed_out = False
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             stdout, stderr = proc.communicate()
             timed_out = True
+        finally:
+            _running_groups.discard(proc.pid)
         return CommandOutcome(
             exit_code=proc.returncode,
             stdout=stdout.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],

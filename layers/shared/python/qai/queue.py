@@ -19,7 +19,12 @@ def _sqs_client() -> Any:
 
 def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
     body = AgentRunRequest(project_id=project_id, message_id=message_id)
-    _sqs_client().send_message(QueueUrl=get_settings().agent_queue_url, MessageBody=body.model_dump_json(by_alias=True))
+    settings = get_settings()
+    _sqs_client().send_message(
+        QueueUrl=settings.agent_queue_url,
+        MessageBody=body.model_dump_json(by_alias=True),
+        DelaySeconds=settings.enqueue_delay_seconds,
+    )
 
 
 def reset_client() -> None:

@@ -107,3 +107,12 @@ def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsag
 
 def find_run(conn: Connection, *, message_id: str) -> DictRow | None:
     return conn.execute('SELECT * FROM "AgentRun" WHERE "messageId" = %s', (message_id,)).fetchone()
+
+
+def requeue_unfinished_runs(conn: Connection) -> list[DictRow]:
+    """Runs whose queue message was lost with a local, in-memory queue: back to QUEUED, listed."""
+    return conn.execute(
+        """UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL
+           WHERE status IN ('QUEUED', 'RUNNING')
+           RETURNING "projectId" AS project_id, "messageId" AS message_id"""
+    ).fetchall()

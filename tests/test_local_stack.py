@@ -1,0 +1,178 @@
+"""The local stack as a user runs it: a subprocess on free ports with its own data folder, used over
+HTTP only, with the scripted model server standing in for Claude."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from qai_tools import scripted_model as sm
+
+ROOT = Path(__file__).parent.parent
+EVENTS = ROOT / "events"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RunningStack:
+    def __init__(self, data_dir: Path, model_url: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_", "AGENT_", "LOCAL_"))}
+        env.update(
+            {
+                "QAI_DATA_DIR": str(data_dir),
+                "QAI_API_PORT": str(free_port()),
+                "QAI_PREVIEW_PORT": str(free_port()),
+                "QAI_RETRY_DELAY_SECONDS": "1",
+                "ANTHROPIC_BASE_URL": model_url,
+                "ANTHROPIC_API_KEY": "sk-ant-local-test",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        self.api_url = f"http://127.0.0.1:{env['QAI_API_PORT']}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "qai_tools.local_stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(90):
+            self.stop()
+            pytest.fail("the stack did not start:\n" + "".join(self.output))
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.strip() == "QAI ready":
+                self._ready.set()
+
+    def stop(self) -> list[psutil.Process]:
+        """Ctrl-C, as a user would; the processes of ours still alive afterwards."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=60) == 0, "".join(self.output)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        return alive
+
+    def call(self, method: str, path: str, body: Any = None, user: str | None = None) -> tuple[int, Any]:
+        headers = {"content-type": "application/json"} | ({"x-qai-user": user} if user else {})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.api_url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        return status, json.loads(raw) if raw else None
+
+    def wait_for_messages(self, project_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.call("GET", f"/projects/{project_id}/messages")
+            assert status == 200
+            if len(body["items"]) >= count:
+                return body["items"]
+            time.sleep(0.2)
+        pytest.fail(f"no reply for {project_id}:\n" + "".join(self.output[-30:]))
+
+
+@pytest.fixture
+def scripted_pages(model_server: sm.ScriptedModelServer) -> sm.ScriptedModelServer:
+    model_server.responder = sm.page_from_request
+    return model_server
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "qai-data"
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if any(str(tmp_path) in part for part in p.info["cmdline"] or [])
+    ]
+    for process in leftovers:
+        process.kill()
+    assert leftovers == [], "processes were left behind"
+
+
+def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_dir: Path) -> None:
+    stack = RunningStack(data_dir, scripted_pages.url)
+    try:
+        status, project = stack.call("POST", "/projects", {"value": "a todo app"})
+        assert status == 201
+        _, reply = stack.wait_for_messages(project["id"], 2)
+        assert (reply["role"], reply["type"]) == ("ASSISTANT", "RESULT")
+        with urllib.request.urlopen(reply["fragment"]["sandboxUrl"], timeout=10) as page:
+            assert "<h1>a todo app</h1>" in page.read().decode()
+
+        status, _ = stack.call("POST", f"/projects/{project['id']}/messages", {"value": "add dark mode"})
+        assert status == 201
+        items = stack.wait_for_messages(project["id"], 4)
+        assert [m["role"] for m in items] == ["USER", "ASSISTANT", "USER", "ASSISTANT"]
+        status, fragment = stack.call("GET", f"/projects/{project['id']}/fragments/{items[-1]['fragment']['id']}")
+        assert status == 200 and fragment["files"]["index.html"] == "<!doctype html><h1>add dark mode</h1>"
+
+        assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
+        status, document = stack.call("GET", "/openapi.json")
+        assert status == 200 and "/projects/{projectId}/messages" in document["paths"]
+        status, error = stack.call("GET", "/nope")
+        assert status == 404 and error["error"]["code"] == "NOT_FOUND"
+        # The sample events (those `sam local invoke -e` takes) go through the stack too.
+        for path in sorted(EVENTS.glob("projects/*.json")) + sorted(EVENTS.glob("messages/*.json")):
+            event = json.loads(path.read_text())
+            query = f"?{event['rawQueryString']}" if event["rawQueryString"] else ""
+            body = json.loads(event["body"]) if event.get("body") else None
+            status, _ = stack.call(event["requestContext"]["http"]["method"], event["rawPath"] + query, body)
+            assert status < 500, path.name
+    finally:
+        assert stack.stop() == []
+
+    # Started again on the same data folder, it keeps the projects.
+    stack = RunningStack(data_dir, scripted_pages.url)
+    try:
+        status, page = stack.call("GET", "/projects")
+        assert project["id"] in [p["id"] for p in page["items"]]
+        assert stack.call("DELETE", f"/projects/{project['id']}")[0] == 204
+        assert stack.call("GET", f"/projects/{project['id']}")[0] == 404
+    finally:
+        assert stack.stop() == []
+
+
+def test_twenty_projects_at_once_get_one_reply_each(scripted_pages: sm.ScriptedModelServer, data_dir: Path) -> None:
+    stack = RunningStack(data_dir, scripted_pages.url)
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            created = list(pool.map(lambda i: stack.call("POST", "/projects", {"value": f"app number {i}"}), range(20)))
+        assert [status for status, _ in created] == [201] * 20
+        for _, project in created:
+            items = stack.wait_for_messages(project["id"], 2, timeout=120)
+            assert [m["role"] for m in items] == ["USER", "ASSISTANT"]
+            assert items[1]["type"] == "RESULT"
+        time.sleep(1)  # a duplicate reply would have shown up by now
+        for _, project in created:
+            assert len(stack.call("GET", f"/projects/{project['id']}/messages")[1]["items"]) == 2
+    finally:
+        assert stack.stop() == []
