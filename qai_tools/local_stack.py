@@ -83,6 +83,8 @@ class PooledHTTPServer(HTTPServer):
     """Requests run on a fixed pool of threads, each like a Lambda execution environment (with its
     own database connection), rather than on a new thread per request."""
 
+    request_queue_size = 128  # the default 5 resets connections when many clients arrive at once
+
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         super().__init__(address, handler)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qai-api")

@@ -222,6 +222,7 @@ def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSett
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return "skipped"
     # No run (yet): the API's transaction may still be committing, or it rolled back after the send.
+    metrics.add_metric(name="RunsNotVisible", unit=MetricUnit.Count, value=1)
     if receive_count < settings.max_receive_count:
         raise RunNotVisibleError(f"no run for message {request.message_id} yet")
     logger.warning("No run for this message after every delivery: its rows were never committed")
