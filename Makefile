@@ -8,7 +8,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check ci clean e2b-template
+.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
 $(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +67,12 @@ e2b-template: $(PY)
 ## bench: the agent's own overhead per run, against a zero-latency scripted model
 bench: $(PY)
 	$(PY) bench/agent_overhead.py 50
+
+## sam-invoke: each function on its sample event with `sam local invoke` (needs Docker and env.json)
+sam-invoke: sam-build
+	for pair in ProjectsFunction:projects/create.json ProjectsFunction:projects/list.json \
+		ProjectsFunction:projects/get.json MessagesFunction:messages/list.json \
+		MessagesFunction:messages/post.json MessagesFunction:messages/fragment.json AgentFunction:agent/sqs.json; do \
+		$(SAM) local invoke $${pair%%:*} -t .aws-sam/build/template.yaml -e events/$${pair#*:} \
+			$(if $(wildcard env.json),--env-vars env.json,) || exit 1; \
+	done
