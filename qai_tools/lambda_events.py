@@ -24,6 +24,7 @@ def http_event(
     body: bytes | str | None = None,
     headers: dict[str, str] | None = None,
     user_id: str | None = "user-1",
+    claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An event for ``method path``; ``user_id=None`` leaves out the authorizer's claims."""
     raw_body = body.encode() if isinstance(body, str) else body
@@ -57,7 +58,7 @@ def http_event(
     }
     if user_id is not None:
         event["requestContext"]["authorizer"] = {
-            "jwt": {"claims": {"sub": user_id}, "scopes": None},
+            "jwt": {"claims": {**(claims or {}), "sub": user_id}, "scopes": None},
         }
     if query:
         params: dict[str, str] = {}

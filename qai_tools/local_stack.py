@@ -278,6 +278,8 @@ class LocalStack:
             }
         )
         os.environ.setdefault("SANDBOX_PROVIDER", "local")
+        # A developer's own machine: more than the product's 5 credits a month, unless asked for.
+        os.environ.setdefault("CREDITS_PER_PERIOD", "1000")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
         os.environ["AGENT_QUEUE_URL"] = queue_url

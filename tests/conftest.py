@@ -105,6 +105,7 @@ def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url)
     monkeypatch.setenv("AGENT_ENQUEUE_DELAY_SECONDS", "0")  # tests receive at once; one test checks the delay
+    monkeypatch.setenv("CREDITS_PER_PERIOD", "1000")  # the credit tests set their own limits
     settings.reset_caches()
     queue.reset_client()
     db.close()
@@ -132,6 +133,7 @@ class Api:
         query: str = "",
         user: str | None = "user-1",
         headers: dict[str, str] | None = None,
+        claims: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         found = find_route(method, path)
         # An unmatched route still reaches a function here, to check the function's own 404.
@@ -147,6 +149,7 @@ class Api:
             body=raw,
             headers=headers,
             user_id=user,
+            claims=claims,
         )
         response = module.lambda_handler(event, LambdaContextStub())
         payload = json.loads(response["body"]) if response.get("body") else None

@@ -14,7 +14,7 @@ import pytest
 from qai_tools.migrate import AdoptionError, migrate
 
 SEED_SQL = Path(__file__).parent / "fixtures" / "prisma_seed.sql"
-ALL = ["0001_original_schema", "0002_owner_indexes_timestamps", "0003_agent_runs"]
+ALL = sorted(path.stem for path in (Path(__file__).parent.parent / "migrations").glob("*.sql"))
 
 
 def schema_snapshot(url: str) -> list[tuple]:
@@ -41,6 +41,7 @@ def schema_snapshot(url: str) -> list[tuple]:
 
 
 def test_fresh_database_gets_every_migration_then_nothing(empty_database: str) -> None:
+    assert ALL[:4] == ["0001_original_schema", "0002_owner_indexes_timestamps", "0003_agent_runs", "0004_usage_credits"]
     assert migrate(empty_database) == ALL
     assert migrate(empty_database) == []
 
@@ -115,7 +116,9 @@ def test_two_processes_at_once(empty_database: str) -> None:
     procs = [subprocess.Popen(env_cmd, cwd=root, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=60)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
-    assert sorted(outputs) == sorted(["applied 0 migration(s)\n", f"applied 3 migration(s): {', '.join(ALL)}\n"])
+    assert sorted(outputs) == sorted(
+        ["applied 0 migration(s)\n", f"applied {len(ALL)} migration(s): {', '.join(ALL)}\n"]
+    )
 
 
 def test_updated_at_is_maintained_on_update(fresh_database: str) -> None:

@@ -75,6 +75,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}",
         "/projects/{projectId}/messages",
         "/projects/{projectId}/fragments/{fragmentId}",
+        "/usage",
     }
     assert paths["/projects"]["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Project"

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
-from qai.api import COMMON_ERRORS, caller_id, create_app, documented_responses, resource_id
+from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resource_id
 from qai.models import Fragment, Message, MessageList, PromptInput
 
 logger = Logger()
@@ -24,16 +24,16 @@ app = create_app()
     responses=documented_responses(),
 )
 def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path parameter's public name
-    return service.list_messages(caller_id(app), resource_id(projectId, "Project"))
+    return service.list_messages(caller(app).user_id, resource_id(projectId, "Project"))
 
 
 @app.post(
     "/projects/<projectId>/messages",
     summary="Send a follow-up; the agent changes the same app",
-    responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409)),
+    responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409, 429)),
 )
 def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
-    message = service.post_message(caller_id(app), resource_id(projectId, "Project"), body.value)
+    message = service.post_message(caller(app), resource_id(projectId, "Project"), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 
@@ -43,7 +43,7 @@ def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Respon
     responses=documented_responses(),
 )
 def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
-    user_id = caller_id(app)
+    user_id = caller(app).user_id
     return service.get_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
 
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
-from qai.api import caller_id, create_app, documented_responses, resource_id
-from qai.models import Project, ProjectPage, PromptInput
+from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resource_id
+from qai.models import Project, ProjectPage, PromptInput, Usage
 
 logger = Logger()
 app = create_app()
@@ -21,10 +21,10 @@ app = create_app()
 @app.post(
     "/projects",
     summary="Create a project from a prompt and start building it",
-    responses=documented_responses(created=Project),
+    responses=documented_responses(created=Project, errors=(*COMMON_ERRORS, 429)),
 )
 def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
-    project = service.create_project(caller_id(app), body.value)
+    project = service.create_project(caller(app), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
 
 
@@ -33,12 +33,12 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ProjectPage:
-    return service.list_projects(caller_id(app), limit=limit, cursor=cursor)
+    return service.list_projects(caller(app).user_id, limit=limit, cursor=cursor)
 
 
 @app.get("/projects/<projectId>", summary="One project", responses=documented_responses())
 def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's public name
-    return service.get_project(caller_id(app), resource_id(projectId, "Project"))
+    return service.get_project(caller(app).user_id, resource_id(projectId, "Project"))
 
 
 @app.delete(
@@ -47,8 +47,13 @@ def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's
     responses=documented_responses(no_content=True),
 )
 def delete_project(projectId: str) -> Response[None]:  # noqa: N803
-    service.delete_project(caller_id(app), resource_id(projectId, "Project"))
+    service.delete_project(caller(app).user_id, resource_id(projectId, "Project"))
     return Response(status_code=204)
+
+
+@app.get("/usage", summary="The caller's credits: limit, remaining, and when the next comes back")
+def get_usage() -> Usage:
+    return service.get_usage(caller(app))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -21,7 +21,7 @@ import psycopg
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from qai import db, messages, runs
+from qai import credits, db, messages, runs
 from qai.models import AgentRunRequest
 from qai.runs import ClaimedRun
 from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings
@@ -181,6 +181,8 @@ def _record_reply(
         )
         if not finished:
             raise LostRunError("the run was taken over by another delivery")
+        if built is None:
+            credits.refund_charge(conn, run_id=run.id)  # a failed run costs the user nothing
 
     try:
         db.in_transaction(work)

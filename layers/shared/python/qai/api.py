@@ -21,7 +21,8 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
-from qai.models import ErrorResponse
+from qai.models import Caller, ErrorResponse
+from qai.settings import get_settings
 
 logger = Logger()
 SIGN_IN = "Sign in to continue."
@@ -114,12 +115,14 @@ def _jwt_subject(app: APIGatewayHttpResolver) -> str | None:
     return sub if isinstance(sub, str) and sub else None
 
 
-def caller_id(app: APIGatewayHttpResolver) -> str:
-    """The authenticated user: the JWT ``sub`` claim that API Gateway's authorizer verified."""
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    """The authenticated user: the JWT ``sub`` claim that API Gateway's authorizer verified, and
+    the plan claim that sets their credits."""
     sub = _jwt_subject(app)
     if sub is None:
         raise UnauthorizedError(SIGN_IN)
-    return sub
+    plan = app.current_event.request_context.authorizer.jwt_claim.get(get_settings().credits_plan_claim)
+    return Caller(user_id=sub, plan=plan if isinstance(plan, str) and plan else None)
 
 
 def resource_id(raw: str, kind: str) -> str:

@@ -104,6 +104,25 @@ class ErrorResponse(ApiModel):
     error: ErrorDetail
 
 
+class Usage(ApiModel):
+    limit: int = Field(description="Credits per rolling period for the caller's plan.")
+    remaining: int
+    resets_at: UtcDatetime | None = Field(description="When the next spent credit comes back; null if none is spent.")
+
+    @staticmethod
+    def iso(value: datetime) -> str:
+        return _iso_utc(_as_utc(value))
+
+
+class Caller(BaseModel):
+    """The authenticated user, from the JWT claims API Gateway verified."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    plan: str | None = None
+
+
 class AgentRunRequest(ApiModel):
     """Body of a message on the agent queue: the USER message to answer."""
 

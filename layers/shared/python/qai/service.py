@@ -9,37 +9,72 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from coolname import generate_slug
 
-from qai import db, messages, projects, queue, runs
+from qai import credits, db, messages, projects, queue, runs
 from qai.db import Connection
-from qai.errors import BadRequestError, NotFoundError
-from qai.models import Fragment, Message, MessageList, Project, ProjectPage
+from qai.errors import BadRequestError, NotFoundError, TooManyRequestsError
+from qai.models import Caller, Fragment, Message, MessageList, Project, ProjectPage, Usage
+from qai.settings import get_settings
 
 
 def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _queue_run(conn: Connection, *, project_id: str, message_id: str) -> None:
-    runs.insert_run(conn, run_id=_new_id(), project_id=project_id, message_id=message_id)
+def credit_limit(caller: Caller) -> int:
+    settings = get_settings()
+    return settings.credits_plans.get(caller.plan or "", settings.credits_per_period)
+
+
+def _next_credit_at(oldest_spent: datetime | None) -> datetime | None:
+    return oldest_spent + timedelta(days=get_settings().credits_period_days) if oldest_spent else None
+
+
+def _spend_credit(conn: Connection, caller: Caller, *, run_id: str) -> None:
+    # The account row lock makes check-and-spend atomic for concurrent requests of one user.
+    credits.lock_account(conn, user_id=caller.user_id)
+    spent, oldest = credits.spent_in_window(
+        conn, user_id=caller.user_id, period_days=get_settings().credits_period_days
+    )
+    limit = credit_limit(caller)
+    if spent >= limit:
+        next_credit = _next_credit_at(oldest)
+        when = f" The next one comes back at {Usage.iso(next_credit)}." if next_credit else ""
+        raise TooManyRequestsError(f"You have used all {limit} credits of this period.{when}")
+    credits.insert_charge(conn, charge_id=_new_id(), user_id=caller.user_id, run_id=run_id)
+
+
+def _queue_run(conn: Connection, caller: Caller, *, project_id: str, message_id: str) -> None:
+    run_id = _new_id()
+    runs.insert_run(conn, run_id=run_id, project_id=project_id, message_id=message_id)  # 409 before any spend
+    _spend_credit(conn, caller, run_id=run_id)
     # Sent inside the transaction: if SQS refuses, the rows roll back and nothing is left unanswered.
-    # If the commit fails after the send, the agent finds no run for the message and drops it.
+    # The message is delayed past the commit; see the agent for a commit that fails after the send.
     queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
 
 
-def create_project(user_id: str, prompt: str) -> Project:
+def get_usage(caller: Caller) -> Usage:
+    period_days = get_settings().credits_period_days
+    spent, oldest = db.in_transaction(
+        lambda conn: credits.spent_in_window(conn, user_id=caller.user_id, period_days=period_days)
+    )
+    limit = credit_limit(caller)
+    return Usage(limit=limit, remaining=max(0, limit - spent), resets_at=_next_credit_at(oldest))
+
+
+def create_project(caller: Caller, prompt: str) -> Project:
     project_id, message_id = _new_id(), _new_id()
     name = generate_slug(2)
 
     def work(conn: Connection) -> Project:
-        row = projects.insert_project(conn, project_id=project_id, name=name, user_id=user_id)
+        row = projects.insert_project(conn, project_id=project_id, name=name, user_id=caller.user_id)
         messages.insert_message(
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
         )
-        _queue_run(conn, project_id=project_id, message_id=message_id)
+        _queue_run(conn, caller, project_id=project_id, message_id=message_id)
         return Project.model_validate(row)
 
     return db.in_transaction(work)
@@ -94,17 +129,17 @@ def list_messages(user_id: str, project_id: str) -> MessageList:
     return db.in_transaction(work)
 
 
-def post_message(user_id: str, project_id: str, prompt: str) -> Message:
+def post_message(caller: Caller, project_id: str, prompt: str) -> Message:
     message_id = _new_id()
 
     def work(conn: Connection) -> Message:
-        if projects.find_project(conn, project_id=project_id, user_id=user_id) is None:
+        if projects.find_project(conn, project_id=project_id, user_id=caller.user_id) is None:
             raise NotFoundError("Project not found")
         row = messages.insert_message(
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
         )
         projects.touch_project(conn, project_id=project_id)
-        _queue_run(conn, project_id=project_id, message_id=message_id)
+        _queue_run(conn, caller, project_id=project_id, message_id=message_id)
         return Message.model_validate({**row, "fragment": None})
 
     return db.in_transaction(work)
