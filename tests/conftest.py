@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,3 +227,23 @@ class AgentWorker:
 @pytest.fixture
 def worker(agent_env: Path, agent_queue_url: str) -> AgentWorker:
     return AgentWorker(agent_queue_url)
+
+
+def run_concurrently(work: Callable[[], Any], times: int) -> list[Any]:
+    """Run ``work`` on ``times`` threads released together; each thread has its own DB connection."""
+    barrier = threading.Barrier(times)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(work())
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

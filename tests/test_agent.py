@@ -14,7 +14,7 @@ import pytest
 from qai import db, runs
 from qai_tools import scripted_model as sm
 from qai_tools.lambda_events import QueuedMessage
-from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages
+from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages, run_concurrently
 
 PAGE = "<!doctype html><title>Todos</title><h1>Todo list</h1><script src='app.js'></script>"
 
@@ -251,19 +251,7 @@ def test_the_same_message_delivered_three_times_at_once_gets_one_reply(
     (body,) = queued_messages(worker.queue_url)
     slow_write = sm.write_files({"index.html": PAGE})
     model_server.script(sm.Reply(slow_write.content, slow_write.stop_reason, delay_seconds=0.5), sm.summary())
-    barrier = threading.Barrier(3)
-    failures: list[list[str]] = []
-
-    def deliver() -> None:
-        barrier.wait()
-        failures.append(worker.deliver_body(body))
-        db.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    failures = run_concurrently(lambda: worker.deliver_body(body), 3)
     assert failures == [[], [], []]
     replies = [m for m in conversation(api, project["id"]) if m["role"] == "ASSISTANT"]
     assert len(replies) == 1 and replies[0]["type"] == "RESULT"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import psycopg
 import pytest
 
 from qai import db, messages
-from tests.conftest import Api, queued_messages
+from tests.conftest import Api, queued_messages, run_concurrently
 
 
 def make_project(api: Api, user: str = "user-1") -> dict:
@@ -107,18 +106,9 @@ def test_post_message_after_the_run_finished(api: Api, env: str, agent_queue_url
 def test_two_concurrent_posts_give_one_201_and_one_409(api: Api, env: str, agent_queue_url: str) -> None:
     project = make_project(api)
     finish_run_with_reply(env, project["id"], {"a.txt": "a"})
-    statuses: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def post() -> None:
-        barrier.wait()
-        statuses.append(api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "go"})[0])
-
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_concurrently(
+        lambda: api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "go"})[0], 2
+    )
     assert sorted(statuses) == [201, 409]
     with psycopg.connect(env) as conn:
         users = conn.execute(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
-from qai import db, settings
+from qai import settings
 from qai_tools import scripted_model as sm
-from tests.conftest import AgentWorker, Api, queued_messages
+from tests.conftest import AgentWorker, Api, queued_messages, run_concurrently
 
 PAGE = "<h1>x</h1>"
 
@@ -141,19 +140,7 @@ def test_credits_come_back_as_the_window_rolls(api: Api, five_credits: None, env
 def test_twenty_concurrent_requests_with_five_credits_make_five_runs(
     api: Api, five_credits: None, env: str, agent_queue_url: str
 ) -> None:
-    statuses: list[int] = []
-    barrier = threading.Barrier(20)
-
-    def create() -> None:
-        barrier.wait()
-        statuses.append(api.call("POST", "/projects", json_body={"value": "race"})[0])
-        db.close()
-
-    threads = [threading.Thread(target=create) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_concurrently(lambda: api.call("POST", "/projects", json_body={"value": "race"})[0], 20)
     assert sorted(statuses) == [201] * 5 + [429] * 15
     assert counts(env) == (5, 5, 5, 5)
     assert len(queued_messages(agent_queue_url)) == 5

@@ -40,7 +40,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)  # no run keys carried into the next invocation
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
