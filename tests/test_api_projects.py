@@ -153,9 +153,18 @@ def test_value_limit_is_a_setting(api: Api, monkeypatch: pytest.MonkeyPatch) -> 
     assert api.call("POST", "/projects", json_body={"value": "x" * 10})[0] == 201
 
 
-def test_non_json_content_type_is_400(api: Api) -> None:
-    status, body = api.call("POST", "/projects", body="value=x", headers={"content-type": "text/plain"})
-    assert status == 400 and body["error"]["code"] == "BAD_REQUEST"
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+def test_non_json_content_type_is_400(api: Api, content_type: str) -> None:
+    status, body = api.call("POST", "/projects", body="value=x", headers={"content-type": content_type})
+    assert status == 400
+    assert body["error"] == {"code": "BAD_REQUEST", "message": "body: Content-Type must be application/json"}
+
+
+def test_json_content_type_with_charset_is_accepted(api: Api) -> None:
+    headers = {"content-type": "application/json; charset=utf-8"}
+    assert api.call("POST", "/projects", json_body={"value": "x"}, headers=headers)[0] == 201
 
 
 def test_binary_garbage_body_is_400(api: Api) -> None:

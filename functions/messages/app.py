@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
-from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resource_id
+from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resolve, resource_id
 from qai.models import Fragment, Message, MessageList, PromptInput
 
 logger = Logger()
@@ -49,4 +49,4 @@ def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -110,6 +110,18 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Route an API Gateway event. Bodies are JSON only: Powertools would also parse form and
+    multipart bodies (and then report their JSON fields missing), so those are refused as an
+    unsupported content type, which the handler above answers 400 naming the Content-Type."""
+    headers = event.get("headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "").strip().lower()
+    if event.get("body") and content_type and not content_type.startswith("application/json"):
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        event = {**event, "headers": {**headers, "content-type": "application/x-not-json"}}
+    return app.resolve(event, context)
+
+
 def _jwt_subject(app: APIGatewayHttpResolver) -> str | None:
     sub = app.current_event.request_context.authorizer.jwt_claim.get("sub")
     return sub if isinstance(sub, str) and sub else None
