@@ -13,8 +13,12 @@ from qai.settings import get_settings
 def _sqs_client() -> Any:
     # boto3 costs ~100 ms to import: only the requests that enqueue pay for it.
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("sqs")
+    # Short timeouts: the send happens inside a request that API Gateway cuts off at 29 s.
+    return boto3.client(
+        "sqs", config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    )
 
 
 def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
