@@ -50,6 +50,8 @@ def main(runs: int) -> int:
             "LOCAL_SANDBOX_ROOT": str(work / "sandboxes"),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "AGENT_ENQUEUE_DELAY_SECONDS": "0",
+            "CREDITS_PER_PERIOD": "100000",
         }
     )
     migrate(server.get_uri())
