@@ -250,3 +250,13 @@ def test_e2b_provider_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
             open_sandbox(get_agent_settings())
     finally:
         get_agent_settings.cache_clear()
+
+
+def test_a_command_never_runs_past_the_run_deadline(sandbox: LocalSandbox) -> None:
+    from qai_agent.tools import ToolRunner
+
+    runner = ToolRunner(sandbox, command_timeout_seconds=120, time_left=lambda: 0.5)
+    started = time.monotonic()
+    result = runner.run("terminal", {"command": "sleep 30"})
+    assert result.is_error and result.content.startswith("timed out")
+    assert time.monotonic() - started < 5

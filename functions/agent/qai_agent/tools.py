@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,8 @@ class ToolRunner:
     sandbox: Sandbox
     command_timeout_seconds: float
     files: dict[str, str] = field(default_factory=dict)
+    # Seconds left before the run must stop; a command never runs past it.
+    time_left: Callable[[], float] = field(default=lambda: math.inf)
 
     def run(self, name: str, arguments: Any) -> ToolResult:
         try:
@@ -84,7 +88,8 @@ class ToolRunner:
         command = arguments.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ValueError("command must be a non-empty string")
-        outcome = self.sandbox.run(command, timeout_seconds=self.command_timeout_seconds)
+        timeout = max(1.0, min(self.command_timeout_seconds, self.time_left()))
+        outcome = self.sandbox.run(command, timeout_seconds=timeout)
         status = "timed out" if outcome.timed_out else f"exit code {outcome.exit_code}"
         text = f"{status}\nstdout:\n{outcome.stdout}\nstderr:\n{outcome.stderr}"
         return ToolResult(text, is_error=outcome.exit_code != 0 or outcome.timed_out)

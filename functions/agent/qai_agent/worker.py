@@ -105,7 +105,9 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
     succeeded = False
     try:
         sandbox.write_files(existing_files)
-        runner = ToolRunner(sandbox, settings.command_timeout_seconds, files=dict(existing_files))
+        runner = ToolRunner(
+            sandbox, settings.command_timeout_seconds, files=dict(existing_files), time_left=deadline.seconds_left
+        )
         result = run_agent_loop(
             client,
             model=settings.model,
