@@ -90,6 +90,12 @@ class RunningStack:
             raw, status = exc.read(), exc.code
         return status, json.loads(raw) if raw else None
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "QAI_API_URL": self.api_url}
+        return subprocess.run(
+            [sys.executable, "-m", "qai_tools.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
     def wait_for_messages(self, project_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -134,6 +140,14 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         assert [m["role"] for m in items] == ["USER", "ASSISTANT", "USER", "ASSISTANT"]
         status, fragment = stack.call("GET", f"/projects/{project['id']}/fragments/{items[-1]['fragment']['id']}")
         assert status == 200 and fragment["files"]["index.html"] == "<!doctype html><h1>add dark mode</h1>"
+
+        # The command-line client, as a user types it.
+        cli = stack.cli("new", "a weather dashboard")
+        assert cli.returncode == 0, cli.stderr
+        assert "preview: http://127.0.0.1:" in cli.stdout and "files:   index.html" in cli.stdout
+        missing = stack.cli("say", "00000000-0000-4000-8000-000000000000", "hello")
+        assert missing.returncode == 1
+        assert missing.stderr.strip() == "error: Project not found"
 
         assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
         status, document = stack.call("GET", "/openapi.json")
