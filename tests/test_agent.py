@@ -252,7 +252,8 @@ def test_the_same_message_delivered_three_times_at_once_gets_one_reply(
     slow_write = sm.write_files({"index.html": PAGE})
     model_server.script(sm.Reply(slow_write.content, slow_write.stop_reason, delay_seconds=0.5), sm.summary())
     failures = run_concurrently(lambda: worker.deliver_body(body), 3)
-    assert failures == [[], [], []]
+    # One delivery builds; the two that found it held come back later instead of being deleted.
+    assert sorted(len(f) for f in failures) == [0, 1, 1]
     replies = [m for m in conversation(api, project["id"]) if m["role"] == "ASSISTANT"]
     assert len(replies) == 1 and replies[0]["type"] == "RESULT"
     assert run_row(env, body["messageId"])["attempts"] == 1
@@ -272,8 +273,8 @@ def test_a_run_whose_worker_died_is_taken_over_and_the_stale_worker_cannot_reply
     )
     assert dead is not None and dead.attempt == 1
     model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
-    assert worker.deliver_body(body, receive_count=2) == []
-    assert model_server.agent_requests() == []  # the lease is still live: nothing done
+    assert len(worker.deliver_body(body, receive_count=2)) == 1  # the lease is live: come back later
+    assert model_server.agent_requests() == []
     with psycopg.connect(env, autocommit=True) as conn:
         conn.execute("""UPDATE "AgentRun" SET "leaseExpiresAt" = now() AT TIME ZONE 'UTC' - interval '1 second'""")
 

@@ -21,9 +21,6 @@ from qai_agent.worker import process_run_request
 
 logger = Logger()
 metrics = Metrics()
-# A batch whose every record failed is still answered with its list, not an exception: same retry,
-# clearer logs.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
@@ -43,4 +40,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 @logger.inject_lambda_context(clear_state=True)  # no run keys carried into the next invocation
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    # A processor per invocation: it holds the batch's results, and the local stack and the tests
+    # invoke this handler from several threads at once. A batch whose every record failed is
+    # answered with its list rather than an exception: the same retry, clearer logs.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -42,8 +42,8 @@ class FinalRunError(Exception):
     """A failure that another attempt would not fix (configuration, no summary, the deadline)."""
 
 
-class RunNotVisibleError(Exception):
-    """The message's run is not in the database (yet): the queue should deliver it again."""
+class RetryLaterError(Exception):
+    """Nothing to do now, but the queue should deliver this message again later."""
 
 
 class LostRunError(Exception):
@@ -221,16 +221,24 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
 
 
 def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSettings) -> Outcome:
-    if db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id)) is not None:
-        logger.info("Nothing to do: the run is finished or held by another delivery")
+    """A delivery that could not claim its run: acknowledge it, or report it failed to see it again."""
+    run = db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
+    if run is not None and run["status"] in ("SUCCEEDED", "FAILED"):
+        logger.info("Nothing to do: the run is finished")
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return "skipped"
-    # No run (yet): the API's transaction may still be committing, or it rolled back after the send.
-    metrics.add_metric(name="RunsNotVisible", unit=MetricUnit.Count, value=1)
-    if receive_count < settings.max_receive_count:
-        raise RunNotVisibleError(f"no run for message {request.message_id} yet")
-    logger.warning("No run for this message after every delivery: its rows were never committed")
-    return "skipped"
+    if receive_count >= settings.max_receive_count:
+        logger.warning("Giving up on this delivery", extra={"runStatus": run["status"] if run else None})
+        metrics.add_metric(name="DeliveriesGivenUp", unit=MetricUnit.Count, value=1)
+        return "skipped"
+    if run is None:
+        # The API's transaction may still be committing, or it rolled back after the send.
+        metrics.add_metric(name="RunsNotVisible", unit=MetricUnit.Count, value=1)
+        raise RetryLaterError(f"no run for message {request.message_id} yet")
+    # Another delivery holds the run. This copy comes back later rather than being deleted: should
+    # that delivery fail, this may be the copy of the message that brings the run back.
+    metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+    raise RetryLaterError(f"run {run['id']} is held by another delivery")
 
 
 def _attempt(
