@@ -11,7 +11,7 @@
 - The local sandbox provider and its preview server.
 
 Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_PREVIEW_PORT (8788),
-QAI_AGENT_WORKERS (4), QAI_RETRY_DELAY_SECONDS (5), DATABASE_URL, plus the agent's own
+QAI_AGENT_WORKERS (4), DATABASE_URL, plus the agent's own
 (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, SANDBOX_PROVIDER …).
 """
 
@@ -64,7 +64,6 @@ class StackConfig:
     api_port: int
     preview_port: int
     agent_workers: int
-    retry_delay_seconds: int
     database_url: str
 
     @classmethod
@@ -74,7 +73,6 @@ class StackConfig:
             api_port=_port("QAI_API_PORT", 8787),
             preview_port=_port("QAI_PREVIEW_PORT", 8788),
             agent_workers=_port("QAI_AGENT_WORKERS", 4),
-            retry_delay_seconds=_port("QAI_RETRY_DELAY_SECONDS", 5),
             database_url=os.environ.get("DATABASE_URL", ""),
         )
 
@@ -176,17 +174,16 @@ def api_handler(openapi: bytes, status: dict[str, Any]) -> type[BaseHTTPRequestH
 class AgentPoller:
     """Lambda's SQS event source, locally: receive, invoke the agent handler, delete what succeeded.
 
-    A record the handler reports failed stays on the queue; its visibility is cut to a few seconds
-    so that the retry comes soon (Lambda waits out the whole visibility timeout), and moto moves it
-    to the dead-letter queue after maxReceiveCount receives, as SQS does.
+    A record the handler reports failed stays on the queue until its visibility runs out (the agent
+    shortens it for a retry), and moto moves it to the dead-letter queue after maxReceiveCount
+    receives, as SQS does.
     """
 
-    def __init__(self, queue_url: str, workers: int, retry_delay_seconds: int, timeout_seconds: float) -> None:
+    def __init__(self, queue_url: str, workers: int, timeout_seconds: float) -> None:
         import boto3
 
         self._sqs = boto3.client("sqs")
         self._queue_url = queue_url
-        self._retry_delay = retry_delay_seconds
         self._timeout = timeout_seconds
         self._stopping = threading.Event()
         self._threads = [
@@ -234,11 +231,7 @@ class AgentPoller:
         except Exception as exc:  # a crashed invocation fails its whole batch, as in Lambda
             print(f"agent invocation failed: {exc}", file=sys.stderr)
             failed = {queued.message_id}
-        if queued.message_id in failed:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url, ReceiptHandle=queued.receipt_handle, VisibilityTimeout=self._retry_delay
-            )
-        else:
+        if queued.message_id not in failed:
             self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=queued.receipt_handle)
 
 
@@ -288,7 +281,7 @@ class LocalStack:
         # Imported here, on one thread: the pollers and the API's threads only look them up.
         for function in ("projects", "messages", "agent"):
             load_function(function)
-        poller = AgentPoller(queue_url, config.agent_workers, config.retry_delay_seconds, limits["TimeoutSeconds"])
+        poller = AgentPoller(queue_url, config.agent_workers, limits["TimeoutSeconds"])
         poller.start()
         # A run still going after the grace period is requeued at the next start; its commands die now.
         self._stoppers.append(kill_running_commands)

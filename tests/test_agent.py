@@ -423,3 +423,25 @@ def test_a_project_deleted_during_its_run_is_acknowledged(
     assert worker.deliver_body(body) == []
     deleter.join()
     assert api.call("GET", f"/projects/{project['id']}")[0] == 404
+
+
+def test_a_failed_attempt_comes_back_after_the_retry_delay_not_the_visibility_timeout(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from qai_agent.config import get_agent_settings
+
+    monkeypatch.setenv("AGENT_RETRY_BASE_SECONDS", "1")
+    get_agent_settings.cache_clear()
+    create_project(api)
+    sqs = boto3.client("sqs")
+    (received,) = sqs.receive_message(QueueUrl=worker.queue_url, VisibilityTimeout=600)["Messages"]
+    model_server.script(*[sm.error(500, "api_error")] * 3)
+    failed = worker.deliver(QueuedMessage(received["Body"], 1, received["MessageId"], received["ReceiptHandle"]))
+    assert failed == [received["MessageId"]]
+    assert "Messages" not in sqs.receive_message(QueueUrl=worker.queue_url)
+    time.sleep(1.3)
+    (again,) = sqs.receive_message(QueueUrl=worker.queue_url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert again["MessageId"] == received["MessageId"]
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"

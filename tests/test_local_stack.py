@@ -41,7 +41,7 @@ class RunningStack:
                 "QAI_DATA_DIR": str(data_dir),
                 "QAI_API_PORT": str(free_port()),
                 "QAI_PREVIEW_PORT": str(free_port()),
-                "QAI_RETRY_DELAY_SECONDS": "1",
+                "AGENT_RETRY_BASE_SECONDS": "1",
                 "ANTHROPIC_BASE_URL": model_url,
                 "ANTHROPIC_API_KEY": "sk-ant-local-test",
                 "PYTHONPATH": str(ROOT),

@@ -14,10 +14,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from qai import queue
 from qai.models import AgentRunRequest
 from qai_agent.config import get_agent_settings
 from qai_agent.loop import Deadline
-from qai_agent.worker import process_run_request
+from qai_agent.worker import RetryLaterError, process_run_request
 
 logger = Logger()
 metrics = Metrics()
@@ -32,9 +33,17 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     deadline = Deadline(lambda_context.get_remaining_time_in_millis, get_agent_settings().deadline_margin_seconds)
-    return process_run_request(
-        request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
-    )
+    try:
+        return process_run_request(
+            request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
+        )
+    except RetryLaterError as exc:
+        # Reported failed, the message would wait out the whole visibility timeout; come back sooner.
+        try:
+            queue.deliver_again_after(record.receipt_handle, exc.delay_seconds)
+        except Exception:
+            logger.warning("Could not shorten the message's visibility", exc_info=True)
+        raise
 
 
 @logger.inject_lambda_context(clear_state=True)  # no run keys carried into the next invocation

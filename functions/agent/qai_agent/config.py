@@ -30,6 +30,9 @@ class AgentSettings:
     # Time kept back from the Lambda deadline to record the outcome once the loop stops.
     deadline_margin_seconds: float
     lease_seconds: int
+    # A failed attempt comes back after this (doubling with each delivery), not after the queue's
+    # visibility timeout of six function timeouts.
+    retry_base_seconds: int
     max_receive_count: int
     sandbox_provider: str
     e2b_template: str
@@ -50,6 +53,7 @@ def get_agent_settings() -> AgentSettings:
         command_timeout_seconds=float(_env("AGENT_COMMAND_TIMEOUT_SECONDS", "120")),
         deadline_margin_seconds=float(_env("AGENT_DEADLINE_MARGIN_SECONDS", "60")),
         lease_seconds=int(_env("AGENT_LEASE_SECONDS", "960")),
+        retry_base_seconds=int(_env("AGENT_RETRY_BASE_SECONDS", "30")),
         max_receive_count=get_settings().agent_max_receive_count,
         sandbox_provider=_env("SANDBOX_PROVIDER", "local"),
         e2b_template=_env("E2B_TEMPLATE", "qai-nextjs"),

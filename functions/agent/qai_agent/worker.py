@@ -43,7 +43,11 @@ class FinalRunError(Exception):
 
 
 class RetryLaterError(Exception):
-    """Nothing to do now, but the queue should deliver this message again later."""
+    """The queue should deliver this message again, after ``delay_seconds``."""
+
+    def __init__(self, message: str, delay_seconds: int) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
 
 
 class LostRunError(Exception):
@@ -234,11 +238,12 @@ def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSett
     if run is None:
         # The API's transaction may still be committing, or it rolled back after the send.
         metrics.add_metric(name="RunsNotVisible", unit=MetricUnit.Count, value=1)
-        raise RetryLaterError(f"no run for message {request.message_id} yet")
+        raise RetryLaterError(f"no run for message {request.message_id} yet", settings.retry_base_seconds)
     # Another delivery holds the run. This copy comes back later rather than being deleted: should
     # that delivery fail, this may be the copy of the message that brings the run back.
     metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-    raise RetryLaterError(f"run {run['id']} is held by another delivery")
+    # Back when the holder's lease would have run out, so a dead holder is replaced at once.
+    raise RetryLaterError(f"run {run['id']} is held by another delivery", settings.lease_seconds)
 
 
 def _attempt(
@@ -264,7 +269,7 @@ def _attempt(
             logger.exception("Attempt failed; the queue will deliver the message again")
             db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter.snapshot()))
             metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
-            raise
+            raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
         logger.exception("Last attempt failed")
     _record_reply(run, request, meter, built=None, error=error)
     return "failed"

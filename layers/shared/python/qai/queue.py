@@ -33,3 +33,12 @@ def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
 
 def reset_client() -> None:
     _sqs_client.cache_clear()
+
+
+def deliver_again_after(receipt_handle: str, delay_seconds: int) -> None:
+    """Make a received agent message visible again after ``delay_seconds`` (SQS caps it at 12 h)."""
+    _sqs_client().change_message_visibility(
+        QueueUrl=get_settings().agent_queue_url,
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(delay_seconds, 43_200)),
+    )
