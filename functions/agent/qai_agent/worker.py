@@ -1,10 +1,10 @@
 """One agent run, from a queue message to the reply in the database.
 
 Exactly one reply per USER message: the run is claimed in the database under a lease (a duplicate
-delivery finds it taken, or finished, and does nothing) and the outcome is written in one
-transaction fenced by the attempt number (a worker whose lease was taken over cannot write a
-second reply). A failed attempt is given back to the queue, except on the last delivery, which
-records the failure as the reply.
+delivery finds it held or finished and does no work) and the outcome is written in one transaction
+fenced by the attempt number (a worker whose lease was taken over cannot write a second reply). A
+failed attempt is given back to the queue, except on the last delivery, which records the failure
+as the reply.
 """
 
 from __future__ import annotations
