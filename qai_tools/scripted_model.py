@@ -71,7 +71,9 @@ def page_from_request(request: dict[str, Any]) -> Reply:
     messages = request.get("messages", [])
     if len(messages) > 1:
         return summary("Wrote a page for the request.")
-    prompt = str(messages[0]["content"]).rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
+    first = messages[0]["content"]
+    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
+    prompt = text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
     return write_files({"index.html": f"<!doctype html><h1>{prompt}</h1>"})
 
 

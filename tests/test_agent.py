@@ -89,7 +89,18 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     assert first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert [t["name"] for t in first["tools"]] == ["terminal", "createOrUpdateFiles", "readFiles"]
     assert "local sandbox" in first["system"][0]["text"]
-    assert first["messages"] == [{"role": "user", "content": "<request>\na todo app\n</request>"}]
+    assert first["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<request>\na todo app\n</request>", "cache_control": {"type": "ephemeral"}}
+            ],
+        }
+    ]
+    # Later turns move the conversation's breakpoint to the newest block, and keep no other.
+    last = model_server.agent_requests()[-1]["messages"]
+    assert last[-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert sum("cache_control" in block for m in last for block in m["content"]) == 1
     assert user["content"] == "a todo app"
 
 
@@ -110,7 +121,7 @@ def test_follow_up_sees_and_edits_the_earlier_files(
     assert status == 201
     worker.drain()
 
-    first = model_server.agent_requests()[0]["messages"][0]["content"]
+    first = model_server.agent_requests()[0]["messages"][0]["content"][0]["text"]
     assert first.count("add a footer") == 1
     assert "User: a todo app" in first and f"Assistant: {model_server.reply}" in first
     assert "<existing_files>\nindex.html\nstyles.css\n</existing_files>" in first
@@ -164,7 +175,7 @@ def test_no_summary_is_an_error_reply(
     row = run_row(env, queued["messageId"])
     assert row["status"] == "FAILED" and "task summary" in row["error"]
     # The model was nudged to finish after an answer without tools.
-    assert "task_summary" in model_server.agent_requests()[2]["messages"][-1]["content"]
+    assert "task_summary" in model_server.agent_requests()[2]["messages"][-1]["content"][0]["text"]
 
 
 def test_no_files_is_an_error_reply(api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer) -> None:
@@ -199,8 +210,11 @@ def test_a_reply_cut_off_at_max_tokens_continues(
     worker.drain()
     assert conversation(api, project["id"])[-1]["type"] == "RESULT"
     after_cut = model_server.agent_requests()[1]["messages"]
-    assert after_cut[-2] == {"role": "assistant", "content": "I'll write the page now, starting with"}
-    assert "cut off" in after_cut[-1]["content"]
+    assert after_cut[-2] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "I'll write the page now, starting with"}],
+    }
+    assert "cut off" in after_cut[-1]["content"][0]["text"]
 
 
 def test_model_errors_are_retried_by_the_sdk(

@@ -71,10 +71,23 @@ def _tools_with_cache_breakpoint() -> list[dict[str, Any]]:
     return [*TOOLS[:-1], {**TOOLS[-1], "cache_control": CACHED}]
 
 
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _with_conversation_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages with a cache breakpoint on the newest block: each turn then reads the whole
+    conversation so far from the cache and pays only for what is new (3 breakpoints of the 4 allowed)."""
+    *earlier, last = messages
+    blocks = list(last["content"])
+    blocks[-1] = {**blocks[-1], "cache_control": CACHED}
+    return [*earlier, {**last, "content": blocks}]
+
+
 def _block_param(block: Any) -> dict[str, Any]:
     if block.type == "tool_use":
         return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-    return {"type": "text", "text": getattr(block, "text", "")}
+    return _text_block(getattr(block, "text", ""))
 
 
 def run_agent_loop(
@@ -91,7 +104,7 @@ def run_agent_loop(
 ) -> LoopResult:
     system = [{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}]
     tools = _tools_with_cache_breakpoint()
-    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [_text_block(first_message)]}]
     for turn in range(1, max_turns + 1):
         if deadline.passed():
             return LoopResult(None, "deadline", turn - 1)
@@ -100,7 +113,7 @@ def run_agent_loop(
             max_tokens=max_tokens,
             system=system,  # type: ignore[arg-type]
             tools=tools,  # type: ignore[arg-type]
-            messages=messages,  # type: ignore[arg-type]
+            messages=_with_conversation_breakpoint(messages),  # type: ignore[arg-type]
             timeout=max(deadline.seconds_left(), 1.0),
         )
         meter.add(response.usage)
@@ -108,10 +121,10 @@ def run_agent_loop(
         text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text")
 
         if response.stop_reason == "max_tokens":
-            messages.append({"role": "assistant", "content": text or "(cut off)"})
+            messages.append({"role": "assistant", "content": [_text_block(text or "(cut off)")]})
             if summary := extract_summary(text):
                 return LoopResult(summary, "summary", turn)
-            messages.append({"role": "user", "content": CUT_OFF_NOTE})
+            messages.append({"role": "user", "content": [_text_block(CUT_OFF_NOTE)]})
             continue
 
         messages.append({"role": "assistant", "content": [_block_param(b) for b in response.content]})
@@ -129,7 +142,7 @@ def run_agent_loop(
                 )
         if summary := extract_summary(text):
             return LoopResult(summary, "summary", turn)
-        messages.append({"role": "user", "content": results or KEEP_GOING_NOTE})
+        messages.append({"role": "user", "content": results or [_text_block(KEEP_GOING_NOTE)]})
     return LoopResult(None, "max_turns", max_turns)
 
 
