@@ -128,21 +128,11 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
         if not runner.files:
             raise FinalRunError("The agent wrote no files")
-        title = short_text(
-            client,
-            model=settings.fast_model,
-            system=TITLE_SYSTEM_PROMPT,
-            content=result.summary,
-            max_tokens=30,
-            meter=meter,
-        )
-        reply = short_text(
-            client,
-            model=settings.fast_model,
-            system=REPLY_SYSTEM_PROMPT,
-            content=result.summary,
-            max_tokens=300,
-            meter=meter,
+        title, reply = (
+            short_text(
+                client, model=settings.fast_model, system=system, content=result.summary, max_tokens=limit, meter=meter
+            )
+            for system, limit in ((TITLE_SYSTEM_PROMPT, 30), (REPLY_SYSTEM_PROMPT, 300))
         )
         built = BuiltApp(
             reply=reply or FALLBACK_REPLY,
