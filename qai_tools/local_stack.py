@@ -276,7 +276,7 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
         os.environ["AGENT_QUEUE_URL"] = queue_url
-        self._requeue_unfinished_runs(queue_url)
+        self._requeue_unfinished_runs()
 
         # Imported here, on one thread: the pollers and the API's threads only look them up.
         for function in ("projects", "messages", "agent"):
@@ -339,7 +339,7 @@ class LocalStack:
         attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)}
         return str(sqs.create_queue(QueueName="qai-agent-local", Attributes=attributes)["QueueUrl"])
 
-    def _requeue_unfinished_runs(self, queue_url: str) -> None:
+    def _requeue_unfinished_runs(self) -> None:
         # moto's queue lives in memory: runs still open from a previous start lost their messages.
         from qai import db, queue, runs
 
@@ -348,11 +348,11 @@ class LocalStack:
         db.close()
 
     def _start_api(self) -> str:
-        from qai_agent.config import anthropic_api_key
+        from qai_agent.config import model_configured
         from qai_tools.openapi import openapi_document
 
         status = {
-            "model": "configured" if anthropic_api_key() or os.environ.get("ANTHROPIC_BASE_URL") else "missing",
+            "model": "configured" if model_configured() else "missing",
             "sandbox": os.environ["SANDBOX_PROVIDER"],
         }
         handler = api_handler(openapi_document().encode(), status)
@@ -369,12 +369,11 @@ class LocalStack:
 
 
 def _model_line() -> str:
-    from qai_agent.config import anthropic_api_key, get_agent_settings
+    from qai_agent.config import get_agent_settings, model_configured
 
-    settings = get_agent_settings()
-    base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
-    if anthropic_api_key() or base_url:
-        return f"{settings.model} via {base_url or 'the Anthropic API'}"
+    if model_configured():
+        base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
+        return f"{get_agent_settings().model} via {base_url or 'the Anthropic API'}"
     return (
         "NOT CONFIGURED: runs will end with an error. Set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for an "
         "Anthropic-compatible server) and start again."

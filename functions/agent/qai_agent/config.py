@@ -70,3 +70,8 @@ def anthropic_api_key() -> str:
 
 def e2b_api_key() -> str:
     return secret_or_env("E2B_API_KEY", "E2B_SECRET_ARN")
+
+
+def model_configured() -> bool:
+    """A key, or an Anthropic-compatible server (which may need none)."""
+    return bool(anthropic_api_key() or os.environ.get("ANTHROPIC_BASE_URL"))

@@ -24,25 +24,14 @@ CACHED = {"type": "ephemeral"}
 
 
 @dataclass
-class UsageMeter:
-    """Token counts over every model call of a run."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    model_turns: int = 0
+class UsageMeter(RunUsage):
+    """Token counts over every model call of a run, added up as the SDK reports them."""
 
     def add(self, usage: Any) -> None:
         self.input_tokens += usage.input_tokens or 0
         self.output_tokens += usage.output_tokens or 0
         self.cache_read_tokens += getattr(usage, "cache_read_input_tokens", 0) or 0
         self.cache_write_tokens += getattr(usage, "cache_creation_input_tokens", 0) or 0
-
-    def snapshot(self) -> RunUsage:
-        return RunUsage(
-            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.model_turns
-        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from qai import credits, db, messages, runs
 from qai.models import AgentRunRequest
 from qai.runs import ClaimedRun
-from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings
+from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
 from qai_agent.sandboxes import SandboxConfigurationError, open_sandbox
@@ -64,15 +64,15 @@ class BuiltApp:
 
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
-    api_key = anthropic_api_key()
-    base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
-    if not api_key and not base_url:
+    if not model_configured():
         raise FinalRunError(
             "No model configured: set ANTHROPIC_API_KEY (or ANTHROPIC_SECRET_ARN), "
             "or ANTHROPIC_BASE_URL for an Anthropic-compatible server"
         )
     # A server reached through ANTHROPIC_BASE_URL may need no key; the SDK still wants one.
-    return _cached_client(api_key or "not-needed", base_url, settings.model_max_retries)
+    return _cached_client(
+        anthropic_api_key() or "not-needed", os.environ.get("ANTHROPIC_BASE_URL", ""), settings.model_max_retries
+    )
 
 
 @cache
@@ -173,7 +173,7 @@ def _record_reply(
                 summary=built.summary,
             )
         finished = runs.finish_run(
-            conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter.snapshot(), error=error
+            conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter, error=error
         )
         if not finished:
             raise LostRunError("the run was taken over by another delivery")
@@ -257,7 +257,7 @@ def _attempt(
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if receive_count < settings.max_receive_count and not deadline.passed():
             logger.exception("Attempt failed; the queue will deliver the message again")
-            db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter.snapshot()))
+            db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
             metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
             raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
         logger.exception("Last attempt failed")

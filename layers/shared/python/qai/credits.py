@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from qai.db import Connection
-
-_NOW = "(now() AT TIME ZONE 'UTC')"
+from qai.db import UTC_NOW, Connection
 
 
 def lock_account(conn: Connection, *, user_id: str) -> None:
@@ -20,7 +18,7 @@ def spent_in_window(conn: Connection, *, user_id: str, period_days: int) -> tupl
     """How many credits the user spent in the rolling window, and when the oldest of them was spent."""
     row = conn.execute(
         f"""SELECT count(*) AS spent, min("createdAt") AS oldest FROM "CreditCharge"
-            WHERE "userId" = %s AND "refundedAt" IS NULL AND "createdAt" > {_NOW} - make_interval(days => %s)""",
+            WHERE "userId" = %s AND "refundedAt" IS NULL AND "createdAt" > {UTC_NOW} - make_interval(days => %s)""",
         (user_id, period_days),
     ).fetchone()
     assert row is not None
@@ -34,6 +32,6 @@ def insert_charge(conn: Connection, *, charge_id: str, user_id: str, run_id: str
 def refund_charge(conn: Connection, *, run_id: str) -> bool:
     """Give the run's credit back; False if it was refunded already (or never charged)."""
     cur = conn.execute(
-        f'UPDATE "CreditCharge" SET "refundedAt" = {_NOW} WHERE "runId" = %s AND "refundedAt" IS NULL', (run_id,)
+        f'UPDATE "CreditCharge" SET "refundedAt" = {UTC_NOW} WHERE "runId" = %s AND "refundedAt" IS NULL', (run_id,)
     )
     return cur.rowcount == 1

@@ -21,6 +21,9 @@ from qai.settings import database_url
 T = TypeVar("T")
 Connection = psycopg.Connection[DictRow]
 
+# The current time as the schema stores it: UTC in TIMESTAMP(3), whatever the session's TimeZone.
+UTC_NOW = "(now() AT TIME ZONE 'UTC')"
+
 _local = threading.local()
 
 

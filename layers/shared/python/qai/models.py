@@ -19,14 +19,15 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _iso_utc(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with a Z, as the API writes timestamps (naive values are UTC)."""
+    return _as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(_as_utc),
-    PlainSerializer(_iso_utc, return_type=str, when_used="json"),
+    PlainSerializer(iso_utc, return_type=str, when_used="json"),
 ]
 MessageRole = Literal["USER", "ASSISTANT"]
 MessageType = Literal["RESULT", "ERROR"]
@@ -108,10 +109,6 @@ class Usage(ApiModel):
     limit: int = Field(description="Credits per rolling period for the caller's plan.")
     remaining: int
     resets_at: UtcDatetime | None = Field(description="When the next spent credit comes back; null if none is spent.")
-
-    @staticmethod
-    def iso(value: datetime) -> str:
-        return _iso_utc(_as_utc(value))
 
 
 class Caller(BaseModel):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import psycopg
 from psycopg.rows import DictRow
 
-from qai.db import Connection
+from qai.db import UTC_NOW, Connection
 from qai.errors import ConflictError
 
 
@@ -24,16 +24,13 @@ def insert_run(conn: Connection, *, run_id: str, project_id: str, message_id: st
         raise ConflictError("A run is already queued or running for this project.") from exc
 
 
-_NOW = "(now() AT TIME ZONE 'UTC')"
-
-
 @dataclass(frozen=True)
 class ClaimedRun:
     id: str
     attempt: int  # also the fencing token: only the holder of the latest attempt may finish the run
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunUsage:
     input_tokens: int = 0
     output_tokens: int = 0
@@ -51,24 +48,14 @@ def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_secon
     """
     row = conn.execute(
         f"""UPDATE "AgentRun" SET status = 'RUNNING', attempts = attempts + 1,
-               "leaseExpiresAt" = {_NOW} + make_interval(secs => %s),
-               "startedAt" = COALESCE("startedAt", {_NOW}), error = NULL
+               "leaseExpiresAt" = {UTC_NOW} + make_interval(secs => %s),
+               "startedAt" = COALESCE("startedAt", {UTC_NOW}), error = NULL
            WHERE "messageId" = %s AND "projectId" = %s
-             AND (status = 'QUEUED' OR (status = 'RUNNING' AND "leaseExpiresAt" < {_NOW}))
+             AND (status = 'QUEUED' OR (status = 'RUNNING' AND "leaseExpiresAt" < {UTC_NOW}))
            RETURNING id, attempts""",
         (lease_seconds, message_id, project_id),
     ).fetchone()
     return ClaimedRun(id=row["id"], attempt=row["attempts"]) if row else None
-
-
-def _usage_params(usage: RunUsage) -> tuple[int, int, int, int, int]:
-    return (
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        usage.model_turns,
-    )
 
 
 _ADD_USAGE = """"inputTokens" = "inputTokens" + %s, "outputTokens" = "outputTokens" + %s,
@@ -88,10 +75,10 @@ def finish_run(
     """Mark the run SUCCEEDED or FAILED with its reply; False if this worker no longer holds it."""
     row = conn.execute(
         f"""UPDATE "AgentRun" SET status = %s::"AgentRunStatus", "replyMessageId" = %s, error = %s,
-               "leaseExpiresAt" = NULL, "finishedAt" = {_NOW}, {_ADD_USAGE}
+               "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}, {_ADD_USAGE}
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'
            RETURNING id""",
-        ("SUCCEEDED" if succeeded else "FAILED", reply_message_id, error, *_usage_params(usage), run.id, run.attempt),
+        ("SUCCEEDED" if succeeded else "FAILED", reply_message_id, error, *astuple(usage), run.id, run.attempt),
     ).fetchone()
     return row is not None
 
@@ -101,7 +88,7 @@ def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsag
     conn.execute(
         f"""UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL, error = %s, {_ADD_USAGE}
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'""",
-        (error, *_usage_params(usage), run.id, run.attempt),
+        (error, *astuple(usage), run.id, run.attempt),
     )
 
 

@@ -16,7 +16,7 @@ from coolname import generate_slug
 from qai import credits, db, messages, projects, queue, runs
 from qai.db import Connection
 from qai.errors import BadRequestError, NotFoundError, TooManyRequestsError
-from qai.models import Caller, Fragment, Message, MessageList, Project, ProjectPage, Usage
+from qai.models import Caller, Fragment, Message, MessageList, Project, ProjectPage, Usage, iso_utc
 from qai.settings import get_settings
 
 
@@ -42,7 +42,7 @@ def _spend_credit(conn: Connection, caller: Caller, *, run_id: str) -> None:
     limit = credit_limit(caller)
     if spent >= limit:
         next_credit = _next_credit_at(oldest)
-        when = f" The next one comes back at {Usage.iso(next_credit)}." if next_credit else ""
+        when = f" The next one comes back at {iso_utc(next_credit)}." if next_credit else ""
         raise TooManyRequestsError(f"You have used all {limit} credits of this period.{when}")
     credits.insert_charge(conn, charge_id=_new_id(), user_id=caller.user_id, run_id=run_id)
 
