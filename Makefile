@@ -8,7 +8,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
+.PHONY: system-deps dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
 $(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,16 @@ $(SAM): requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $(SAM)
 
-## test: the whole test suite (real PostgreSQL, moto, scripted model server)
-test: $(PY)
+## system-deps: OS packages the local sandbox needs (bubblewrap), with apt-get when missing
+system-deps:
+	bash scripts/system-deps.sh
+
+## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
+test: $(PY) system-deps
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## dev: start the whole system locally (API, queue, agent, database, previews)
-dev: $(PY)
+dev: $(PY) system-deps
 	$(PY) -m qai_tools.local_stack
 
 ## migrate: apply pending migrations to $DATABASE_URL

@@ -8,10 +8,11 @@
   Gateway HTTP API v2 event for the same functions/*/app.py handler. A local user stands in for
   the JWT; the header ``X-QAI-User`` names another.
 - A poller that feeds SQS-shaped events to functions/agent/app.py, honouring partial batch failures.
-- The local sandbox provider and its preview server.
+- The local sandbox provider: the app template prepared in the background at start, and the
+  preview proxy (one stable port per sandbox, dev servers started on demand).
 
-Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_PREVIEW_PORT (8788),
-QAI_AGENT_WORKERS (4), DATABASE_URL, plus the agent's own
+Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_AGENT_WORKERS (4),
+DATABASE_URL, plus the agent's own
 (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, SANDBOX_PROVIDER …).
 """
 
@@ -62,7 +63,6 @@ def _port(name: str, default: int) -> int:
 class StackConfig:
     data_dir: Path
     api_port: int
-    preview_port: int
     agent_workers: int
     database_url: str
 
@@ -71,7 +71,6 @@ class StackConfig:
         return cls(
             data_dir=Path(os.environ.get("QAI_DATA_DIR", ROOT / ".qai")).resolve(),
             api_port=_port("QAI_API_PORT", 8787),
-            preview_port=_port("QAI_PREVIEW_PORT", 8788),
             agent_workers=_port("QAI_AGENT_WORKERS", 4),
             database_url=os.environ.get("DATABASE_URL", ""),
         )
@@ -239,10 +238,11 @@ class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self._stoppers: list[Any] = []
+        self.status: dict[str, Any] = {}
 
     def start(self) -> dict[str, str]:
         """Start every part; return where each is."""
-        from qai_agent.sandboxes.local import kill_running_commands
+        from qai_agent.sandboxes.local.processes import kill_running_commands
 
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,6 @@ class LocalStack:
         limits = load_template()["Mappings"]["Agent"]["Limits"]
         moto_url = self._start_moto()
         sandbox_root = config.data_dir / "sandboxes"
-        preview_url = self._start_preview(sandbox_root)
         os.environ.update(
             {
                 "DATABASE_URL": database_url,
@@ -264,7 +263,6 @@ class LocalStack:
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AGENT_MAX_RECEIVE_COUNT": str(limits["MaxReceiveCount"]),
                 "LOCAL_SANDBOX_ROOT": str(sandbox_root),
-                "LOCAL_PREVIEW_URL": preview_url,
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -276,6 +274,7 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
         os.environ["AGENT_QUEUE_URL"] = queue_url
+        sandbox_line = self._start_sandboxes()  # after every setting: it reads (and caches) them
         self._requeue_unfinished_runs()
 
         # Imported here, on one thread: the pollers and the API's threads only look them up.
@@ -290,7 +289,7 @@ class LocalStack:
         return {
             "API": api_url,
             "OpenAPI": f"{api_url}/openapi.json",
-            "Previews": f"{preview_url}/<sandbox>/",
+            "Sandbox": sandbox_line,
             "Database": database_url,
             "Data folder": str(config.data_dir),
             "Queue": queue_url,
@@ -322,12 +321,26 @@ class LocalStack:
         self._stoppers.append(server.stop)
         return f"http://127.0.0.1:{port}"
 
-    def _start_preview(self, root: Path) -> str:
-        from qai_agent.sandboxes.local import PreviewServer
+    def _start_sandboxes(self) -> str:
+        """The local sandboxes' previews, and the app template prepared in the background."""
+        if os.environ["SANDBOX_PROVIDER"] != "local":
+            return os.environ["SANDBOX_PROVIDER"]
+        from qai_agent.config import get_agent_settings
+        from qai_agent.sandboxes import local_previews, stop_local_previews
+        from qai_agent.sandboxes.local.isolation import isolation_status
+        from qai_agent.sandboxes.local.template_cache import TemplateCache
 
-        preview = PreviewServer(root, self.config.preview_port).start()
-        self._stoppers.append(preview.stop)
-        return preview.base_url
+        settings = get_agent_settings()
+        local_previews(settings)
+        self._stoppers.append(stop_local_previews)
+        template = TemplateCache(settings.local_template_cache)
+        if not template.is_prepared():
+            threading.Thread(target=_prepare_template, args=(template,), name="qai-template", daemon=True).start()
+        isolation = isolation_status()
+        if not isolation.bubblewrap:
+            print(f"WARNING: local sandboxes are {isolation.describe()}", file=sys.stderr, flush=True)
+        self.status["isolation"] = isolation.describe()
+        return f"local, {isolation.describe()}; previews at http://127.0.0.1:<port>/, one port per sandbox"
 
     def _create_queues(self, max_receive_count: int, visibility_timeout: int) -> str:
         import boto3
@@ -351,11 +364,10 @@ class LocalStack:
         from qai_agent.config import model_configured
         from qai_tools.openapi import openapi_document
 
-        status = {
-            "model": "configured" if model_configured() else "missing",
-            "sandbox": os.environ["SANDBOX_PROVIDER"],
-        }
-        handler = api_handler(openapi_document().encode(), status)
+        self.status.update(
+            {"model": "configured" if model_configured() else "missing", "sandbox": os.environ["SANDBOX_PROVIDER"]}
+        )
+        handler = api_handler(openapi_document().encode(), self.status)
         server = PooledHTTPServer(("127.0.0.1", self.config.api_port), handler, workers=8)
         thread = threading.Thread(target=server.serve_forever, name="qai-api-server", daemon=True)
         thread.start()
@@ -366,6 +378,13 @@ class LocalStack:
 
         self._stoppers.append(stop)
         return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _prepare_template(template: Any) -> None:
+    try:
+        template.ensure(progress=lambda message: print(f"  template     {message}", flush=True))
+    except Exception as exc:  # the first run will try again, and report it as its error
+        print(f"WARNING: the app template could not be prepared: {exc}", file=sys.stderr, flush=True)
 
 
 def _model_line() -> str:
@@ -394,7 +413,6 @@ def main() -> int:
     for name, value in where.items():
         print(f"  {name:<12} {value}")
     print(f"  {'Model':<12} {_model_line()}")
-    print(f"  {'Sandbox':<12} {os.environ['SANDBOX_PROVIDER']}")
     print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
     print('Try: ./qai new "a todo app with dark mode"      Ctrl-C stops everything.')
     print("QAI ready", flush=True)

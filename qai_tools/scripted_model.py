@@ -74,7 +74,12 @@ def page_from_request(request: dict[str, Any]) -> Reply:
     first = messages[0]["content"]
     text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
     prompt = text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
-    return write_files({"index.html": f"<!doctype html><h1>{prompt}</h1>"})
+    return write_files({"app/page.tsx": page_naming(prompt)})
+
+
+def page_naming(prompt: str) -> str:
+    """The Next.js page that ``page_from_request`` writes: a heading with the prompt."""
+    return f"export default function Home() {{\n  return <h1>{prompt}</h1>;\n}}\n"
 
 
 class ScriptedModelServer:

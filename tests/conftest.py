@@ -188,6 +188,7 @@ def agent_env(
 ) -> Iterator[Path]:
     """The agent function's environment: scripted model, local sandboxes under a temp dir."""
     from qai_agent.config import get_agent_settings
+    from qai_agent.sandboxes import stop_local_previews
 
     sandboxes = tmp_path / "sandboxes"
     monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server.url)
@@ -198,6 +199,7 @@ def agent_env(
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "5")
     get_agent_settings.cache_clear()
     yield sandboxes
+    stop_local_previews()  # no dev server outlives its test
     get_agent_settings.cache_clear()
 
 

@@ -40,7 +40,6 @@ class RunningStack:
             {
                 "QAI_DATA_DIR": str(data_dir),
                 "QAI_API_PORT": str(free_port()),
-                "QAI_PREVIEW_PORT": str(free_port()),
                 "AGENT_RETRY_BASE_SECONDS": "1",
                 "ANTHROPIC_BASE_URL": model_url,
                 "ANTHROPIC_API_KEY": "sk-ant-local-test",
@@ -131,20 +130,20 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         assert status == 201
         _, reply = stack.wait_for_messages(project["id"], 2)
         assert (reply["role"], reply["type"]) == ("ASSISTANT", "RESULT")
-        with urllib.request.urlopen(reply["fragment"]["sandboxUrl"], timeout=10) as page:
-            assert "<h1>a todo app</h1>" in page.read().decode()
+        with urllib.request.urlopen(reply["fragment"]["sandboxUrl"], timeout=120) as page:
+            assert "<h1>a todo app</h1>" in page.read().decode()  # rendered by the app's Next.js dev server
 
         status, _ = stack.call("POST", f"/projects/{project['id']}/messages", {"value": "add dark mode"})
         assert status == 201
         items = stack.wait_for_messages(project["id"], 4)
         assert [m["role"] for m in items] == ["USER", "ASSISTANT", "USER", "ASSISTANT"]
         status, fragment = stack.call("GET", f"/projects/{project['id']}/fragments/{items[-1]['fragment']['id']}")
-        assert status == 200 and fragment["files"]["index.html"] == "<!doctype html><h1>add dark mode</h1>"
+        assert status == 200 and fragment["files"]["app/page.tsx"] == sm.page_naming("add dark mode")
 
         # The command-line client, as a user types it.
         cli = stack.cli("new", "a weather dashboard")
         assert cli.returncode == 0, cli.stderr
-        assert "preview: http://127.0.0.1:" in cli.stdout and "files:   index.html" in cli.stdout
+        assert "preview: http://127.0.0.1:" in cli.stdout and "files:   app/page.tsx" in cli.stdout
         missing = stack.cli("say", "00000000-0000-4000-8000-000000000000", "hello")
         assert missing.returncode == 1
         assert missing.stderr.strip() == "error: Project not found"

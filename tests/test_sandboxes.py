@@ -1,14 +1,10 @@
-"""Sandbox providers: the local sandbox's confinement and processes, the E2B adapter against the
-SDK's interface, and the E2B template's build definition."""
+"""Sandbox providers: the path rules, the E2B adapter against the SDK's interface, and the E2B
+template's build definition (the local sandbox has tests of its own)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,22 +13,10 @@ import pytest
 from e2b import CommandExitException, Template, TimeoutException
 
 from qai_agent.sandboxes import e2b as e2b_provider
+from qai_agent.sandboxes.app_template import TEMPLATE_SOURCE, template_packages
 from qai_agent.sandboxes.base import SandboxPathError, app_relative_path
-from qai_agent.sandboxes.local import LocalSandbox, PreviewServer
 
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture
-def preview(tmp_path: Path) -> Any:
-    server = PreviewServer(tmp_path / "root").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, preview: PreviewServer) -> LocalSandbox:
-    return LocalSandbox.create(tmp_path / "root", preview.base_url)
 
 
 @pytest.mark.parametrize(
@@ -47,84 +31,6 @@ def test_app_relative_path_normalises(path: str, expected: str) -> None:
 def test_app_relative_path_refuses_escapes(path: str) -> None:
     with pytest.raises(SandboxPathError):
         app_relative_path(path)
-
-
-def test_local_sandbox_starts_from_the_starter_app(sandbox: LocalSandbox) -> None:
-    assert sorted(p.name for p in sandbox.dir.iterdir()) == ["app.js", "index.html", "styles.css"]
-    with urllib.request.urlopen(sandbox.preview_url()) as response:
-        assert "being built" in response.read().decode()
-
-
-def test_local_sandbox_writes_and_reads_inside_only(sandbox: LocalSandbox, tmp_path: Path) -> None:
-    sandbox.write_files({"src/a.txt": "hello"})
-    assert sandbox.read_file("src/a.txt") == "hello"
-    (tmp_path / "secret.txt").write_text("s")
-    os.symlink(tmp_path / "secret.txt", sandbox.dir / "link.txt")
-    os.symlink(tmp_path, sandbox.dir / "outdir")
-    with pytest.raises(SandboxPathError):
-        sandbox.read_file("link.txt")
-    with pytest.raises(SandboxPathError):
-        sandbox.write_files({"outdir/planted.txt": "x"})
-    with pytest.raises(SandboxPathError):
-        sandbox.write_files({"ok.txt": "fine", "../bad.txt": "x"})
-    assert not (sandbox.dir / "ok.txt").exists()  # every path is checked before anything is written
-    with pytest.raises(FileNotFoundError):
-        sandbox.read_file("missing.txt")
-
-
-def test_local_commands_run_in_the_sandbox_with_a_clean_environment(
-    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-should-not-leak")
-    outcome = sandbox.run("pwd; env", timeout_seconds=5)
-    assert outcome.exit_code == 0
-    assert outcome.stdout.splitlines()[0] == str(sandbox.dir)
-    assert "sk-should-not-leak" not in outcome.stdout
-    failing = sandbox.run("echo oops >&2; exit 7", timeout_seconds=5)
-    assert (failing.exit_code, failing.stderr.strip()) == (7, "oops")
-
-
-def test_a_command_that_times_out_is_killed_with_its_children(sandbox: LocalSandbox) -> None:
-    started = time.monotonic()
-    outcome = sandbox.run("sleep 30 & echo $! > child.pid; sleep 30", timeout_seconds=0.5)
-    assert outcome.timed_out and time.monotonic() - started < 5
-    child = int((sandbox.dir / "child.pid").read_text())
-    for _ in range(50):
-        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the background child survived the timeout")
-
-
-def test_local_command_output_is_capped(sandbox: LocalSandbox) -> None:
-    outcome = sandbox.run("head -c 100000 /dev/zero | tr '\\0' x", timeout_seconds=5)
-    assert len(outcome.stdout) == 20_000
-
-
-def test_a_failed_sandbox_is_removed_a_good_one_keeps_serving(tmp_path: Path, preview: PreviewServer) -> None:
-    good = LocalSandbox.create(tmp_path / "root", preview.base_url)
-    bad = LocalSandbox.create(tmp_path / "root", preview.base_url)
-    good.close(succeeded=True)
-    bad.close(succeeded=False)
-    assert good.dir.exists() and not bad.dir.exists()
-    with urllib.request.urlopen(good.preview_url()) as response:
-        assert response.status == 200
-
-
-@pytest.mark.parametrize("path", ["/", "/../", "/%2e%2e/etc/passwd"])
-def test_preview_refuses_listing_and_traversal(preview: PreviewServer, sandbox: LocalSandbox, path: str) -> None:
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(preview.base_url + path)
-    assert refused.value.code == 404
-
-
-def test_preview_refuses_a_symlink_into_another_sandbox(tmp_path: Path, preview: PreviewServer) -> None:
-    first = LocalSandbox.create(tmp_path / "root", preview.base_url)
-    second = LocalSandbox.create(tmp_path / "root", preview.base_url)
-    os.symlink(second.dir / "index.html", first.dir / "other.html")
-    with pytest.raises(urllib.error.HTTPError):
-        urllib.request.urlopen(first.preview_url() + "other.html")
 
 
 class FakeE2BSandbox:
@@ -224,7 +130,11 @@ def test_e2b_template_builds_the_app_the_agent_expects() -> None:
     definition = json.loads(Template.to_json(module.qai_template()))
     commands = " && ".join(" ".join(step["args"]) for step in definition["steps"] if step["type"] == "RUN")
     assert definition["fromImage"].startswith("node:")
-    assert "create-next-app@" in commands and "--tailwind" in commands
+    # The same app template as the local sandbox: its files copied, its lockfile installed as is.
+    copies = [step for step in definition["steps"] if step["type"] == "COPY"]
+    assert [step["args"][:2] for step in copies] == [[".", f"{e2b_provider.WORKDIR}/"]]
+    assert Path(module.APP_TEMPLATE) == TEMPLATE_SOURCE and (TEMPLATE_SOURCE / "package-lock.json").is_file()
+    assert "npm ci" in commands and "create-next-app" not in commands
     assert "shadcn@" in commands and "add --all" in commands
     assert f"-p {e2b_provider.PREVIEW_PORT}" in definition["startCmd"]
     assert str(e2b_provider.PREVIEW_PORT) in definition["readyCmd"]
@@ -252,11 +162,15 @@ def test_e2b_provider_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
         get_agent_settings.cache_clear()
 
 
-def test_a_command_never_runs_past_the_run_deadline(sandbox: LocalSandbox) -> None:
-    from qai_agent.tools import ToolRunner
+def test_both_providers_describe_the_template_they_run() -> None:
+    from qai_agent.sandboxes.local.sandbox import local_description
 
-    runner = ToolRunner(sandbox, command_timeout_seconds=120, time_left=lambda: 0.5)
-    started = time.monotonic()
-    result = runner.run("terminal", {"command": "sleep 30"})
-    assert result.is_error and result.content.startswith("timed out")
-    assert time.monotonic() - started < 5
+    packages = template_packages()
+    assert packages["next"].startswith("15.") and "radix-ui" in packages and "tailwindcss" in packages
+    for description in (e2b_provider.DESCRIPTION, local_description()):
+        text = description.environment
+        assert f"Next.js {packages['next']}" in text and f"radix-ui@{packages['radix-ui']}" in text
+        assert "never start, stop or restart it" in text
+    assert "Every shadcn/ui component is installed" in e2b_provider.DESCRIPTION.environment
+    local = local_description().environment
+    assert "No shadcn/ui components are installed" in local and "Only the npm registry is reachable" in local

@@ -38,7 +38,10 @@ class AgentSettings:
     e2b_template: str
     e2b_timeout_seconds: int
     local_sandbox_root: Path
-    local_preview_url: str
+    local_template_cache: Path
+    # A sandbox's dev server stops after this long without a request; at most this many run at once.
+    local_preview_idle_seconds: float
+    local_preview_max_running: int
     model_max_retries: int
 
 
@@ -59,7 +62,9 @@ def get_agent_settings() -> AgentSettings:
         e2b_template=_env("E2B_TEMPLATE", "qai-nextjs"),
         e2b_timeout_seconds=int(_env("E2B_TIMEOUT_SECONDS", "1800")),
         local_sandbox_root=Path(_env("LOCAL_SANDBOX_ROOT", str(Path(tempfile.gettempdir()) / "qai-sandboxes"))),
-        local_preview_url=_env("LOCAL_PREVIEW_URL", ""),
+        local_template_cache=Path(_env("LOCAL_TEMPLATE_CACHE", str(Path.home() / ".cache" / "qai" / "app-template"))),
+        local_preview_idle_seconds=float(_env("LOCAL_PREVIEW_IDLE_SECONDS", "600")),
+        local_preview_max_running=int(_env("LOCAL_PREVIEW_MAX_RUNNING", "6")),
         model_max_retries=int(_env("AGENT_MODEL_MAX_RETRIES", "4")),
     )
 

@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qai_agent.config import AgentSettings, e2b_api_key
 from qai_agent.sandboxes.base import Sandbox
+
+if TYPE_CHECKING:
+    from qai_agent.sandboxes.local.previews import LocalPreviews
 
 
 class SandboxConfigurationError(RuntimeError):
     """The sandbox provider cannot start as configured (a missing key, an unknown provider)."""
 
 
-@cache
-def _local_preview_base_url(root: str) -> str:
-    # No preview server was named: serve this process's sandboxes from a thread of its own.
-    from pathlib import Path
+# One preview proxy per sandbox root in this process, started on first use.
+_previews: dict[Path, LocalPreviews] = {}
+_previews_lock = threading.Lock()
 
-    from qai_agent.sandboxes.local import PreviewServer
 
-    return PreviewServer(Path(root)).start().base_url
+def local_previews(settings: AgentSettings) -> LocalPreviews:
+    """This process's preview proxy and dev-server supervisor for the local sandboxes, started once."""
+    from qai_agent.sandboxes.local.devservers import DevServerSupervisor
+    from qai_agent.sandboxes.local.previews import LocalPreviews
+
+    root = settings.local_sandbox_root.resolve()
+    with _previews_lock:
+        if root not in _previews:
+            supervisor = DevServerSupervisor(
+                root,
+                idle_seconds=settings.local_preview_idle_seconds,
+                max_running=settings.local_preview_max_running,
+            )
+            _previews[root] = LocalPreviews(root, supervisor).start()
+        return _previews[root]
+
+
+def stop_local_previews() -> None:
+    """Stop every preview proxy and dev server this process started."""
+    with _previews_lock:
+        started = list(_previews.values())
+        _previews.clear()
+    for previews in started:
+        previews.stop()
 
 
 def open_sandbox(settings: AgentSettings) -> Sandbox:
     if settings.sandbox_provider == "local":
-        from qai_agent.sandboxes.local import LocalSandbox
+        from qai_agent.sandboxes.local.sandbox import LocalSandbox
+        from qai_agent.sandboxes.local.template_cache import TemplateCache
 
-        base_url = settings.local_preview_url or _local_preview_base_url(str(settings.local_sandbox_root))
-        return LocalSandbox.create(settings.local_sandbox_root, base_url)
+        template = TemplateCache(settings.local_template_cache)
+        return LocalSandbox.create(settings.local_sandbox_root, template, local_previews(settings))
     if settings.sandbox_provider == "e2b":
         from qai_agent.sandboxes.e2b import E2BSandbox
 

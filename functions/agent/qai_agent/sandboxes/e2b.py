@@ -6,6 +6,7 @@ from typing import Any
 
 from e2b import CommandExitException, Sandbox, TimeoutException
 
+from qai_agent.sandboxes.app_template import stack_paragraph
 from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, app_relative_path
 
 WORKDIR = "/home/user"
@@ -14,15 +15,16 @@ OUTPUT_LIMIT = 20_000
 
 DESCRIPTION = SandboxDescription(
     workdir=WORKDIR,
-    environment=(
-        f"You work in an E2B sandbox: a Linux VM with a Next.js 15 app (App Router, TypeScript) in {WORKDIR}, "
-        "Tailwind CSS and every shadcn/ui component already installed (import them from '@/components/ui/…'), "
-        f"and its dev server already running with hot reload on port {PREVIEW_PORT}: never start, stop or "
-        "restart it, and never run `npm run dev`, `next dev`, `npm run build` or `next build`. The main page "
-        "is app/page.tsx. Add client components with 'use client' at the top of the file. Install extra npm "
-        "packages with `npm install <package> --yes` in the terminal before you import them. Paths are "
-        f"relative to {WORKDIR}; file paths given to the tools must be relative (for example "
-        "app/page.tsx), never absolute and never with '@' in them."
+    environment="You work in an E2B sandbox: a Linux VM. "
+    + stack_paragraph(
+        WORKDIR,
+        components=(
+            "Every shadcn/ui component is installed in components/ui/ (import them from '@/components/ui/…'; "
+            "read one before you rely on its props), with the packages they need."
+        ),
+        network=(
+            "The network is open: install extra npm packages with `npm install <package>` before you import them."
+        ),
     ),
 )
 

@@ -1,0 +1,36 @@
+"""The one app template both providers start from (``qai_agent/app_template/``), and what the model
+is told about it: the packages its package.json installs, nothing more."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+TEMPLATE_SOURCE = Path(__file__).resolve().parent.parent / "app_template"
+
+
+@cache
+def template_packages(source: Path = TEMPLATE_SOURCE) -> dict[str, str]:
+    """Every package the template's package.json installs (dependencies and devDependencies)."""
+    manifest = json.loads((source / "package.json").read_text())
+    return {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+
+
+def stack_paragraph(workdir: str, *, components: str, network: str) -> str:
+    """The part of the system prompt that says what the app is built on; the same for both providers."""
+    packages = template_packages()
+    listing = ", ".join(f"{name}@{version}" for name, version in sorted(packages.items()))
+    return (
+        f"The app is a Next.js {packages['next']} app (App Router, TypeScript, React {packages['react']}) in "
+        f"{workdir}, styled with Tailwind CSS {packages['tailwindcss']} (v4: the theme lives in app/globals.css; "
+        "there is no tailwind.config). The main page is app/page.tsx; app/layout.tsx sets the Geist fonts from "
+        "the geist package, and lib/utils.ts exports cn() for class names. "
+        f"Installed packages (package.json): {listing}. {components} "
+        "Icons come from lucide-react. Mark components that use state, effects or event handlers with "
+        "'use client' at the top of the file. "
+        "The dev server is already running with hot reload and serves the preview: never start, stop or "
+        "restart it, and never run `npm run dev`, `next dev`, `next start`, `npm run build` or `next build`. "
+        f"{network} File paths given to the tools are relative to the app directory (for example "
+        "app/page.tsx), never absolute and never with '@' in them."
+    )

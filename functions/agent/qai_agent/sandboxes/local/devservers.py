@@ -1,0 +1,169 @@
+"""The dev-server supervisor: each sandbox's ``next dev`` starts on demand and stops when idle.
+
+At most ``max_running`` servers run at once (each takes about 1 GB): starting one more stops the
+least recently used first. A caller that asks while a server is starting waits for the same start.
+"""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qai_agent.sandboxes.local.processes import forget_group, free_port, kill_group, port_accepts, start_in_sandbox
+
+OUTPUT_LINES = 400
+
+
+def next_dev_argv(port: int) -> list[str]:
+    return ["node_modules/.bin/next", "dev", "--turbopack", "--hostname", "127.0.0.1", "--port", str(port)]
+
+
+class SandboxGoneError(LookupError):
+    """The sandbox's directory does not exist (it expired or was never made)."""
+
+
+class DevServerError(RuntimeError):
+    """The dev server exited or never listened; the message ends with its output."""
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    last_used: float
+    # Requests sent and not yet answered: a server compiling a page is not idle, however long it takes.
+    pending: int = 0
+    output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_LINES))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output_tail(self) -> str:
+        return "".join(self.output)
+
+
+class DevServerSupervisor:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        idle_seconds: float,
+        max_running: int,
+        start_timeout_seconds: float = 90,
+        server_argv: Callable[[int], list[str]] = next_dev_argv,
+    ) -> None:
+        self.root = root
+        self.idle_seconds = idle_seconds
+        self.max_running = max(1, max_running)
+        self.start_timeout_seconds = start_timeout_seconds
+        self._server_argv = server_argv
+        self._servers: dict[str, DevServer] = {}
+        self._starting: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_idle, name="qai-devserver-reaper", daemon=True)
+        self._reaper.start()
+
+    def ensure_running(self, sandbox_id: str) -> int:
+        """The port of the sandbox's dev server, started first if it is not running."""
+        with self._lock:
+            starting = self._starting[sandbox_id]
+        with starting:
+            with self._lock:
+                server = self._servers.get(sandbox_id)
+                if server is not None and server.alive():
+                    server.last_used = time.monotonic()
+                    return server.port
+            directory = self.root / sandbox_id
+            if not directory.is_dir():
+                raise SandboxGoneError(sandbox_id)
+            self._make_room()
+            server = self._start(sandbox_id, directory)
+            with self._lock:
+                self._servers[sandbox_id] = server
+            return server.port
+
+    def touch(self, sandbox_id: str, *, pending_change: int = 0) -> None:
+        with self._lock:
+            if server := self._servers.get(sandbox_id):
+                server.last_used = time.monotonic()
+                server.pending = max(0, server.pending + pending_change)
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return [sandbox_id for sandbox_id, server in self._servers.items() if server.alive()]
+
+    def output_tail(self, sandbox_id: str) -> str:
+        with self._lock:
+            server = self._servers.get(sandbox_id)
+        return server.output_tail() if server else ""
+
+    def stop(self, sandbox_id: str) -> None:
+        with self._lock:
+            server = self._servers.pop(sandbox_id, None)
+        if server is not None:
+            kill_group(server.process)
+
+    def stop_all(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            kill_group(server.process)
+
+    def _make_room(self) -> None:
+        with self._lock:
+            alive = sorted(
+                ((s.last_used, sandbox_id) for sandbox_id, s in self._servers.items() if s.alive()),
+            )
+        for _last_used, sandbox_id in alive[: max(0, len(alive) - self.max_running + 1)]:
+            self.stop(sandbox_id)
+
+    def _start(self, sandbox_id: str, directory: Path) -> DevServer:
+        for attempt in range(2):  # a port taken between the check and the listen gets one retry
+            port = free_port()
+            process = start_in_sandbox(
+                sandbox_id,
+                directory,
+                self._server_argv(port),
+                extra_env={"PORT": str(port)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            server = DevServer(process, port, time.monotonic())
+            threading.Thread(target=_collect_output, args=(server,), daemon=True).start()
+            deadline = time.monotonic() + self.start_timeout_seconds
+            while time.monotonic() < deadline and server.alive() and not port_accepts(port):
+                time.sleep(0.1)
+            if server.alive() and port_accepts(port):
+                return server
+            kill_group(process)
+            if attempt == 0 and "EADDRINUSE" in server.output_tail():
+                continue
+            raise DevServerError(f"the dev server did not start: {server.output_tail()[-2000:]}")
+        raise AssertionError("unreachable")
+
+    def _reap_idle(self) -> None:
+        interval = max(0.2, min(self.idle_seconds / 4, 5.0))
+        while not self._stopping.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    sandbox_id
+                    for sandbox_id, s in self._servers.items()
+                    if not s.alive() or (s.pending == 0 and now - s.last_used > self.idle_seconds)
+                ]
+            for sandbox_id in idle:
+                self.stop(sandbox_id)
+
+
+def _collect_output(server: DevServer) -> None:
+    assert server.process.stdout is not None
+    for raw in server.process.stdout:
+        server.output.append(raw.decode("utf-8", errors="replace"))
+    forget_group(server.process)

@@ -1,0 +1,192 @@
+"""How a sandboxed process is started: the bubblewrap command line, built in one place, or the fallback.
+
+Under bubblewrap a command sees the system's programs read-only, its own sandbox directory
+(writable, at ``/home/user/app``), a private ``/tmp`` and ``/proc``, and nothing else: not the
+host's home, not the other sandboxes, not the worker's files or environment, not other processes.
+It runs as an unprivileged user in its own user, PID, IPC and UTS namespaces with no capabilities,
+and the network stays on for ``npm install``. When its process group is killed, the PID namespace
+goes with it. A per-sandbox process limit (a pids cgroup where we may make one) stops fork bombs.
+
+Where bubblewrap cannot run, commands run directly in the sandbox directory with an environment
+built from scratch: that confines mistakes and leaks, not a hostile model. The stack says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+SANDBOX_HOME = "/home/user"
+SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
+SANDBOX_UID = 1000
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+PIDS_LIMIT = 1024
+PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+# Read-only system paths a Node.js toolchain needs; each is bound only if the host has it.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = (
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+    "/etc/alternatives",
+)
+PASSWD = f"root:x:0:0:root:/root:/bin/sh\nuser:x:{SANDBOX_UID}:{SANDBOX_UID}:user:{SANDBOX_HOME}:/bin/sh\n"
+GROUP = f"root:x:0:\nuser:x:{SANDBOX_UID}:\n"
+
+
+@dataclass(frozen=True)
+class IsolationStatus:
+    bubblewrap: bool
+    detail: str  # why not, when it is off
+
+    def describe(self) -> str:
+        if self.bubblewrap:
+            return "bubblewrap (each sandbox sees only its own directory)"
+        return f"NOT ISOLATED: {self.detail}; commands are confined by path only"
+
+
+def sandbox_environment(extra: dict[str, str] | None = None, *, home: str = SANDBOX_HOME) -> dict[str, str]:
+    """The whole environment of a sandboxed process: nothing of the worker's (no keys, no URLs)."""
+    env = {
+        "PATH": SAFE_PATH,
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        "npm_config_yes": "true",
+    }
+    return env | (extra or {})
+
+
+def _node_prefix() -> str | None:
+    """Node's installation prefix when it lives outside the system dirs (nvm, a tarball in /home)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    prefix = Path(node).resolve().parent.parent
+    return None if any(str(prefix).startswith(d + "/") or str(prefix) == d for d in SYSTEM_DIRS) else str(prefix)
+
+
+@cache
+def _support_dir() -> Path:
+    """passwd and group files for the sandbox user, so tools that look the user up find one."""
+    directory = Path(tempfile.mkdtemp(prefix="qai-sandbox-etc-"))
+    directory.chmod(0o755)
+    (directory / "passwd").write_text(PASSWD)
+    (directory / "group").write_text(GROUP)
+    return directory
+
+
+def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str]) -> list[str]:
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [
+        bwrap,
+        "--unshare-user",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+    ]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        args += ["--ro-bind-try", path, path]
+    support = _support_dir()
+    args += ["--ro-bind", str(support / "passwd"), "/etc/passwd", "--ro-bind", str(support / "group"), "/etc/group"]
+    if prefix := _node_prefix():
+        args += ["--ro-bind", prefix, prefix]
+        env = env | {"PATH": f"{prefix}/bin:{env['PATH']}"}
+    # The sandbox's own private /tmp, not the host's.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]  # noqa: S108
+    args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, "--chdir", SANDBOX_APP_DIR, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return [*args, *argv]
+
+
+def _pids_cgroup(sandbox_id: str) -> Path | None:
+    """A pids cgroup for the sandbox, where the machine lets us make one (root, cgroup v1 pids)."""
+    group = PIDS_CGROUP_ROOT / "qai" / sandbox_id
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+        (group / "pids.max").write_text(str(PIDS_LIMIT))
+    except OSError:
+        return None
+    return group
+
+
+def release_sandbox(sandbox_id: str) -> None:
+    """Remove the sandbox's cgroup once nothing runs in it (best effort)."""
+    group = PIDS_CGROUP_ROOT / "qai" / sandbox_id
+    with contextlib.suppress(OSError):
+        group.rmdir()
+
+
+@cache
+def isolation_status() -> IsolationStatus:
+    """Whether bubblewrap can start a sandbox here: probed once per process."""
+    if os.environ.get("QAI_SANDBOX_ISOLATION", "").strip().lower() == "none":
+        return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none")
+    if shutil.which("bwrap") is None:
+        return IsolationStatus(False, "bubblewrap (bwrap) is not installed")
+    probe_dir = _support_dir()
+    try:
+        probe = subprocess.run(
+            bubblewrap_argv(probe_dir, ["/bin/sh", "-c", "true"], sandbox_environment()),
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return IsolationStatus(False, f"bubblewrap cannot start: {exc}")
+    if probe.returncode != 0:
+        return IsolationStatus(False, f"bubblewrap cannot start here: {probe.stderr.strip()[:300]}")
+    return IsolationStatus(True, "")
+
+
+@dataclass(frozen=True)
+class SandboxProcess:
+    """What to pass to ``subprocess.Popen`` for a command in a sandbox."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+def sandbox_process(
+    sandbox_id: str, sandbox_dir: Path, argv: list[str], extra_env: dict[str, str] | None = None
+) -> SandboxProcess:
+    if not isolation_status().bubblewrap:
+        env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
+        return SandboxProcess(argv, env, sandbox_dir)
+    wrapped = bubblewrap_argv(sandbox_dir, argv, sandbox_environment(extra_env))
+    group = _pids_cgroup(sandbox_id)
+    if group is not None:
+        # Joins the cgroup before bubblewrap starts, so every process of the sandbox counts.
+        wrapped = ["/bin/sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sandbox", *wrapped]
+    return SandboxProcess(wrapped, {"PATH": SAFE_PATH}, sandbox_dir)

@@ -1,0 +1,206 @@
+"""The preview proxy: one stable port per sandbox on 127.0.0.1, in front of its dev server.
+
+A sandbox's preview URL is ``http://127.0.0.1:<port>/``, its own origin, so the app's absolute
+paths (``/_next/…``, ``fetch('/api/…')``) work exactly as on E2B. The port is chosen by the
+operating system when the sandbox is made and recorded in ``<root>/.previews.json``, so the URL
+keeps working across idle stops and across restarts of the stack. The proxy works at the TCP
+level (HTTP and the dev server's hot-reload WebSocket alike): a connection starts the sandbox's
+dev server if it is not running and waits for it, and a sandbox whose directory is gone answers
+404 with a short page saying that the preview expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from qai_agent.sandboxes.local.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
+
+logger = logging.getLogger(__name__)
+
+REGISTRY_NAME = ".previews.json"
+CHUNK = 64 * 1024
+REQUEST_HEAD_TIMEOUT_SECONDS = 10
+
+
+def _page(status: str, title: str, text: str) -> bytes:
+    body = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<body style='font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;"
+        f"color:#333'><main><h1 style='font-size:1.25rem'>{html.escape(title)}</h1><p>{html.escape(text)}</p></main>"
+    )
+    payload = body.encode()
+    head = (
+        f"HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {len(payload)}\r\n"
+        "cache-control: no-store\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+EXPIRED_PAGE = _page(
+    "404 Not Found",
+    "This preview has expired",
+    "The sandbox behind this preview is gone. Bring the app back from its version in QAI.",
+)
+
+
+def _failed_page(reason: str) -> bytes:
+    return _page("502 Bad Gateway", "The app's dev server did not start", reason[-600:])
+
+
+def _listening_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class LocalPreviews:
+    def __init__(self, root: Path, supervisor: DevServerSupervisor) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.supervisor = supervisor
+        self._registry_path = root / REGISTRY_NAME
+        self._ports: dict[str, int] = {}
+        self._servers: dict[str, asyncio.base_events.Server] = {}
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        # Starting a dev server blocks for seconds; many browser connections may wait on one.
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qai-preview")
+        self._thread = threading.Thread(target=self._loop.run_forever, name="qai-previews", daemon=True)
+
+    def start(self) -> LocalPreviews:
+        self._thread.start()
+        for sandbox_id, port in self._read_registry().items():
+            try:
+                self._listen(sandbox_id, port)
+            except OSError as exc:
+                logger.warning("Preview port %s of sandbox %s is taken (%s); it gets a new one", port, sandbox_id, exc)
+        return self
+
+    def url_for(self, sandbox_id: str) -> str:
+        """The sandbox's preview URL, listening from now on."""
+        with self._lock:
+            port = self._ports.get(sandbox_id)
+        if port is None:
+            port = self._listen(sandbox_id, 0)
+        return f"http://127.0.0.1:{port}/"
+
+    def forget(self, sandbox_id: str) -> None:
+        """Stop serving a sandbox that was removed on purpose (a failed run's)."""
+        self.supervisor.stop(sandbox_id)
+        with self._lock:
+            self._ports.pop(sandbox_id, None)
+            server = self._servers.pop(sandbox_id, None)
+            self._write_registry()
+        if server is not None:
+            self._loop.call_soon_threadsafe(server.close)
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            self._loop.call_soon_threadsafe(server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _listen(self, sandbox_id: str, port: int) -> int:
+        sock = _listening_socket(port)
+        bound = int(sock.getsockname()[1])
+
+        async def serve() -> asyncio.base_events.Server:
+            return await asyncio.start_server(lambda r, w: self._handle(sandbox_id, r, w), sock=sock)
+
+        server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
+        with self._lock:
+            self._ports[sandbox_id] = bound
+            self._servers[sandbox_id] = server
+            self._write_registry()
+        return bound
+
+    def _read_registry(self) -> dict[str, int]:
+        try:
+            data = json.loads(self._registry_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _write_registry(self) -> None:
+        temporary = self._registry_path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self._ports, indent=1, sort_keys=True))
+        os.replace(temporary, self._registry_path)
+
+    async def _handle(self, sandbox_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            port = await self._loop.run_in_executor(self._executor, self.supervisor.ensure_running, sandbox_id)
+        except SandboxGoneError:
+            await _answer(reader, writer, EXPIRED_PAGE)
+            return
+        except DevServerError as exc:
+            await _answer(reader, writer, _failed_page(str(exc)))
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError as exc:
+            await _answer(reader, writer, _failed_page(str(exc)))
+            return
+        waiting = [False]  # the client sent something the dev server has not yet answered
+        try:
+            await asyncio.gather(
+                self._pipe(sandbox_id, reader, upstream_writer, waiting, sent=True),
+                self._pipe(sandbox_id, upstream_reader, writer, waiting, sent=False),
+            )
+        finally:
+            if waiting[0]:
+                self.supervisor.touch(sandbox_id, pending_change=-1)
+
+    async def _pipe(
+        self,
+        sandbox_id: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        waiting: list[bool],
+        *,
+        sent: bool,
+    ) -> None:
+        try:
+            while chunk := await reader.read(CHUNK):
+                change = 0
+                if waiting[0] != sent:  # a request begins, or its answer begins
+                    waiting[0] = sent
+                    change = 1 if sent else -1
+                self.supervisor.touch(sandbox_id, pending_change=change)
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: bytes) -> None:
+    """Read the request's head (so the client sees the answer, not a reset), answer, close."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_HEAD_TIMEOUT_SECONDS)
+    with contextlib.suppress(Exception):
+        writer.write(response)
+        await writer.drain()
+    with contextlib.suppress(Exception):
+        writer.close()

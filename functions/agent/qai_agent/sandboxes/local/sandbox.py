@@ -1,0 +1,112 @@
+"""The local sandbox provider: one directory per sandbox under the sandbox root, the app at its root.
+
+A sandbox is made from the prepared template in well under a second (its node_modules is shared
+through hard links). Commands run isolated (see ``isolation``) in their own process group, killed
+whole on timeout. File paths are confined to the sandbox: ``..``, absolute paths and symlinks
+that lead out are refused. The preview is the sandbox's own port on 127.0.0.1 (see ``previews``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from qai_agent.sandboxes.app_template import stack_paragraph
+from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, SandboxPathError, app_relative_path
+from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status, release_sandbox
+from qai_agent.sandboxes.local.previews import LocalPreviews
+from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
+from qai_agent.sandboxes.local.template_cache import TemplateCache
+
+OUTPUT_LIMIT = 20_000
+
+
+def local_description() -> SandboxDescription:
+    isolated = isolation_status().bubblewrap
+    workdir = SANDBOX_APP_DIR if isolated else "the current directory"
+    environment = "You work in a local sandbox on the user's machine. " + stack_paragraph(
+        workdir,
+        components=(
+            "No shadcn/ui components are installed: write the UI components you need in components/ui/ "
+            'yourself, from the radix-ui primitives (for example `import { Dialog } from "radix-ui"`), '
+            "class-variance-authority and cn()."
+        ),
+        network=(
+            "Only the npm registry is reachable: `npm install <package>` works (install a package before you "
+            "import it); CDNs, web fonts (next/font/google fails) and other websites and APIs are not. "
+            "Standard Unix tools are in the terminal; commands run in the app directory and are stopped after "
+            "a timeout."
+        ),
+    )
+    return SandboxDescription(environment=environment, workdir=workdir)
+
+
+def _confined(root: Path, relative: str) -> Path:
+    """The real path of ``relative`` under ``root``, refusing symlinks that point outside."""
+    target = (root / app_relative_path(relative)).resolve()
+    if target != root and root not in target.parents:
+        raise SandboxPathError(f"{relative}: path leaves the app directory")
+    return target
+
+
+class LocalSandbox:
+    def __init__(self, root: Path, sandbox_id: str, previews: LocalPreviews) -> None:
+        self.sandbox_id = sandbox_id
+        self.dir = (root / sandbox_id).resolve()
+        self._previews = previews
+        self.description = local_description()
+
+    @classmethod
+    def create(cls, root: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
+        root.mkdir(parents=True, exist_ok=True)
+        sandbox = cls(root.resolve(), uuid.uuid4().hex, previews)
+        template.new_app(sandbox.dir)
+        return sandbox
+
+    def write_files(self, files: dict[str, str]) -> None:
+        targets = {path: _confined(self.dir, path) for path in files}  # check every path before writing any
+        for path, target in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():
+                raise SandboxPathError(f"{path}: refusing to write through a symlink")
+            if target.exists():
+                target.unlink()  # a new file, never a write through a link shared with other sandboxes
+            target.write_text(files[path], encoding="utf-8")
+
+    def read_file(self, path: str) -> str:
+        target = _confined(self.dir, path)
+        if not target.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        return target.read_text(encoding="utf-8", errors="replace")
+
+    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
+        process = start_in_sandbox(
+            self.sandbox_id, self.dir, ["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_seconds)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            stdout, stderr = process.communicate()
+            timed_out = True
+        finally:
+            kill_group(process)  # whatever it left running in the background goes too
+        return CommandOutcome(
+            exit_code=process.returncode,
+            stdout=stdout.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
+            stderr=stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
+            timed_out=timed_out,
+        )
+
+    def preview_url(self) -> str:
+        return self._previews.url_for(self.sandbox_id)
+
+    def close(self, *, succeeded: bool) -> None:
+        # A good run's directory is the preview; a failed run's is of no use to anyone.
+        if not succeeded:
+            self._previews.forget(self.sandbox_id)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            release_sandbox(self.sandbox_id)

@@ -1,0 +1,360 @@
+"""The local sandbox: the shared template, confinement, isolation against hostile commands, and
+previews whose dev servers start on demand, stop when idle and obey the LRU cap."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qai_agent.config import get_agent_settings
+from qai_agent.sandboxes.base import SandboxPathError
+from qai_agent.sandboxes.local import isolation
+from qai_agent.sandboxes.local.devservers import DevServerSupervisor
+from qai_agent.sandboxes.local.previews import LocalPreviews
+from qai_agent.sandboxes.local.sandbox import LocalSandbox
+from qai_agent.sandboxes.local.template_cache import TemplateCache, TemplatePreparationError, template_hash
+
+ROOT = Path(__file__).resolve().parent.parent
+# A stand-in dev server for the supervisor's own tests: one Node process, up in milliseconds.
+TINY_SERVER = (
+    "require('http').createServer((q, s) => s.end('tiny ' + process.cwd()))"
+    ".listen(Number(process.env.PORT), '127.0.0.1')"
+)
+needs_bubblewrap = pytest.mark.skipif(
+    not isolation.isolation_status().bubblewrap, reason="bubblewrap cannot run on this machine"
+)
+
+
+def tiny_server_argv(port: int) -> list[str]:
+    return ["node", "-e", TINY_SERVER]
+
+
+@pytest.fixture(scope="module")
+def template() -> TemplateCache:
+    """The real app template, prepared once per machine (shared with every other test)."""
+    cache = TemplateCache(get_agent_settings().local_template_cache)
+    cache.ensure()
+    return cache
+
+
+@pytest.fixture
+def previews(tmp_path: Path) -> Iterator[LocalPreviews]:
+    supervisor = DevServerSupervisor(tmp_path / "root", idle_seconds=600, max_running=2)
+    started = LocalPreviews(tmp_path / "root", supervisor).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
+    return LocalSandbox.create(tmp_path / "root", template, previews)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(url: str, timeout: float = 120) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_new_sandbox_is_the_template_with_shared_node_modules(sandbox: LocalSandbox, template: TemplateCache) -> None:
+    names = {p.name for p in sandbox.dir.iterdir()}
+    assert {"app", "lib", "package.json", "package-lock.json", "next.config.ts", "node_modules"} <= names
+    shared, own = template.app_dir / "node_modules", sandbox.dir / "node_modules"
+    next_manifest = Path("next") / "package.json"
+    assert (own / next_manifest).stat().st_ino == (shared / next_manifest).stat().st_ino  # linked, not copied
+    assert (own / ".package-lock.json").stat().st_ino != (shared / ".package-lock.json").stat().st_ino
+    assert not (shared / next_manifest).stat().st_mode & 0o222  # shared files are read-only
+
+
+def test_files_are_written_and_read_inside_only(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    sandbox.write_files({"src/a.txt": "hello"})
+    assert sandbox.read_file("src/a.txt") == "hello"
+    (tmp_path / "secret.txt").write_text("s")
+    os.symlink(tmp_path / "secret.txt", sandbox.dir / "link.txt")
+    os.symlink(tmp_path, sandbox.dir / "outdir")
+    with pytest.raises(SandboxPathError):
+        sandbox.read_file("link.txt")
+    with pytest.raises(SandboxPathError):
+        sandbox.write_files({"outdir/planted.txt": "x"})
+    with pytest.raises(SandboxPathError):
+        sandbox.write_files({"ok.txt": "fine", "../bad.txt": "x"})
+    assert not (sandbox.dir / "ok.txt").exists()  # every path is checked before anything is written
+    with pytest.raises(FileNotFoundError):
+        sandbox.read_file("missing.txt")
+
+
+def test_writing_over_a_shared_file_never_changes_the_template(sandbox: LocalSandbox, template: TemplateCache) -> None:
+    shared = template.app_dir / "node_modules" / "clsx" / "package.json"
+    before = sha256(shared)
+    sandbox.write_files({"node_modules/clsx/package.json": "{}"})
+    assert sandbox.read_file("node_modules/clsx/package.json") == "{}"
+    assert sha256(shared) == before
+
+
+def test_commands_run_in_the_app_with_a_clean_environment(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-should-not-leak")
+    outcome = sandbox.run("pwd; env", timeout_seconds=10)
+    assert outcome.exit_code == 0
+    expected_dir = isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else str(sandbox.dir)
+    assert outcome.stdout.splitlines()[0] == expected_dir
+    assert "sk-should-not-leak" not in outcome.stdout and "DATABASE_URL" not in outcome.stdout
+    failing = sandbox.run("echo oops >&2; exit 7", timeout_seconds=10)
+    assert (failing.exit_code, failing.stderr.strip()) == (7, "oops")
+
+
+def test_a_command_that_times_out_is_killed_with_its_children(sandbox: LocalSandbox) -> None:
+    marker = f"sleep 31{os.getpid() % 10}"
+    started = time.monotonic()
+    outcome = sandbox.run(f"{marker} & {marker}", timeout_seconds=1)
+    assert outcome.timed_out and time.monotonic() - started < 10
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        survivors = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == marker.split()]
+        if not survivors:
+            break
+        time.sleep(0.1)
+    assert not survivors
+
+
+def test_background_processes_do_not_outlive_their_command(sandbox: LocalSandbox) -> None:
+    marker = f"sleep 32{os.getpid() % 10}"
+    assert sandbox.run(f"({marker} &) ; echo started", timeout_seconds=10).exit_code == 0
+    time.sleep(0.5)
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == marker.split()]
+
+
+def test_command_output_is_capped(sandbox: LocalSandbox) -> None:
+    outcome = sandbox.run("head -c 100000 /dev/zero | tr '\\0' x", timeout_seconds=10)
+    assert len(outcome.stdout) == 20_000
+
+
+def test_a_command_never_runs_past_the_run_deadline(sandbox: LocalSandbox) -> None:
+    from qai_agent.tools import ToolRunner
+
+    runner = ToolRunner(sandbox, command_timeout_seconds=120, time_left=lambda: 0.5)
+    started = time.monotonic()
+    result = runner.run("terminal", {"command": "sleep 30"})
+    assert result.is_error and result.content.startswith("timed out")
+    assert time.monotonic() - started < 10
+
+
+def test_npm_install_stays_inside_its_sandbox(tmp_path: Path, template: TemplateCache, previews: LocalPreviews) -> None:
+    first = LocalSandbox.create(tmp_path / "root", template, previews)
+    second = LocalSandbox.create(tmp_path / "root", template, previews)
+    shared = template.app_dir / "node_modules"
+    watched = [shared / ".package-lock.json", shared / "next" / "package.json", template.app_dir / "package.json"]
+    before = [sha256(path) for path in watched]
+    installed = first.run("npm install dayjs@1.11.13", timeout_seconds=180)
+    assert installed.exit_code == 0, installed.stderr
+    assert (first.dir / "node_modules" / "dayjs").is_dir() and '"dayjs"' in first.read_file("package.json")
+    assert not (shared / "dayjs").exists() and not (second.dir / "node_modules" / "dayjs").exists()
+    assert [sha256(path) for path in watched] == before
+    assert "dayjs" not in (second.dir / "node_modules" / ".package-lock.json").read_text()
+
+
+@needs_bubblewrap
+def test_hostile_commands_find_nothing_of_the_host(
+    tmp_path: Path, template: TemplateCache, previews: LocalPreviews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QAI_TEST_SECRET", "sk-worker-secret")
+    target = LocalSandbox.create(tmp_path / "root", template, previews)
+    other = LocalSandbox.create(tmp_path / "root", template, previews)
+    other.write_files({"private.txt": "other sandbox's data"})
+    worker_pid = os.getpid()
+    escape = f"qai-escape-{os.urandom(4).hex()}"
+    shared_file = "node_modules/next/package.json"
+    shared_before = sha256(target.dir / shared_file)
+    attempts = {
+        "environ": f"cat /proc/{worker_pid}/environ",
+        "all_environs": "cat /proc/*/environ",
+        "home": f"ls -a {Path.home()}; cat {Path.home()}/.bash_history",
+        "other": f"cat {other.dir}/private.txt; ls {other.dir.parent}",
+        "repo": f"ls {ROOT}",
+        "tmp": f"echo planted > /tmp/{escape} && cat /tmp/{escape}",
+        "kill": f"kill -9 {worker_pid}",
+        "shared": f"chmod u+w {shared_file}; echo tampered >> {shared_file}",
+        "processes": f"ls /proc | grep -E '^[0-9]+$' | wc -l; test -e /proc/{worker_pid}",
+    }
+    outcomes = {name: target.run(command, timeout_seconds=20) for name, command in attempts.items()}
+    everything = "".join(o.stdout + o.stderr for o in outcomes.values())
+    assert "sk-worker-secret" not in everything
+    assert "other sandbox's data" not in everything
+    assert outcomes["environ"].exit_code != 0
+    assert outcomes["home"].exit_code != 0 and outcomes["repo"].exit_code != 0
+    assert outcomes["tmp"].stdout.strip() == "planted" and not (Path("/tmp") / escape).exists()
+    assert outcomes["kill"].exit_code != 0 and psutil.pid_exists(worker_pid)
+    assert outcomes["shared"].exit_code != 0 and sha256(target.dir / shared_file) == shared_before
+    # Only the sandbox's own few processes are visible, and the worker is not among them.
+    assert int(outcomes["processes"].stdout.strip()) <= 8 and outcomes["processes"].exit_code != 0
+
+
+@needs_bubblewrap
+def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
+    if isolation._pids_cgroup(sandbox.sandbox_id) is None:
+        pytest.skip("no pids cgroup can be made here")
+    bomb = f"i=0; while [ $i -lt {isolation.PIDS_LIMIT + 200} ]; do sleep 60 & i=$((i+1)); done; wait"
+    outcome = sandbox.run(bomb, timeout_seconds=20)
+    assert outcome.exit_code != 0 or outcome.timed_out
+    assert "fork" in outcome.stderr.lower() or "resource temporarily unavailable" in outcome.stderr.lower()
+    assert sandbox.run("echo still usable", timeout_seconds=10).stdout.strip() == "still usable"
+
+
+def test_without_bubblewrap_the_fallback_is_announced_and_still_confines(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolation.isolation_status.cache_clear()
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None if name == "bwrap" else "/usr/bin/" + name)
+    try:
+        status = isolation.isolation_status()
+        assert not status.bubblewrap and "not installed" in status.describe() and "NOT ISOLATED" in status.describe()
+        outcome = sandbox.run("pwd; env", timeout_seconds=10)
+        assert outcome.stdout.splitlines()[0] == str(sandbox.dir)
+        assert "ANTHROPIC" not in outcome.stdout and "DATABASE_URL" not in outcome.stdout
+        with pytest.raises(SandboxPathError):
+            sandbox.read_file("../../etc/passwd")
+    finally:
+        isolation.isolation_status.cache_clear()
+
+
+def test_the_preview_renders_the_app_stops_when_idle_and_comes_back(tmp_path: Path, template: TemplateCache) -> None:
+    supervisor = DevServerSupervisor(tmp_path / "root", idle_seconds=2, max_running=2)
+    previews = LocalPreviews(tmp_path / "root", supervisor).start()
+    try:
+        sandbox = LocalSandbox.create(tmp_path / "root", template, previews)
+        sandbox.write_files({"app/page.tsx": "export default function P() { return <h1>Hello from Next</h1>; }\n"})
+        url = sandbox.preview_url()
+        assert supervisor.running() == []  # nothing starts before it is asked for
+        status, page = fetch(url)
+        assert status == 200 and "Hello from Next" in page
+        assert supervisor.running() == [sandbox.sandbox_id]
+        deadline = time.monotonic() + 20
+        while supervisor.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert supervisor.running() == []  # stopped when idle
+        status, page = fetch(url)  # the same URL starts it again and waits for it
+        assert status == 200 and "Hello from Next" in page
+    finally:
+        previews.stop()
+
+
+def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+    previews = LocalPreviews(root, supervisor).start()
+    try:
+        urls = {}
+        for name in ("a", "b", "c"):
+            (root / name).mkdir(parents=True)
+            urls[name] = previews.url_for(name)
+        assert fetch(urls["a"])[0] == 200 and fetch(urls["b"])[0] == 200
+        assert fetch(urls["a"])[0] == 200  # a is now more recently used than b
+        status, body = fetch(urls["c"])
+        assert status == 200 and body.endswith(
+            isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else "c"
+        )
+        assert sorted(supervisor.running()) == ["a", "c"]
+    finally:
+        previews.stop()
+
+
+def test_preview_urls_survive_a_restart_and_an_expired_sandbox_says_so(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "root"
+
+    def start() -> LocalPreviews:
+        return LocalPreviews(
+            root, DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+        ).start()
+
+    previews = start()
+    (root / "kept").mkdir(parents=True)
+    (root / "gone").mkdir()
+    kept, gone = previews.url_for("kept"), previews.url_for("gone")
+    assert fetch(kept)[0] == 200
+    previews.stop()
+    assert json.loads((root / ".previews.json").read_text()).keys() == {"kept", "gone"}
+
+    restarted = start()
+    try:
+        assert restarted.url_for("kept") == kept and fetch(kept)[0] == 200
+        shutil.rmtree(root / "gone")
+        status, page = fetch(gone)
+        assert status == 404 and "This preview has expired" in page
+    finally:
+        restarted.stop()
+
+
+def tiny_template(directory: Path, log: Path, *, broken: bool = False) -> Path:
+    directory.mkdir(parents=True)
+    manifest = {
+        "name": "tiny",
+        "version": "1.0.0",
+        "private": True,
+        "scripts": {"postinstall": f"echo installed >> {log} && sleep 1"},
+        # Out of step with the lockfile: npm ci refuses it.
+        **({"dependencies": {"left-pad": "1.3.0"}} if broken else {}),
+    }
+    (directory / "package.json").write_text(json.dumps(manifest))
+    lock = {
+        "name": "tiny",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": {"": {"name": "tiny", "version": "1.0.0"}},
+    }
+    (directory / "package-lock.json").write_text(json.dumps(lock))
+    return directory
+
+
+def test_two_processes_preparing_the_template_at_once_prepare_it_once(tmp_path: Path) -> None:
+    log = tmp_path / "installs.log"
+    source = tiny_template(tmp_path / "template", log)
+    cache_root = tmp_path / "cache"
+    # A half-prepared directory left by a crashed process is never mistaken for the cache.
+    (cache_root / f"{template_hash(source)}.partial-dead").mkdir(parents=True)
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from qai_agent.sandboxes.local.template_cache import TemplateCache
+        print(TemplateCache(Path({str(cache_root)!r}), Path({str(source)!r})).ensure())
+        """
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    racers = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)
+    ]
+    outputs = [racer.communicate(timeout=120)[0].strip() for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0]
+    assert outputs[0] == outputs[1] == str(cache_root / template_hash(source) / "app")
+    assert log.read_text().count("installed") == 1
+    assert (Path(outputs[0]) / "package.json").is_file()
+
+
+def test_a_failed_preparation_leaves_no_cache(tmp_path: Path) -> None:
+    source = tiny_template(tmp_path / "template", tmp_path / "log", broken=True)
+    cache = TemplateCache(tmp_path / "cache", source)
+    with pytest.raises(TemplatePreparationError, match="npm ci failed"):
+        cache.ensure()
+    assert not cache.is_prepared()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"{cache.key}.lock"]
