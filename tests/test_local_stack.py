@@ -151,6 +151,10 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
         status, document = stack.call("GET", "/openapi.json")
         assert status == 200 and "/projects/{projectId}/messages" in document["paths"]
+        status, local = stack.call("GET", "/local/status")
+        assert status == 200 and local["sandbox"] == "local"
+        assert local["isolation"].startswith(("bubblewrap", "NOT ISOLATED"))
+        assert any(line.startswith("  Sandbox      local, ") for line in stack.output)
         status, error = stack.call("GET", "/nope")
         assert status == 404 and error["error"]["code"] == "NOT_FOUND"
         # The sample events (those `sam local invoke -e` takes) go through the stack too.

@@ -1,0 +1,116 @@
+"""Benchmark: the local sandbox, measured side by side against its targets.
+
+- template preparation, cold (a new cache directory: ``npm ci``, npm's own download cache as it is)
+  and warm (already prepared);
+- new sandbox creation (target < 2 s) and the disk it adds (target < 50 MB, node_modules shared);
+- a cold preview, from the first request to the first 200 (target < 15 s), and a warm request;
+- the memory of one running dev server, and how many this machine holds at once.
+
+Usage: make bench  (or python bench/local_sandbox.py [dev servers to run at once, default 3])
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "functions/agent")]
+
+TARGET_CREATE_S = 2.0
+TARGET_DISK_MB = 50.0
+TARGET_COLD_PREVIEW_S = 15.0
+
+
+def _row(name: str, value: float, unit: str, target: float | None = None) -> None:
+    verdict = f"   target {target:g} {unit}, ratio {value / target:.2f}" if target else ""
+    print(f"  {name:<34} {value:10.3f} {unit:<3}{verdict}")
+
+
+def _added_disk_mb(shared: Path, directory: Path) -> float:
+    # du counts a hard-linked file once, where it first sees it: list the shared tree first.
+    out = subprocess.run(["du", "-sk", str(shared), str(directory)], capture_output=True, text=True, check=True)
+    return int(out.stdout.splitlines()[1].split()[0]) / 1024
+
+
+def _tree_rss_mb(pid: int) -> float:
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+def _get(url: str) -> float:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=180) as response:
+        response.read()
+        assert response.status == 200
+    return time.perf_counter() - started
+
+
+def main(servers_at_once: int) -> int:
+    import psutil
+
+    from qai_agent.config import get_agent_settings
+    from qai_agent.sandboxes.local.devservers import DevServerSupervisor
+    from qai_agent.sandboxes.local.isolation import isolation_status
+    from qai_agent.sandboxes.local.previews import LocalPreviews
+    from qai_agent.sandboxes.local.sandbox import LocalSandbox
+    from qai_agent.sandboxes.local.template_cache import TemplateCache
+
+    work = Path(tempfile.mkdtemp(prefix="qai-bench-sandbox-"))
+    print(f"local sandbox ({isolation_status().describe()})")
+    try:
+        started = time.perf_counter()
+        TemplateCache(work / "cold-cache").ensure()
+        _row("template preparation, cold", time.perf_counter() - started, "s")
+        template = TemplateCache(get_agent_settings().local_template_cache)
+        template.ensure()
+        started = time.perf_counter()
+        template.ensure()
+        _row("template preparation, warm", (time.perf_counter() - started) * 1000, "ms")
+
+        root = work / "sandboxes"
+        supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=servers_at_once)
+        previews = LocalPreviews(root, supervisor).start()
+        try:
+            creations, sandboxes = [], []
+            for _ in range(10):
+                started = time.perf_counter()
+                sandboxes.append(LocalSandbox.create(root, template, previews))
+                creations.append(time.perf_counter() - started)
+            _row("new sandbox (median of 10)", statistics.median(creations), "s", TARGET_CREATE_S)
+            _row("disk added by a sandbox", _added_disk_mb(template.app_dir, sandboxes[0].dir), "MB", TARGET_DISK_MB)
+
+            first = sandboxes[0]
+            _row("cold preview, request to 200", _get(first.preview_url()), "s", TARGET_COLD_PREVIEW_S)
+            warm = [_get(first.preview_url()) for _ in range(10)]
+            _row("warm preview request (median)", statistics.median(warm) * 1000, "ms")
+            server = supervisor._servers[first.sandbox_id]
+            one = _tree_rss_mb(server.process.pid)
+            _row("one dev server's memory (RSS)", one, "MB")
+
+            for sandbox in sandboxes[1:servers_at_once]:
+                _get(sandbox.preview_url())
+            running = [supervisor._servers[i] for i in supervisor.running()]
+            total = sum(_tree_rss_mb(s.process.pid) for s in running)
+            _row(f"{len(running)} dev servers at once (RSS)", total, "MB")
+            available = psutil.virtual_memory().total / 2**20
+            print(
+                f"  this machine ({available / 1024:.0f} GB) holds about {int(available * 0.8 // one)} at 80% of memory"
+            )
+        finally:
+            previews.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
