@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from qai_agent.sandboxes.app_template import TEMPLATE_SOURCE
@@ -50,6 +51,7 @@ def template_files(source: Path) -> list[Path]:
     )
 
 
+@cache  # the template is code: read it once per process, not on every new sandbox
 def template_hash(source: Path) -> str:
     digest = hashlib.sha256()
     for relative in template_files(source):
