@@ -217,6 +217,8 @@ def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
     assert outcome.exit_code != 0 or outcome.timed_out
     assert "fork" in outcome.stderr.lower() or "resource temporarily unavailable" in outcome.stderr.lower()
     assert sandbox.run("echo still usable", timeout_seconds=10).stdout.strip() == "still usable"
+    # Once nothing of the sandbox runs, its cgroup goes too: none piles up in the system's tree.
+    assert not (isolation.PIDS_CGROUP_ROOT / "qai" / sandbox.sandbox_id).exists()
 
 
 def test_without_bubblewrap_the_fallback_is_announced_and_still_confines(

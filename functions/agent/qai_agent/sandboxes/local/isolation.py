@@ -13,11 +13,12 @@ built from scratch: that confines mistakes and leaks, not a hostile model. The s
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,7 @@ SANDBOX_UID = 1000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 PIDS_LIMIT = 1024
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+RELEASE_ATTEMPTS = 25
 # Read-only system paths a Node.js toolchain needs; each is bound only if the host has it.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_FILES = (
@@ -141,10 +143,20 @@ def _pids_cgroup(sandbox_id: str) -> Path | None:
 
 
 def release_sandbox(sandbox_id: str) -> None:
-    """Remove the sandbox's cgroup once nothing runs in it (best effort)."""
+    """Remove the sandbox's cgroup once nothing of it runs.
+
+    The kernel refuses (EBUSY) while a process of it is still exiting, as bubblewrap's own children
+    may be for a moment after it: a short wait covers that; a cgroup still in use is left alone.
+    """
     group = PIDS_CGROUP_ROOT / "qai" / sandbox_id
-    with contextlib.suppress(OSError):
-        group.rmdir()
+    for _ in range(RELEASE_ATTEMPTS):
+        try:
+            group.rmdir()
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                return
+        time.sleep(0.02)
 
 
 @cache

@@ -7,12 +7,15 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
-from qai_agent.sandboxes.local.isolation import sandbox_process
+from qai_agent.sandboxes.local.isolation import release_sandbox, sandbox_process
 
-# Process groups still running, so that a stopping local stack leaves none behind.
-_running_groups: set[int] = set()
+# Process groups still running (leader pid → sandbox), so that a stopping local stack leaves none
+# behind and each sandbox's process-limit cgroup goes once nothing of it runs.
+_running_groups: dict[int, str] = {}
+_groups_lock = threading.Lock()  # commands, dev servers and their output readers run on many threads
 
 
 def start_in_sandbox(
@@ -27,7 +30,8 @@ def start_in_sandbox(
         start_new_session=True,  # its own process group, so a kill takes everything it started
         **popen,
     )
-    _running_groups.add(process.pid)
+    with _groups_lock:
+        _running_groups[process.pid] = sandbox_id
     return process
 
 
@@ -36,18 +40,26 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
-    _running_groups.discard(process.pid)
+    forget_group(process)
 
 
 def forget_group(process: subprocess.Popen[bytes]) -> None:
-    _running_groups.discard(process.pid)
+    """The group has ended: drop it, and its sandbox's cgroup if nothing else of it runs."""
+    with _groups_lock:
+        sandbox_id = _running_groups.pop(process.pid, None)
+        still_running = sandbox_id in _running_groups.values()
+    if sandbox_id is not None and not still_running:
+        release_sandbox(sandbox_id)
 
 
 def kill_running_commands() -> None:
-    for pgid in list(_running_groups):
+    with _groups_lock:
+        groups = list(_running_groups.items())
+        _running_groups.clear()
+    for pgid, sandbox_id in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-    _running_groups.clear()
+        release_sandbox(sandbox_id)
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qai_agent.sandboxes.app_template import stack_paragraph
 from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, SandboxPathError, app_relative_path
-from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status, release_sandbox
+from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status
 from qai_agent.sandboxes.local.previews import LocalPreviews
 from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
 from qai_agent.sandboxes.local.template_cache import TemplateCache
@@ -109,4 +109,3 @@ class LocalSandbox:
         if not succeeded:
             self._previews.forget(self.sandbox_id)
             shutil.rmtree(self.dir, ignore_errors=True)
-            release_sandbox(self.sandbox_id)
