@@ -83,11 +83,24 @@ def _node_prefix() -> str | None:
 
 @cache
 def _support_dir() -> Path:
-    """passwd and group files for the sandbox user, so tools that look the user up find one."""
-    directory = Path(tempfile.mkdtemp(prefix="qai-sandbox-etc-"))
-    directory.chmod(0o755)
-    (directory / "passwd").write_text(PASSWD)
-    (directory / "group").write_text(GROUP)
+    """passwd and group files for the sandbox user, so tools that look the user up find one.
+
+    One directory per host user, reused by every process (not one left behind per process); one
+    that someone else made is not trusted, and a private one is made instead.
+    """
+    directory = Path(tempfile.gettempdir()) / f"qai-sandbox-etc-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o755)
+    except FileExistsError:
+        if directory.is_symlink() or directory.stat().st_uid != os.getuid():
+            directory = Path(tempfile.mkdtemp(prefix="qai-sandbox-etc-"))
+            directory.chmod(0o755)
+    for name, content in (("passwd", PASSWD), ("group", GROUP)):
+        # Replaced whole, so a sandbox starting in another process never binds a half-written file.
+        staged = directory / f".{name}.{os.getpid()}"
+        staged.write_text(content)
+        staged.chmod(0o644)
+        os.replace(staged, directory / name)
     return directory
 
 
