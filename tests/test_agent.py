@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import urllib.request
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 
 from qai import db, runs
+from qai.app_files import TEMPLATE_DIR
 from qai_tools import scripted_model as sm
 from qai_tools.lambda_events import QueuedMessage
 from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages, run_concurrently
@@ -41,6 +43,15 @@ def run_row(database_url: str, message_id: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None
     return row
+
+
+def fragment_sandboxes(database_url: str, project_id: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            'SELECT f."sandboxId" FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId" WHERE m."projectId" = %s',
+            (project_id,),
+        ).fetchall()
+    return {row[0] for row in rows}
 
 
 def tool_results(model_server: sm.ScriptedModelServer) -> list[dict]:
@@ -81,6 +92,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     """The real app: a page written by the tool, a file made by a shell command, an npm package
     installed and imported, and the preview rendering all three through Next.js."""
     from qai_agent.config import get_agent_settings
+    from qai_agent.sandboxes import local_previews
 
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "120")
     get_agent_settings.cache_clear()
@@ -100,7 +112,8 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     fragment = reply["fragment"]
     assert fragment["title"] == "Todo App"
     assert fragment["summary"] == "A todo list with add and delete."
-    assert "app/page.tsx" in fragment["paths"]
+    # The whole app: what the tool wrote, what a shell command made, what npm changed.
+    assert fragment["paths"] == ["app/page.tsx", "lib/greeting.ts", "package-lock.json", "package.json"]
     assert fragment["sandboxUrl"].startswith("http://127.0.0.1:")
     with urllib.request.urlopen(fragment["sandboxUrl"], timeout=120) as response:
         page = response.read().decode()
@@ -134,13 +147,47 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     assert sum("cache_control" in block for m in last for block in m["content"]) == 1
     assert user["content"] == "a todo app"
 
+    # The sandbox expires; a follow-up rebuilds the app from the fragment, npm package included.
+    (sandbox_dir,) = [path for path in agent_env.iterdir() if path.is_dir()]
+    local_previews(get_agent_settings()).supervisor.stop(sandbox_dir.name)  # it would write .next meanwhile
+    shutil.rmtree(sandbox_dir)
+    model_server.requests.clear()
+    model_server.script(
+        sm.read_files(["lib/greeting.ts"]),
+        sm.terminal("node -e \"console.log(require('dayjs')('2024-03-05').year())\""),
+        sm.summary("Checked."),
+    )
+    status, _ = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "check it"})
+    assert status == 201
+    worker.drain()
+    read_back, ran = tool_results(model_server)
+    assert json.loads(read_back["content"])[0]["content"].startswith("export const GREETING")
+    assert "2024" in ran["content"] and not ran["is_error"]
+    latest = conversation(api, project["id"])[-1]["fragment"]
+    assert latest["paths"] == fragment["paths"] and latest["sandboxUrl"] != fragment["sandboxUrl"]
+    with urllib.request.urlopen(latest["sandboxUrl"], timeout=120) as response:
+        assert "March 2024" in response.read().decode()
+
 
 def test_follow_up_sees_and_edits_the_earlier_files(
-    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model_server.script(sm.write_files({"index.html": PAGE, "styles.css": "body{}"}), sm.summary("Todo list."))
+    from qai_agent.sandboxes.local.sandbox import LocalSandbox
+
+    commands: list[str] = []
+    real_run = LocalSandbox.run
+    monkeypatch.setattr(
+        LocalSandbox, "run", lambda self, command, **kw: commands.append(command) or real_run(self, command, **kw)
+    )
+    manifest = json.loads((TEMPLATE_DIR / "package.json").read_text())
+    changed_manifest = json.dumps({**manifest, "description": "a todo app"}, indent=2)
+    model_server.script(
+        sm.write_files({"index.html": PAGE, "styles.css": "body{}", "package.json": changed_manifest}),
+        sm.summary("Todo list."),
+    )
     project, _ = create_project(api)
     worker.drain()
+    assert commands == []
 
     model_server.requests.clear()
     model_server.script(
@@ -155,19 +202,23 @@ def test_follow_up_sees_and_edits_the_earlier_files(
     first = model_server.agent_requests()[0]["messages"][0]["content"][0]["text"]
     assert first.count("add a footer") == 1
     assert "User: a todo app" in first and f"Assistant: {model_server.reply}" in first
-    assert "<existing_files>\nindex.html\nstyles.css\n</existing_files>" in first
+    assert "<existing_files>\nindex.html\npackage.json\nstyles.css\n</existing_files>" in first
     read_back = json.loads(tool_results(model_server)[0]["content"])
     assert read_back == [{"path": "index.html", "content": PAGE}]
 
     items = conversation(api, project["id"])
     assert [m["role"] for m in items] == ["USER", "ASSISTANT", "USER", "ASSISTANT"]
     status, fragment = api.call("GET", f"/projects/{project['id']}/fragments/{items[-1]['fragment']['id']}")
-    # The whole app as it stands: the restored stylesheet and the edited page.
+    # The whole app as it stands: the earlier files and the edited page.
     assert fragment["files"] == {
         "index.html": PAGE.replace("</h1>", "</h1><footer>made with QAI</footer>"),
+        "package.json": changed_manifest,
         "styles.css": "body{}",
     }
-    assert fragment["sandboxUrl"] != items[1]["fragment"]["sandboxUrl"]  # the earlier version keeps its own
+    # The same live sandbox, reconnected: same preview, nothing reinstalled though package.json differs.
+    assert fragment["sandboxUrl"] == items[1]["fragment"]["sandboxUrl"]
+    assert commands == []
+    assert len(fragment_sandboxes(env, project["id"])) == 1
 
 
 def test_a_failing_command_is_a_result_the_model_recovers_from(
@@ -184,6 +235,28 @@ def test_a_failing_command_is_a_result_the_model_recovers_from(
     assert failed["is_error"] is True
     assert failed["content"].startswith("exit code 3") and "broken" in failed["content"]
     assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+
+
+def test_an_app_too_large_to_keep_is_a_clear_error_reply_with_the_credit_back(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qai_agent.config import get_agent_settings
+
+    monkeypatch.setenv("FRAGMENT_MAX_BYTES", "200000")
+    get_agent_settings.cache_clear()
+    model_server.script(
+        sm.terminal("mkdir -p public && head -c 300000 /dev/urandom > public/video.bin"),
+        sm.write_files({"index.html": PAGE}),
+        sm.summary(),
+    )
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+    reply = conversation(api, project["id"])[-1]
+    assert (reply["type"], reply["fragment"]) == ("ERROR", None)
+    assert reply["content"].startswith("The app is too large to save") and "at most 0.2 MB" in reply["content"]
+    assert run_row(env, queued["messageId"])["status"] == "FAILED"
+    usage = api.call("GET", "/usage")[1]
+    assert usage["remaining"] == usage["limit"]  # the credit came back
 
 
 def test_no_summary_is_an_error_reply(

@@ -3,6 +3,7 @@ previews whose dev servers start on demand, stop when idle and obey the LRU cap.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
+from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import get_agent_settings
 from qai_agent.sandboxes.base import SandboxPathError
 from qai_agent.sandboxes.local import isolation
@@ -99,6 +102,35 @@ def test_files_are_written_and_read_inside_only(sandbox: LocalSandbox, tmp_path:
     assert not (sandbox.dir / "ok.txt").exists()  # every path is checked before anything is written
     with pytest.raises(FileNotFoundError):
         sandbox.read_file("missing.txt")
+
+
+def test_the_snapshot_is_every_changed_app_file_and_syncs_back(
+    sandbox: LocalSandbox, template: TemplateCache, tmp_path: Path, previews: LocalPreviews
+) -> None:
+    assert sandbox.snapshot(1_000_000) == {}  # a new sandbox is the template
+    logo = bytes(range(256)) * 4
+    sandbox.write_files({"app/page.tsx": "export default function Page() { return null }", "public/logo.png": logo})
+    assert sandbox.run("echo made > lib/shell.txt && printf 'a\\000b' > nul.txt", timeout_seconds=10).exit_code == 0
+    sandbox.write_files({"node_modules/left-pad/index.js": "x", ".next/cache.json": "{}", "a.tsbuildinfo": "{}"})
+    (sandbox.dir / "escape").symlink_to("/etc/passwd")
+    files = sandbox.snapshot(1_000_000)
+    assert sorted(files) == ["app/page.tsx", "lib/shell.txt", "nul.txt", "public/logo.png"]
+    assert files["lib/shell.txt"] == "made\n"
+    assert files["public/logo.png"] == BINARY_PREFIX + base64.b64encode(logo).decode()
+    assert decode_content(files["nul.txt"]) == b"a\x00b"  # JSONB cannot hold a NUL: stored as base64
+    with pytest.raises(AppTooLargeError, match=r"1\.0 KB|too large"):
+        sandbox.snapshot(1_000)
+
+    # Another sandbox made to hold those files: same snapshot, and the rebuilt binary is byte-exact.
+    settings = get_agent_settings()
+    other = LocalSandbox.create(tmp_path / "root", template, previews)
+    outcome = sync_app(other, files, settings)
+    assert (outcome.written, outcome.removed, outcome.installed) == (4, 0, False)
+    assert other.snapshot(1_000_000) == files and (other.dir / "public" / "logo.png").read_bytes() == logo
+    # Synced again to an earlier version: the extra files go, the changed ones come back.
+    assert sync_app(other, {"app/page.tsx": files["app/page.tsx"]}, settings).removed == 3
+    assert other.snapshot(1_000_000) == {"app/page.tsx": files["app/page.tsx"]}
+    assert sync_app(other, {"app/page.tsx": files["app/page.tsx"]}, settings) == SyncOutcome(0, 0, False)
 
 
 def test_writing_over_a_shared_file_never_changes_the_template(sandbox: LocalSandbox, template: TemplateCache) -> None:

@@ -3,17 +3,21 @@ template's build definition (the local sandbox has tests of its own)."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from e2b import CommandExitException, Template, TimeoutException
+from e2b import CommandExitException, NotFoundException, SandboxNotFoundException, Template, TimeoutException
+from e2b.sandbox.sandbox_api import build_lifecycle_config
 
+from qai.app_files import BINARY_PREFIX, TEMPLATE_DIR, AppTooLargeError, template_packages
 from qai_agent.sandboxes import e2b as e2b_provider
-from qai_agent.sandboxes.app_template import TEMPLATE_SOURCE, template_packages
 from qai_agent.sandboxes.base import SandboxPathError, app_relative_path
 
 ROOT = Path(__file__).parent.parent
@@ -34,9 +38,12 @@ def test_app_relative_path_refuses_escapes(path: str) -> None:
 
 
 class FakeE2BSandbox:
-    """A stand-in with the e2b SDK's interface (files, commands, get_host, kill)."""
+    """A stand-in with the e2b SDK's interface (files, commands, get_host, kill), backed by a real
+    directory: its commands run in a real shell, so the snapshot's find/sha256sum/tar pipeline runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Path | None = None, sandbox_id: str = "sbx123") -> None:
+        self.home = home
+        self.sandbox_id = sandbox_id
         self.written: list[list[dict[str, Any]]] = []
         self.killed = False
         self.run_calls: list[tuple[str, dict[str, Any]]] = []
@@ -46,13 +53,27 @@ class FakeE2BSandbox:
         class Files:
             def write_files(self, entries: list[dict[str, Any]]) -> None:
                 outer.written.append(entries)
+                for entry in entries:
+                    target = Path(entry["path"])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    data = entry["data"]
+                    target.write_bytes(data if isinstance(data, bytes) else data.encode())
 
-            def read(self, path: str) -> str:
-                return f"content of {path}"
+            def read(self, path: str, format: str = "text") -> Any:
+                if not Path(path).is_file():
+                    raise NotFoundException(f"{path} not found")
+                return bytearray(Path(path).read_bytes()) if format == "bytes" else Path(path).read_text()
 
         class Commands:
             def run(self, command: str, **kwargs: Any) -> Any:
                 outer.run_calls.append((command, kwargs))
+                if outer.home is not None:
+                    done = subprocess.run(["/bin/sh", "-c", command], cwd=kwargs["cwd"], capture_output=True, text=True)
+                    if done.returncode:
+                        raise CommandExitException(
+                            stderr=done.stderr, stdout=done.stdout, exit_code=done.returncode, error=""
+                        )
+                    return SimpleNamespace(exit_code=0, stdout=done.stdout, stderr=done.stderr, error=None)
                 if isinstance(outer.next_run, Exception):
                     raise outer.next_run
                 return outer.next_run
@@ -61,38 +82,60 @@ class FakeE2BSandbox:
         self.commands = Commands()
 
     def get_host(self, port: int) -> str:
-        return f"{port}-sbx123.e2b.app"
+        return f"{port}-{self.sandbox_id}.e2b.app"
 
     def kill(self) -> None:
         self.killed = True
 
 
-def test_e2b_create_uses_the_template_key_and_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict[str, Any]] = []
+def test_e2b_create_pauses_on_timeout_and_attach_resumes_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
 
     def create(**kwargs: Any) -> FakeE2BSandbox:
-        calls.append(kwargs)
+        calls.append(("create", kwargs))
         return FakeE2BSandbox()
 
+    def connect(sandbox_id: str, **kwargs: Any) -> FakeE2BSandbox:
+        calls.append(("connect", {"sandbox_id": sandbox_id, **kwargs}))
+        if sandbox_id == "gone":
+            raise SandboxNotFoundException(f"Paused sandbox {sandbox_id} not found")
+        return FakeE2BSandbox(sandbox_id=sandbox_id)
+
     monkeypatch.setattr(e2b_provider.Sandbox, "create", staticmethod(create))
-    e2b_provider.E2BSandbox.create(template="qai-nextjs", api_key="e2b_key", timeout_seconds=1800)
-    assert calls == [{"template": "qai-nextjs", "api_key": "e2b_key", "timeout": 1800}]
+    monkeypatch.setattr(e2b_provider.Sandbox, "connect", staticmethod(connect))
+    created = e2b_provider.E2BSandbox.create(template="qai-nextjs", api_key="e2b_key", timeout_seconds=1800)
+    attached = e2b_provider.E2BSandbox.attach("sbx9", api_key="e2b_key", timeout_seconds=1800)
+    assert e2b_provider.E2BSandbox.attach("gone", api_key="e2b_key", timeout_seconds=1800) is None
+    assert created.sandbox_id == "sbx123" and attached is not None and attached.sandbox_id == "sbx9"
+    lifecycle = {"on_timeout": "pause", "auto_resume": True}
+    assert calls == [
+        ("create", {"template": "qai-nextjs", "api_key": "e2b_key", "timeout": 1800, "lifecycle": lifecycle}),
+        ("connect", {"sandbox_id": "sbx9", "timeout": 1800, "api_key": "e2b_key"}),
+        ("connect", {"sandbox_id": "gone", "timeout": 1800, "api_key": "e2b_key"}),
+    ]
+    # What the SDK would send: pause at the timeout, resume on traffic.
+    body = build_lifecycle_config(e2b_provider.LIFECYCLE)
+    assert body.auto_pause is True and body.auto_resume.enabled is True  # type: ignore[union-attr]
 
 
-def test_e2b_adapter_batches_writes_under_the_workdir_and_refuses_escapes() -> None:
-    fake = FakeE2BSandbox()
-    sandbox = e2b_provider.E2BSandbox(fake)
+def test_e2b_adapter_batches_writes_under_the_workdir_and_refuses_escapes(e2b_vm: FakeE2BSandbox) -> None:
+    sandbox = e2b_provider.E2BSandbox(e2b_vm)
     sandbox.write_files({"app/page.tsx": "x", "components/a.tsx": "y"})
-    assert fake.written == [
-        [{"path": "/home/user/app/page.tsx", "data": "x"}, {"path": "/home/user/components/a.tsx", "data": "y"}]
+    workdir = e2b_provider.WORKDIR
+    assert e2b_vm.written == [
+        [{"path": f"{workdir}/app/page.tsx", "data": "x"}, {"path": f"{workdir}/components/a.tsx", "data": "y"}]
     ]
     sandbox.write_files({})
-    assert len(fake.written) == 1
+    assert len(e2b_vm.written) == 1
     with pytest.raises(SandboxPathError):
         sandbox.write_files({"../../etc/x": "x"})
     with pytest.raises(SandboxPathError):
         sandbox.read_file("/etc/passwd")
-    assert sandbox.read_file("app/page.tsx") == "content of /home/user/app/page.tsx"
+    assert sandbox.read_file("app/page.tsx") == "x"
+    sandbox.remove_files(["components/a.tsx", "no/such file"])
+    assert not (Path(workdir) / "components/a.tsx").exists()
+    with pytest.raises(SandboxPathError):
+        sandbox.remove_files(["../outside"])
 
 
 def test_e2b_adapter_turns_command_failures_into_results() -> None:
@@ -111,10 +154,62 @@ def test_e2b_preview_url_and_close() -> None:
     fake = FakeE2BSandbox()
     sandbox = e2b_provider.E2BSandbox(fake)
     assert sandbox.preview_url() == "https://3000-sbx123.e2b.app"
-    sandbox.close(succeeded=True)
-    assert not fake.killed  # the preview outlives the run
-    sandbox.close(succeeded=False)
+    sandbox.close(keep=True)
+    assert not fake.killed  # the preview outlives the run (and pauses at its timeout)
+    sandbox.close(keep=False)
     assert fake.killed
+
+
+@pytest.fixture
+def e2b_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeE2BSandbox:
+    """A VM as the E2B template leaves it: the app template in the workdir, its manifest recorded."""
+    home = tmp_path / "home-user"
+    shutil.copytree(TEMPLATE_DIR, home)
+    (home / "node_modules" / "next").mkdir(parents=True)
+    (home / "node_modules" / "next" / "index.js").write_text("module.exports = {}")
+    manifest = tmp_path / "opt-qai" / "template.sha256"
+    manifest.parent.mkdir()
+    listing = f"{e2b_provider.file_listing_command()} > {manifest}"
+    subprocess.run(["/bin/sh", "-c", listing], cwd=home, check=True)
+    state = home / ".cache" / "qai"
+    monkeypatch.setattr(e2b_provider, "WORKDIR", str(home))
+    monkeypatch.setattr(e2b_provider, "TEMPLATE_MANIFEST", str(manifest))
+    monkeypatch.setattr(e2b_provider, "VM_STATE_DIR", str(state))
+    monkeypatch.setattr(e2b_provider, "SNAPSHOT_ARCHIVE", str(state / "snapshot.tgz"))
+    monkeypatch.setattr(e2b_provider, "DEV_SERVER_LOG", str(state / "dev-server.log"))
+    return FakeE2BSandbox(home)
+
+
+def test_e2b_snapshot_is_every_changed_file_in_one_archive(e2b_vm: FakeE2BSandbox) -> None:
+    sandbox = e2b_provider.E2BSandbox(e2b_vm)
+    assert sandbox.snapshot(1_000_000) == {}  # the template as built
+    home = Path(e2b_provider.WORKDIR)
+    logo = bytes(range(256))
+    sandbox.write_files({"app/page.tsx": "export default function Page() { return 1 }", "public/logo.png": logo})
+    # Made by shell commands and package managers, not by the tools:
+    sandbox.run("mkdir -p lib && echo 'export const x = 1' > lib/made.ts", timeout_seconds=10)
+    (home / "node_modules" / "dayjs").mkdir()
+    (home / "node_modules" / "dayjs" / "index.js").write_text("module.exports = 1")
+    (home / ".next").mkdir()
+    (home / ".next" / "build.json").write_text("{}")
+    (home / "tsconfig.tsbuildinfo").write_text("{}")
+    package = json.loads((home / "package.json").read_text())
+    package["dependencies"]["dayjs"] = "1.11.13"
+    (home / "package.json").write_text(json.dumps(package))
+    calls_before = len(e2b_vm.run_calls)
+
+    files = sandbox.snapshot(1_000_000)
+    assert sorted(files) == ["app/page.tsx", "lib/made.ts", "package.json", "public/logo.png"]
+    assert files["lib/made.ts"] == "export const x = 1\n"
+    assert files["public/logo.png"] == BINARY_PREFIX + base64.b64encode(logo).decode()
+    assert json.loads(files["package.json"])["dependencies"]["dayjs"] == "1.11.13"
+    assert len(e2b_vm.run_calls) == calls_before + 1  # one command, then one read of the archive
+
+    with pytest.raises(AppTooLargeError, match="too large"):
+        sandbox.snapshot(500)
+    assert sandbox.server_log() == ""
+    Path(e2b_provider.DEV_SERVER_LOG).write_text("x" * 30_000 + "Module not found")
+    assert sandbox.server_log().endswith("Module not found") and len(sandbox.server_log()) == 20_000
 
 
 def load_template_module() -> Any:
@@ -133,7 +228,7 @@ def test_e2b_template_builds_the_app_the_agent_expects() -> None:
     # The same app template as the local sandbox: its files copied, its lockfile installed as is.
     copies = [step for step in definition["steps"] if step["type"] == "COPY"]
     assert [step["args"][:2] for step in copies] == [[".", f"{e2b_provider.WORKDIR}/"]]
-    assert Path(module.APP_TEMPLATE) == TEMPLATE_SOURCE and (TEMPLATE_SOURCE / "package-lock.json").is_file()
+    assert Path(module.APP_TEMPLATE) == TEMPLATE_DIR and (TEMPLATE_DIR / "package-lock.json").is_file()
     assert "npm ci" in commands and "create-next-app" not in commands
     assert "shadcn@" in commands and "add --all" in commands
     assert f"-p {e2b_provider.PREVIEW_PORT}" in definition["startCmd"]

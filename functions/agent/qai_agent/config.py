@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from qai.app_files import DEFAULT_MAX_BYTES
 from qai.settings import get_settings, secret_or_env
 
 # Current models from the anthropic SDK's model list: a Sonnet to build, a Haiku for the short texts.
@@ -43,6 +44,9 @@ class AgentSettings:
     local_preview_idle_seconds: float
     local_preview_max_running: int
     model_max_retries: int
+    # The most a fragment may hold (its files as stored): the fragment route answers within Lambda's 6 MB.
+    fragment_max_bytes: int
+    install_timeout_seconds: float
 
 
 @cache
@@ -66,6 +70,8 @@ def get_agent_settings() -> AgentSettings:
         local_preview_idle_seconds=float(_env("LOCAL_PREVIEW_IDLE_SECONDS", "600")),
         local_preview_max_running=int(_env("LOCAL_PREVIEW_MAX_RUNNING", "6")),
         model_max_retries=int(_env("AGENT_MODEL_MAX_RETRIES", "4")),
+        fragment_max_bytes=int(_env("FRAGMENT_MAX_BYTES", str(DEFAULT_MAX_BYTES))),
+        install_timeout_seconds=float(_env("AGENT_INSTALL_TIMEOUT_SECONDS", "300")),
     )
 
 

@@ -61,11 +61,10 @@ class ToolResult:
 
 @dataclass
 class ToolRunner:
-    """Runs tool calls and keeps the app's files as they stand (restored files plus those written)."""
+    """Runs the model's tool calls against the sandbox."""
 
     sandbox: Sandbox
     command_timeout_seconds: float
-    files: dict[str, str] = field(default_factory=dict)
     # Seconds left before the run must stop; a command never runs past it.
     time_left: Callable[[], float] = field(default=lambda: math.inf)
 
@@ -104,7 +103,6 @@ class ToolRunner:
                 raise ValueError("each file needs a path and a string content")
             batch[app_relative_path(entry["path"])] = entry["content"]
         self.sandbox.write_files(batch)
-        self.files.update(batch)
         return ToolResult(f"Wrote {len(batch)} file(s): {', '.join(sorted(batch))}")
 
     def _read(self, arguments: dict[str, Any]) -> ToolResult:

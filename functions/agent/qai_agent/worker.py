@@ -22,12 +22,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from qai import credits, db, messages, runs
+from qai.app_files import AppTooLargeError
 from qai.models import AgentRunRequest
 from qai.runs import ClaimedRun
+from qai_agent.app_sync import open_app, sync_app
 from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
-from qai_agent.sandboxes import SandboxConfigurationError, open_sandbox
+from qai_agent.sandboxes import SandboxConfigurationError
+from qai_agent.sandboxes.base import Sandbox
 from qai_agent.tools import ToolRunner
 
 logger = Logger()
@@ -39,7 +42,14 @@ Outcome = Literal["succeeded", "failed", "skipped"]
 
 
 class FinalRunError(Exception):
-    """A failure that another attempt would not fix (configuration, no summary, the deadline)."""
+    """A failure that another attempt would not fix (configuration, no summary, the deadline).
+
+    ``reply`` is what the user is told, when there is more to say than the generic error reply.
+    """
+
+    def __init__(self, message: str, *, reply: str | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 class RetryLaterError(Exception):
@@ -61,6 +71,7 @@ class BuiltApp:
     summary: str
     files: dict[str, str]
     sandbox_url: str
+    sandbox_id: str
 
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
@@ -90,28 +101,28 @@ def _title(text: str | None, request: str) -> str:
 
 
 def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter) -> BuiltApp:
-    def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], dict[str, str]]:
+    def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
-        return recent, messages.latest_fragment_files(conn, project_id=request.project_id)
+        return recent, messages.latest_fragment(conn, project_id=request.project_id)
 
-    recent, existing_files = db.in_transaction(load)
+    recent, latest = db.in_transaction(load)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
         raise FinalRunError("The message to answer is not among the project's recent messages")
+    previous_files: dict[str, str] = dict(latest["files"]) if latest else {}
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
-    prompt = first_user_message(current["content"], history, sorted(existing_files))
+    prompt = first_user_message(current["content"], history, sorted(previous_files))
 
     client = model_client(settings)
     try:
-        sandbox = open_sandbox(settings)
+        opened = open_app(settings, previous_files, latest["sandbox_id"] if latest else None)
     except SandboxConfigurationError as exc:
         raise FinalRunError(str(exc)) from exc
+    sandbox = opened.sandbox
+    logger.info("Sandbox ready", extra={"attached": opened.attached, "sync": opened.sync.__dict__})
     succeeded = False
     try:
-        sandbox.write_files(existing_files)
-        runner = ToolRunner(
-            sandbox, settings.command_timeout_seconds, files=dict(existing_files), time_left=deadline.seconds_left
-        )
+        runner = ToolRunner(sandbox, settings.command_timeout_seconds, time_left=deadline.seconds_left)
         result = run_agent_loop(
             client,
             model=settings.model,
@@ -126,8 +137,12 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
         metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
         if result.summary is None:
             raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
-        if not runner.files:
-            raise FinalRunError("The agent wrote no files")
+        try:
+            files = sandbox.snapshot(settings.fragment_max_bytes)
+        except AppTooLargeError as exc:
+            raise FinalRunError(str(exc), reply=str(exc)) from exc
+        if not files:
+            raise FinalRunError("The app is the bare template: the agent changed no file")
         title, reply = (
             short_text(
                 client, model=settings.fast_model, system=system, content=result.summary, max_tokens=limit, meter=meter
@@ -138,17 +153,36 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             reply=reply or FALLBACK_REPLY,
             title=_title(title, current["content"]),
             summary=result.summary,
-            files=runner.files,
+            files=files,
             sandbox_url=sandbox.preview_url(),
+            sandbox_id=sandbox.sandbox_id,
         )
         succeeded = True
         return built
     finally:
-        sandbox.close(succeeded=succeeded)
+        if not succeeded and opened.attached:
+            _put_back(sandbox, previous_files, settings)
+        # A reconnected sandbox is the previous version's preview: it is kept whatever happened.
+        sandbox.close(keep=succeeded or opened.attached)
+
+
+def _put_back(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) -> None:
+    """Undo a failed run's changes to a reconnected sandbox, so its preview is the previous version again."""
+    try:
+        sync_app(sandbox, files, settings)
+    except Exception:
+        # The next run or preview job that takes this sandbox puts it right in any case.
+        logger.warning("Could not put the sandbox back as it was", exc_info=True)
 
 
 def _record_reply(
-    run: ClaimedRun, request: AgentRunRequest, meter: UsageMeter, *, built: BuiltApp | None, error: str | None
+    run: ClaimedRun,
+    request: AgentRunRequest,
+    meter: UsageMeter,
+    *,
+    built: BuiltApp | None,
+    error: str | None,
+    error_reply: str | None = None,
 ) -> None:
     """The reply message (with its fragment on success) and the finished run, in one transaction."""
     reply_id = str(uuid.uuid4())
@@ -158,7 +192,7 @@ def _record_reply(
             conn,
             message_id=reply_id,
             project_id=request.project_id,
-            content=built.reply if built else ERROR_REPLY,
+            content=built.reply if built else (error_reply or ERROR_REPLY),
             role="ASSISTANT",
             type_="RESULT" if built else "ERROR",
         )
@@ -171,6 +205,8 @@ def _record_reply(
                 title=built.title,
                 files=built.files,
                 summary=built.summary,
+                sandbox_id=built.sandbox_id,
+                check_error=None,
             )
         finished = runs.finish_run(
             conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter, error=error
@@ -250,16 +286,16 @@ def _attempt(
         return "succeeded"
     except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
-        error = str(exc)
+        error, error_reply = str(exc), exc.reply
     except LostRunError:
         raise
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        error, error_reply = f"{type(exc).__name__}: {exc}"[:2000], None
         if receive_count < settings.max_receive_count and not deadline.passed():
             logger.exception("Attempt failed; the queue will deliver the message again")
             db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
             metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
             raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
         logger.exception("Last attempt failed")
-    _record_reply(run, request, meter, built=None, error=error)
+    _record_reply(run, request, meter, built=None, error=error, error_reply=error_reply)
     return "failed"

@@ -48,20 +48,43 @@ def stop_local_previews() -> None:
         previews.stop()
 
 
+def _e2b_key() -> str:
+    api_key = e2b_api_key()
+    if not api_key:
+        raise SandboxConfigurationError("E2B_API_KEY or E2B_SECRET_ARN must be set for SANDBOX_PROVIDER=e2b")
+    return api_key
+
+
+def _check_provider(settings: AgentSettings) -> None:
+    if settings.sandbox_provider not in ("local", "e2b"):
+        raise SandboxConfigurationError(f"SANDBOX_PROVIDER must be 'e2b' or 'local', not {settings.sandbox_provider!r}")
+
+
 def open_sandbox(settings: AgentSettings) -> Sandbox:
+    """A new sandbox with the app template."""
+    _check_provider(settings)
     if settings.sandbox_provider == "local":
         from qai_agent.sandboxes.local.sandbox import LocalSandbox
         from qai_agent.sandboxes.local.template_cache import TemplateCache
 
         template = TemplateCache(settings.local_template_cache)
         return LocalSandbox.create(settings.local_sandbox_root, template, local_previews(settings))
-    if settings.sandbox_provider == "e2b":
-        from qai_agent.sandboxes.e2b import E2BSandbox
+    from qai_agent.sandboxes.e2b import E2BSandbox
 
-        api_key = e2b_api_key()
-        if not api_key:
-            raise SandboxConfigurationError("E2B_API_KEY or E2B_SECRET_ARN must be set for SANDBOX_PROVIDER=e2b")
-        return E2BSandbox.create(
-            template=settings.e2b_template, api_key=api_key, timeout_seconds=settings.e2b_timeout_seconds
-        )
-    raise SandboxConfigurationError(f"SANDBOX_PROVIDER must be 'e2b' or 'local', not {settings.sandbox_provider!r}")
+    return E2BSandbox.create(
+        template=settings.e2b_template, api_key=_e2b_key(), timeout_seconds=settings.e2b_timeout_seconds
+    )
+
+
+def attach_sandbox(settings: AgentSettings, sandbox_id: str) -> Sandbox | None:
+    """An existing sandbox as it was left (resumed if paused), or None when it expired."""
+    _check_provider(settings)
+    if settings.sandbox_provider == "local":
+        from qai_agent.sandboxes.local.sandbox import LocalSandbox
+        from qai_agent.sandboxes.local.template_cache import TemplateCache
+
+        template = TemplateCache(settings.local_template_cache)
+        return LocalSandbox.attach(settings.local_sandbox_root, sandbox_id, template, local_previews(settings))
+    from qai_agent.sandboxes.e2b import E2BSandbox
+
+    return E2BSandbox.attach(sandbox_id, api_key=_e2b_key(), timeout_seconds=settings.e2b_timeout_seconds)

@@ -1,20 +1,9 @@
-"""The one app template both providers start from (``qai_agent/app_template/``), and what the model
-is told about it: the packages its package.json installs, nothing more."""
+"""What the model is told about the app template both providers start from (``qai/app_template/``):
+the packages its package.json installs, nothing more."""
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-
-TEMPLATE_SOURCE = Path(__file__).resolve().parent.parent / "app_template"
-
-
-@cache
-def template_packages(source: Path = TEMPLATE_SOURCE) -> dict[str, str]:
-    """Every package the template's package.json installs (dependencies and devDependencies)."""
-    manifest = json.loads((source / "package.json").read_text())
-    return {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+from qai.app_files import template_packages
 
 
 def stack_paragraph(workdir: str, *, components: str, network: str) -> str:

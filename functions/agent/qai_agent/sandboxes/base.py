@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,18 +29,32 @@ class SandboxDescription:
 
 
 class Sandbox(Protocol):
+    sandbox_id: str  # what a fragment records, to reconnect to this sandbox later
     description: SandboxDescription
 
-    def write_files(self, files: dict[str, str]) -> None: ...
+    def write_files(self, files: Mapping[str, str | bytes]) -> None:
+        """Write files (text, or bytes as they are), creating their directories."""
+        ...
+
+    def remove_files(self, paths: list[str]) -> None: ...
 
     def read_file(self, path: str) -> str: ...
 
     def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome: ...
 
+    def snapshot(self, max_bytes: int) -> dict[str, str]:
+        """Every app file that differs from the template, as a fragment stores them (``qai.app_files``);
+        AppTooLargeError past ``max_bytes``."""
+        ...
+
+    def server_log(self) -> str:
+        """The recent output of the app's dev server: where compile errors show."""
+        ...
+
     def preview_url(self) -> str: ...
 
-    def close(self, *, succeeded: bool) -> None:
-        """Release the sandbox; a failed run's sandbox is destroyed, a good one keeps serving."""
+    def close(self, *, keep: bool) -> None:
+        """Let go of the sandbox: kept, it goes on serving its preview; otherwise it is destroyed."""
         ...
 
 

@@ -14,7 +14,7 @@ _MESSAGE_COLUMNS = (
 # File paths are computed in the database so that file contents never leave it for a list.
 _FRAGMENT_SUMMARY_COLUMNS = (
     'f.id, f."messageId" AS message_id, f."sandboxUrl" AS sandbox_url, f.title, f.summary,'
-    " ARRAY(SELECT jsonb_object_keys(f.files) ORDER BY 1) AS paths,"
+    ' ARRAY(SELECT jsonb_object_keys(f.files) ORDER BY 1) AS paths, f."checkError" AS check_error,'
     ' f."createdAt" AS created_at, f."updatedAt" AS updated_at'
 )
 
@@ -41,10 +41,13 @@ def insert_fragment(
     title: str,
     files: dict[str, str],
     summary: str | None,
+    sandbox_id: str | None = None,
+    check_error: str | None = None,
 ) -> None:
     conn.execute(
-        'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary) VALUES (%s, %s, %s, %s, %s, %s)',
-        (fragment_id, message_id, sandbox_url, title, Jsonb(files), summary),
+        'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary, "sandboxId", "checkError")'
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (fragment_id, message_id, sandbox_url, title, Jsonb(files), summary, sandbox_id, check_error),
     )
 
 
@@ -81,11 +84,10 @@ def recent_messages(conn: Connection, *, project_id: str, limit: int) -> list[Di
     return rows[::-1]
 
 
-def latest_fragment_files(conn: Connection, *, project_id: str) -> dict[str, str]:
-    """The files of the project's newest fragment: the app as it stands; empty for a new project."""
-    row = conn.execute(
-        'SELECT f.files FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
+def latest_fragment(conn: Connection, *, project_id: str) -> DictRow | None:
+    """The project's newest fragment (id, files, sandbox_id): the app as it stands; None for a new project."""
+    return conn.execute(
+        'SELECT f.id, f.files, f."sandboxId" AS sandbox_id FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
         ' WHERE m."projectId" = %s ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1',
         (project_id,),
     ).fetchone()
-    return dict(row["files"]) if row else {}

@@ -73,12 +73,20 @@ class FragmentSummary(ApiModel):
     title: str
     summary: str | None
     paths: list[str] = Field(description="The fragment's file paths, sorted, without their contents.")
+    check_error: str | None = Field(
+        default=None, description="What the agent's build check found broken in this app; null when it passed."
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
 
 class Fragment(FragmentSummary):
-    files: dict[str, str] = Field(description="Path → file content.")
+    files: dict[str, str] = Field(
+        description=(
+            "Path → file content: the whole app as it differs from the template. A file that is not UTF-8 "
+            "text is its bytes in base64 after the prefix 'data:application/octet-stream;base64,'."
+        )
+    )
 
 
 class Message(ApiModel):

@@ -29,9 +29,10 @@ logger = logging.getLogger(__name__)
 REGISTRY_NAME = ".previews.json"
 CHUNK = 64 * 1024
 REQUEST_HEAD_TIMEOUT_SECONDS = 10
+EXPIRED_HEADER = "x-qai-preview"
 
 
-def _page(status: str, title: str, text: str) -> bytes:
+def _page(status: str, title: str, text: str, *, extra_headers: str = "") -> bytes:
     body = (
         f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
         "<body style='font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;"
@@ -40,7 +41,7 @@ def _page(status: str, title: str, text: str) -> bytes:
     payload = body.encode()
     head = (
         f"HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {len(payload)}\r\n"
-        "cache-control: no-store\r\nconnection: close\r\n\r\n"
+        f"cache-control: no-store\r\n{extra_headers}connection: close\r\n\r\n"
     )
     return head.encode() + payload
 
@@ -49,6 +50,8 @@ EXPIRED_PAGE = _page(
     "404 Not Found",
     "This preview has expired",
     "The sandbox behind this preview is gone. Bring the app back from its version in QAI.",
+    # How a probe (the API's GET …/preview) tells an expired sandbox from the app's own 404.
+    extra_headers=f"{EXPIRED_HEADER}: expired\r\n",
 )
 
 

@@ -8,11 +8,15 @@ that lead out are refused. The preview is the sandbox's own port on 127.0.0.1 (s
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from qai.app_files import SKIPPED_DIRS, encode_app, is_app_file
 from qai_agent.sandboxes.app_template import stack_paragraph
 from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, SandboxPathError, app_relative_path
 from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status
@@ -21,6 +25,7 @@ from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
 from qai_agent.sandboxes.local.template_cache import TemplateCache
 
 OUTPUT_LIMIT = 20_000
+SANDBOX_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def local_description() -> SandboxDescription:
@@ -51,21 +56,41 @@ def _confined(root: Path, relative: str) -> Path:
     return target
 
 
+def _same_file(path: Path, template_path: Path) -> bool:
+    try:
+        mine, theirs = path.stat(), template_path.stat()
+    except FileNotFoundError:
+        return False
+    if (mine.st_ino, mine.st_dev) == (theirs.st_ino, theirs.st_dev):
+        return True
+    return mine.st_size == theirs.st_size and path.read_bytes() == template_path.read_bytes()
+
+
 class LocalSandbox:
-    def __init__(self, root: Path, sandbox_id: str, previews: LocalPreviews) -> None:
+    def __init__(self, root: Path, sandbox_id: str, template: TemplateCache, previews: LocalPreviews) -> None:
         self.sandbox_id = sandbox_id
         self.dir = (root / sandbox_id).resolve()
+        self._template = template
         self._previews = previews
         self.description = local_description()
 
     @classmethod
     def create(cls, root: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
         root.mkdir(parents=True, exist_ok=True)
-        sandbox = cls(root.resolve(), uuid.uuid4().hex, previews)
+        sandbox = cls(root.resolve(), uuid.uuid4().hex, template, previews)
         template.new_app(sandbox.dir)
         return sandbox
 
-    def write_files(self, files: dict[str, str]) -> None:
+    @classmethod
+    def attach(
+        cls, root: Path, sandbox_id: str, template: TemplateCache, previews: LocalPreviews
+    ) -> LocalSandbox | None:
+        """The sandbox as it was left, or None when its directory is gone (it expired)."""
+        if not SANDBOX_ID.fullmatch(sandbox_id) or not (root / sandbox_id / "package.json").is_file():
+            return None
+        return cls(root.resolve(), sandbox_id, template, previews)
+
+    def write_files(self, files: Mapping[str, str | bytes]) -> None:
         targets = {path: _confined(self.dir, path) for path in files}  # check every path before writing any
         for path, target in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -73,13 +98,36 @@ class LocalSandbox:
                 raise SandboxPathError(f"{path}: refusing to write through a symlink")
             if target.exists():
                 target.unlink()  # a new file, never a write through a link shared with other sandboxes
-            target.write_text(files[path], encoding="utf-8")
+            content = files[path]
+            target.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+
+    def remove_files(self, paths: list[str]) -> None:
+        for target in [_confined(self.dir, path) for path in paths]:
+            target.unlink(missing_ok=True)
 
     def read_file(self, path: str) -> str:
         target = _confined(self.dir, path)
         if not target.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         return target.read_text(encoding="utf-8", errors="replace")
+
+    def _changed_files(self) -> Iterator[tuple[str, bytes]]:
+        template_dir = self._template.app_dir
+        for directory, dirs, names in os.walk(self.dir):
+            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+            for name in sorted(names):
+                path = Path(directory) / name
+                relative = path.relative_to(self.dir).as_posix()
+                if path.is_symlink() or not path.is_file() or not is_app_file(relative):
+                    continue
+                if not _same_file(path, template_dir / relative):
+                    yield relative, path.read_bytes()
+
+    def snapshot(self, max_bytes: int) -> dict[str, str]:
+        return encode_app(self._changed_files(), max_bytes)
+
+    def server_log(self) -> str:
+        return self._previews.supervisor.output_tail(self.sandbox_id)
 
     def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
         process = start_in_sandbox(
@@ -104,8 +152,8 @@ class LocalSandbox:
     def preview_url(self) -> str:
         return self._previews.url_for(self.sandbox_id)
 
-    def close(self, *, succeeded: bool) -> None:
-        # A good run's directory is the preview; a failed run's is of no use to anyone.
-        if not succeeded:
+    def close(self, *, keep: bool) -> None:
+        # A kept directory is a preview; a failed new sandbox is of no use to anyone.
+        if not keep:
             self._previews.forget(self.sandbox_id)
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from qai_agent.sandboxes.app_template import TEMPLATE_SOURCE
+from qai.app_files import TEMPLATE_DIR, template_files
 
 # Not a sandbox's user: shared files owned by it cannot be chmod-ed back to writable from a sandbox.
 SHARED_OWNER_UID = 65534
@@ -42,20 +42,11 @@ class TemplatePreparationError(RuntimeError):
     """``npm ci`` failed: the message carries the tail of its output."""
 
 
-def template_files(source: Path) -> list[Path]:
-    """The template's own files (relative paths), in a stable order."""
-    return sorted(
-        path.relative_to(source)
-        for path in source.rglob("*")
-        if path.is_file() and "node_modules" not in path.relative_to(source).parts
-    )
-
-
 @cache  # the template is code: read it once per process, not on every new sandbox
 def template_hash(source: Path) -> str:
     digest = hashlib.sha256()
     for relative in template_files(source):
-        digest.update(relative.as_posix().encode() + b"\0" + (source / relative).read_bytes() + b"\0")
+        digest.update(relative.encode() + b"\0" + (source / relative).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -94,7 +85,7 @@ class TemplateCache:
     """``<root>/<hash>/app`` is the prepared template: its files plus ``node_modules``."""
 
     root: Path
-    source: Path = TEMPLATE_SOURCE
+    source: Path = TEMPLATE_DIR
 
     @property
     def key(self) -> str:
