@@ -197,6 +197,8 @@ def agent_env(
     monkeypatch.setenv("LOCAL_SANDBOX_ROOT", str(sandboxes))
     monkeypatch.setenv("AGENT_MODEL_MAX_RETRIES", "2")
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "5")
+    # The build check starts a dev server (seconds): on only in the tests that are about it.
+    monkeypatch.setenv("AGENT_CHECK_APP", "false")
     get_agent_settings.cache_clear()
     yield sandboxes
     stop_local_previews()  # no dev server outlives its test

@@ -95,6 +95,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     from qai_agent.sandboxes import local_previews
 
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "120")
+    monkeypatch.setenv("AGENT_CHECK_APP", "true")
     get_agent_settings.cache_clear()
     model_server.script(
         sm.terminal("npm install dayjs@1.11.13"),
@@ -114,6 +115,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     assert fragment["summary"] == "A todo list with add and delete."
     # The whole app: what the tool wrote, what a shell command made, what npm changed.
     assert fragment["paths"] == ["app/page.tsx", "lib/greeting.ts", "package-lock.json", "package.json"]
+    assert fragment["checkError"] is None  # the app was checked: it type-checks and its page renders
     assert fragment["sandboxUrl"].startswith("http://127.0.0.1:")
     with urllib.request.urlopen(fragment["sandboxUrl"], timeout=120) as response:
         page = response.read().decode()
@@ -219,6 +221,68 @@ def test_follow_up_sees_and_edits_the_earlier_files(
     assert fragment["sandboxUrl"] == items[1]["fragment"]["sandboxUrl"]
     assert commands == []
     assert len(fragment_sandboxes(env, project["id"])) == 1
+
+
+BROKEN_PAGE = (
+    'import confetti from "not-installed-anywhere";\nexport default function Home() { return <h1>{confetti}</h1> }\n'
+)
+FIXED_PAGE = "export default function Home() { return <h1>Fixed at last</h1> }\n"
+
+
+@pytest.fixture
+def checked(agent_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qai_agent.config import get_agent_settings
+
+    monkeypatch.setenv("AGENT_CHECK_APP", "true")
+    monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "60")
+    get_agent_settings.cache_clear()
+
+
+def test_a_build_error_goes_back_to_the_model_which_fixes_it(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, checked: None
+) -> None:
+    model_server.script(
+        sm.write_files({"app/page.tsx": BROKEN_PAGE}),
+        sm.summary("A page."),
+        sm.write_files({"app/page.tsx": FIXED_PAGE}),
+        sm.summary("A page, fixed."),
+    )
+    project, _ = create_project(api)
+    worker.drain()
+    requests = model_server.agent_requests()
+    assert len(requests) == 4 and model_server.remaining() == 0
+    feedback = requests[2]["messages"][-1]["content"][-1]["text"]
+    assert "does not work yet" in feedback and "fails to load (HTTP 500)" in feedback
+    assert "not-installed-anywhere" in feedback  # the dev server's own words, for the model to act on
+    assert "error TS2307" in feedback  # and the type checker's
+    reply = conversation(api, project["id"])[-1]
+    assert reply["type"] == "RESULT" and reply["content"] == model_server.reply
+    assert reply["fragment"]["checkError"] is None and reply["fragment"]["summary"] == "A page, fixed."
+    with urllib.request.urlopen(reply["fragment"]["sandboxUrl"], timeout=60) as response:
+        assert "Fixed at last" in response.read().decode()
+
+
+def test_an_app_still_failing_its_check_is_saved_but_never_reported_ready(
+    api: Api,
+    worker: AgentWorker,
+    model_server: sm.ScriptedModelServer,
+    checked: None,
+    env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qai_agent.config import get_agent_settings
+
+    monkeypatch.setenv("AGENT_MAX_TURNS", "2")
+    get_agent_settings.cache_clear()
+    model_server.script(sm.write_files({"app/page.tsx": BROKEN_PAGE}), sm.summary("A page."))
+    project, _ = create_project(api)
+    (queued,) = worker.drain()
+    reply = conversation(api, project["id"])[-1]
+    assert reply["type"] == "RESULT" and reply["fragment"]["paths"] == ["app/page.tsx"]
+    assert reply["content"].startswith("I saved the app, but it does not work yet: the type check")
+    assert model_server.reply not in reply["content"]
+    assert "not-installed-anywhere" in reply["fragment"]["checkError"]
+    assert run_row(env, queued["messageId"])["status"] == "SUCCEEDED"
 
 
 def test_a_failing_command_is_a_result_the_model_recovers_from(

@@ -47,6 +47,9 @@ class AgentSettings:
     # The most a fragment may hold (its files as stored): the fragment route answers within Lambda's 6 MB.
     fragment_max_bytes: int
     install_timeout_seconds: float
+    # The build check before an app is saved (type check, the preview answering without errors).
+    check_app: bool
+    check_page_timeout_seconds: float
 
 
 @cache
@@ -72,6 +75,8 @@ def get_agent_settings() -> AgentSettings:
         model_max_retries=int(_env("AGENT_MODEL_MAX_RETRIES", "4")),
         fragment_max_bytes=int(_env("FRAGMENT_MAX_BYTES", str(DEFAULT_MAX_BYTES))),
         install_timeout_seconds=float(_env("AGENT_INSTALL_TIMEOUT_SECONDS", "300")),
+        check_app=_env("AGENT_CHECK_APP", "true").lower() not in ("0", "false", "no", "off"),
+        check_page_timeout_seconds=float(_env("AGENT_CHECK_PAGE_TIMEOUT_SECONDS", "120")),
     )
 
 

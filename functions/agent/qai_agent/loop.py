@@ -20,6 +20,10 @@ CUT_OFF_NOTE = (
 KEEP_GOING_NOTE = (
     "Continue with the tools until the app is done; then reply with only the <task_summary>…</task_summary> block."
 )
+CHECK_FAILED_NOTE = (
+    "Before the app is saved it was checked, and it does not work yet:\n\n{problem}\n\n"
+    "Fix this with the tools, then reply with a new <task_summary>…</task_summary> block."
+)
 CACHED = {"type": "ephemeral"}
 
 
@@ -53,6 +57,8 @@ class LoopResult:
     summary: str | None
     stop_reason: str  # "summary", "max_turns" or "deadline"
     turns: int
+    check_error: str | None = None  # what the last check of the app found broken
+    checks: int = 0
 
 
 def _tools_with_cache_breakpoint() -> list[dict[str, Any]]:
@@ -90,10 +96,25 @@ def run_agent_loop(
     first_message: str,
     deadline: Deadline,
     meter: UsageMeter,
+    check: Callable[[], str | None] | None = None,
 ) -> LoopResult:
+    """Model turns until a task summary. With ``check``, a summary stands only once the app passes
+    it: what the check finds goes back to the model while turns and time remain."""
     system = [{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}]
     tools = _tools_with_cache_breakpoint()
     messages: list[dict[str, Any]] = [{"role": "user", "content": [_text_block(first_message)]}]
+    checks = 0
+
+    def finished(summary: str, turn: int, pending: list[dict[str, Any]]) -> LoopResult | None:
+        """The result when the summary stands, or None once the check's findings are sent back."""
+        nonlocal checks
+        problem = check() if check else None
+        checks += check is not None
+        if problem is None or turn == max_turns or deadline.passed():
+            return LoopResult(summary, "summary", turn, check_error=problem, checks=checks)
+        messages.append({"role": "user", "content": [*pending, _text_block(CHECK_FAILED_NOTE.format(problem=problem))]})
+        return None
+
     for turn in range(1, max_turns + 1):
         if deadline.passed():
             return LoopResult(None, "deadline", turn - 1)
@@ -111,9 +132,10 @@ def run_agent_loop(
 
         if response.stop_reason == "max_tokens":
             messages.append({"role": "assistant", "content": [_text_block(text or "(cut off)")]})
-            if summary := extract_summary(text):
-                return LoopResult(summary, "summary", turn)
-            messages.append({"role": "user", "content": [_text_block(CUT_OFF_NOTE)]})
+            if (summary := extract_summary(text)) and (result := finished(summary, turn, [])):
+                return result
+            if not summary:
+                messages.append({"role": "user", "content": [_text_block(CUT_OFF_NOTE)]})
             continue
 
         messages.append({"role": "assistant", "content": [_block_param(b) for b in response.content]})
@@ -130,9 +152,11 @@ def run_agent_loop(
                     }
                 )
         if summary := extract_summary(text):
-            return LoopResult(summary, "summary", turn)
+            if result := finished(summary, turn, results):
+                return result
+            continue
         messages.append({"role": "user", "content": results or [_text_block(KEEP_GOING_NOTE)]})
-    return LoopResult(None, "max_turns", max_turns)
+    return LoopResult(None, "max_turns", max_turns, checks=checks)
 
 
 def short_text(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -26,6 +27,7 @@ from qai.app_files import AppTooLargeError
 from qai.models import AgentRunRequest
 from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
+from qai_agent.check import check_app
 from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
@@ -38,7 +40,11 @@ metrics = Metrics()
 
 ERROR_REPLY = "Something went wrong. Please try again."
 FALLBACK_REPLY = "Your app is ready: have a look at the preview."
+CHECK_FAILED_REPLY = (
+    "I saved the app, but it does not work yet: {problem} Ask me to fix it, or restore an earlier version."
+)
 Outcome = Literal["succeeded", "failed", "skipped"]
+CHECK_ERROR_LIMIT = 4000
 
 
 class FinalRunError(Exception):
@@ -72,6 +78,7 @@ class BuiltApp:
     files: dict[str, str]
     sandbox_url: str
     sandbox_id: str
+    check_error: str | None
 
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
@@ -133,8 +140,10 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             first_message=prompt,
             deadline=deadline,
             meter=meter,
+            check=_app_check(sandbox, settings, deadline) if settings.check_app else None,
         )
         metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
+        metrics.add_metric(name="AppChecks", unit=MetricUnit.Count, value=result.checks)
         if result.summary is None:
             raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
         try:
@@ -149,6 +158,10 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             )
             for system, limit in ((TITLE_SYSTEM_PROMPT, 30), (REPLY_SYSTEM_PROMPT, 300))
         )
+        if result.check_error:
+            logger.warning("The app failed its check", extra={"problem": result.check_error[:1000]})
+            metrics.add_metric(name="AppsFailingCheck", unit=MetricUnit.Count, value=1)
+            reply = CHECK_FAILED_REPLY.format(problem=_first_line(result.check_error))
         built = BuiltApp(
             reply=reply or FALLBACK_REPLY,
             title=_title(title, current["content"]),
@@ -156,6 +169,7 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             files=files,
             sandbox_url=sandbox.preview_url(),
             sandbox_id=sandbox.sandbox_id,
+            check_error=result.check_error[:CHECK_ERROR_LIMIT] if result.check_error else None,
         )
         succeeded = True
         return built
@@ -164,6 +178,16 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             _put_back(sandbox, previous_files, settings)
         # A reconnected sandbox is the previous version's preview: it is kept whatever happened.
         sandbox.close(keep=succeeded or opened.attached)
+
+
+def _app_check(sandbox: Sandbox, settings: AgentSettings, deadline: Deadline) -> Callable[[], str | None]:
+    return lambda: check_app(sandbox, time_left=deadline.seconds_left, page_timeout=settings.check_page_timeout_seconds)
+
+
+def _first_line(problem: str) -> str:
+    """The headline of the check's first finding (the rest is output for the model), mid-sentence."""
+    headline = problem.strip().splitlines()[0]
+    return headline[:1].lower() + headline[1:]
 
 
 def _put_back(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) -> None:
@@ -206,7 +230,7 @@ def _record_reply(
                 files=built.files,
                 summary=built.summary,
                 sandbox_id=built.sandbox_id,
-                check_error=None,
+                check_error=built.check_error,
             )
         finished = runs.finish_run(
             conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter, error=error
