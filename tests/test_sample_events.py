@@ -75,8 +75,12 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}",
         "/projects/{projectId}/messages",
         "/projects/{projectId}/fragments/{fragmentId}",
+        "/projects/{projectId}/fragments/{fragmentId}/preview",
+        "/projects/{projectId}/fragments/{fragmentId}/restore",
         "/usage",
     }
+    preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]
+    assert {"200", "202"} <= set(preview)
     assert paths["/projects"]["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Project"
     }

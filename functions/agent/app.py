@@ -1,4 +1,5 @@
-"""Lambda handler for agent runs: one SQS record per queued USER message.
+"""Lambda handler for the agent's queue: one SQS record per job, an agent run (a queued USER
+message) or a preview job (``kind: "preview"``).
 
 Partial batch failures: a record whose attempt failed (and will be retried) or whose body is
 malformed is reported failed, and the others in the batch are not affected.
@@ -15,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from qai import queue
-from qai.models import AgentRunRequest
+from qai.models import PreviewJobRequest, QueueJob
 from qai_agent.config import get_agent_settings
 from qai_agent.loop import Deadline
+from qai_agent.preview_job import process_preview_job
 from qai_agent.worker import RetryLaterError, process_run_request
 
 logger = Logger()
@@ -26,13 +28,15 @@ metrics = Metrics()
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     try:
-        request = AgentRunRequest.model_validate_json(record.body)
+        request = QueueJob.validate_json(record.body)
     except ValidationError:
         # Left to fail on every delivery, so it ends in the dead-letter queue for a human to read.
         logger.error("Malformed agent queue message", extra={"messageId": record.message_id, "body": record.body[:500]})
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     deadline = Deadline(lambda_context.get_remaining_time_in_millis, get_agent_settings().deadline_margin_seconds)
+    if isinstance(request, PreviewJobRequest):
+        return process_preview_job(request, deadline=deadline)
     try:
         return process_run_request(
             request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline

@@ -12,16 +12,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
 from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resolve, resource_id
-from qai.models import Fragment, Message, MessageList, PromptInput
+from qai.models import Fragment, Message, MessageList, PreviewState, PromptInput
 
 logger = Logger()
 app = create_app()
 
 
+def _fragment_ids(project_id: str, fragment_id: str) -> tuple[str, str, str]:
+    """The caller, and the route's project and fragment ids (a malformed id is a 404)."""
+    return caller(app).user_id, resource_id(project_id, "Project"), resource_id(fragment_id, "Fragment")
+
+
 @app.get(
     "/projects/<projectId>/messages",
     summary="The conversation, oldest first, each message with its fragment (without file contents)",
-    responses=documented_responses(),
+    responses=documented_responses(ok=MessageList),
 )
 def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path parameter's public name
     return service.list_messages(caller(app).user_id, resource_id(projectId, "Project"))
@@ -40,11 +45,41 @@ def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Respon
 @app.get(
     "/projects/<projectId>/fragments/<fragmentId>",
     summary="One fragment with its files",
-    responses=documented_responses(),
+    responses=documented_responses(ok=Fragment),
 )
 def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
+    return service.get_fragment(*_fragment_ids(projectId, fragmentId))
+
+
+@app.get(
+    "/projects/<projectId>/fragments/<fragmentId>/preview",
+    summary="Whether the fragment's preview answers now",
+    responses=documented_responses(ok=PreviewState),
+)
+def get_preview(projectId: str, fragmentId: str) -> PreviewState:  # noqa: N803
+    return service.get_preview(*_fragment_ids(projectId, fragmentId))
+
+
+@app.post(
+    "/projects/<projectId>/fragments/<fragmentId>/preview",
+    summary="Make the fragment's preview answer again: resume or rebuild its sandbox (idempotent, no credit)",
+    responses=documented_responses(ok=PreviewState, accepted=PreviewState),
+)
+def request_preview(projectId: str, fragmentId: str) -> Response[PreviewState]:  # noqa: N803
+    state = service.request_preview(*_fragment_ids(projectId, fragmentId))
+    status = 200 if state.status == "READY" else 202
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=state)
+
+
+@app.post(
+    "/projects/<projectId>/fragments/<fragmentId>/restore",
+    summary="Make that version the newest again (a new ASSISTANT/RESULT message); no model run, no credit",
+    responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409)),
+)
+def restore_fragment(projectId: str, fragmentId: str) -> Response[Message]:  # noqa: N803
     user_id = caller(app).user_id
-    return service.get_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
+    message = service.restore_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -28,7 +28,11 @@ def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
 
 
-@app.get("/projects", summary="The caller's projects, most recently updated first", responses=documented_responses())
+@app.get(
+    "/projects",
+    summary="The caller's projects, most recently updated first",
+    responses=documented_responses(ok=ProjectPage),
+)
 def list_projects(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -36,7 +40,7 @@ def list_projects(
     return service.list_projects(caller(app).user_id, limit=limit, cursor=cursor)
 
 
-@app.get("/projects/<projectId>", summary="One project", responses=documented_responses())
+@app.get("/projects/<projectId>", summary="One project", responses=documented_responses(ok=Project))
 def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's public name
     return service.get_project(caller(app).user_id, resource_id(projectId, "Project"))
 

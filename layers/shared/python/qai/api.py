@@ -39,9 +39,15 @@ COMMON_ERRORS = (400, 401, 404, 500)
 
 
 def documented_responses(
-    *, created: type[BaseModel] | None = None, no_content: bool = False, errors: tuple[int, ...] = COMMON_ERRORS
+    *,
+    ok: type[BaseModel] | None = None,
+    created: type[BaseModel] | None = None,
+    accepted: type[BaseModel] | None = None,
+    no_content: bool = False,
+    errors: tuple[int, ...] = COMMON_ERRORS,
 ) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI responses of a route beyond its 200: a 201 or 204, and the error bodies."""
+    """The OpenAPI responses of a route: its 200, 201, 202 or 204, and the error bodies. (Powertools
+    documents a route's 200 only when no responses are given, so it is named here too.)"""
     responses: dict[int, OpenAPIResponse] = {
         status: {
             "description": _ERROR_DESCRIPTIONS[status],
@@ -49,8 +55,12 @@ def documented_responses(
         }
         for status in errors
     }
+    if ok is not None:
+        responses[200] = {"description": "OK", "content": {"application/json": {"model": ok}}}
     if created is not None:
         responses[201] = {"description": "Created", "content": {"application/json": {"model": created}}}
+    if accepted is not None:
+        responses[202] = {"description": "Accepted", "content": {"application/json": {"model": accepted}}}
     if no_content:
         responses[204] = {"description": "No content"}
     return responses

@@ -87,7 +87,8 @@ def recent_messages(conn: Connection, *, project_id: str, limit: int) -> list[Di
 def latest_fragment(conn: Connection, *, project_id: str) -> DictRow | None:
     """The project's newest fragment (id, files, sandbox_id): the app as it stands; None for a new project."""
     return conn.execute(
-        'SELECT f.id, f.files, f."sandboxId" AS sandbox_id FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
+        'SELECT f.id, f.files, f."sandboxId" AS sandbox_id, f."sandboxUrl" AS sandbox_url'
+        ' FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"'
         ' WHERE m."projectId" = %s ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1',
         (project_id,),
     ).fetchone()

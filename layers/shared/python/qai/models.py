@@ -6,9 +6,19 @@ JSON is camelCase (the original app's field names); Python attributes are snake_
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    TypeAdapter,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from qai.settings import get_settings
@@ -128,8 +138,42 @@ class Caller(BaseModel):
     plan: str | None = None
 
 
+class PreviewState(ApiModel):
+    """Whether a fragment's preview answers now (GET and POST …/preview)."""
+
+    status: Literal["READY", "STARTING", "FAILED"] = Field(
+        description="READY: it answers; STARTING: it is coming back; FAILED: it does not (see error) "
+        "until POST …/preview brings it back."
+    )
+    sandbox_url: str | None
+    error: str | None
+
+
 class AgentRunRequest(ApiModel):
-    """Body of a message on the agent queue: the USER message to answer."""
+    """Body of a message on the agent queue: the USER message to answer (no ``kind``, as ever)."""
 
     project_id: str
     message_id: str
+
+
+class PreviewJobRequest(ApiModel):
+    """A job on the agent queue to bring a fragment's preview back (resume or rebuild its sandbox)."""
+
+    kind: Literal["preview"] = "preview"
+    project_id: str
+    fragment_id: str
+
+
+def _job_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "run"))
+    return "preview" if isinstance(value, PreviewJobRequest) else "run"
+
+
+# A body without ``kind`` is an agent run, so messages sent before jobs had kinds stay valid.
+QueueJob = TypeAdapter(
+    Annotated[
+        Annotated[AgentRunRequest, Tag("run")] | Annotated[PreviewJobRequest, Tag("preview")],
+        Discriminator(_job_kind),
+    ]
+)

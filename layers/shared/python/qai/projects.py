@@ -20,9 +20,11 @@ def insert_project(conn: Connection, *, project_id: str, name: str, user_id: str
     return row
 
 
-def find_project(conn: Connection, *, project_id: str, user_id: str) -> DictRow | None:
+def find_project(conn: Connection, *, project_id: str, user_id: str, lock: bool = False) -> DictRow | None:
+    """The project if it is that user's; ``lock`` holds its row until the transaction ends."""
     return conn.execute(
-        f'SELECT {_COLUMNS} FROM "Project" WHERE id = %s AND "userId" = %s', (project_id, user_id)
+        f'SELECT {_COLUMNS} FROM "Project" WHERE id = %s AND "userId" = %s' + (" FOR UPDATE" if lock else ""),
+        (project_id, user_id),
     ).fetchone()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from qai.models import AgentRunRequest
+from pydantic import BaseModel
+
+from qai.models import AgentRunRequest, PreviewJobRequest
 from qai.settings import get_settings
 
 
@@ -21,14 +23,21 @@ def _sqs_client() -> Any:
     )
 
 
-def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
-    body = AgentRunRequest(project_id=project_id, message_id=message_id)
+def _send(body: BaseModel) -> None:
     settings = get_settings()
     _sqs_client().send_message(
         QueueUrl=settings.agent_queue_url,
         MessageBody=body.model_dump_json(by_alias=True),
         DelaySeconds=settings.enqueue_delay_seconds,
     )
+
+
+def enqueue_agent_run(*, project_id: str, message_id: str) -> None:
+    _send(AgentRunRequest(project_id=project_id, message_id=message_id))
+
+
+def enqueue_preview_job(*, project_id: str, fragment_id: str) -> None:
+    _send(PreviewJobRequest(project_id=project_id, fragment_id=fragment_id))
 
 
 def reset_client() -> None:

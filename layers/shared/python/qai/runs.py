@@ -92,6 +92,13 @@ def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsag
     )
 
 
+def has_active_run(conn: Connection, *, project_id: str) -> bool:
+    row = conn.execute(
+        """SELECT 1 FROM "AgentRun" WHERE "projectId" = %s AND status IN ('QUEUED', 'RUNNING')""", (project_id,)
+    ).fetchone()
+    return row is not None
+
+
 def find_run(conn: Connection, *, message_id: str) -> DictRow | None:
     return conn.execute('SELECT * FROM "AgentRun" WHERE "messageId" = %s', (message_id,)).fetchone()
 

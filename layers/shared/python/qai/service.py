@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from coolname import generate_slug
 
-from qai import credits, db, messages, projects, queue, runs
+from qai import credits, db, messages, previews, projects, queue, runs
 from qai.db import Connection
-from qai.errors import BadRequestError, NotFoundError, TooManyRequestsError
-from qai.models import Caller, Fragment, Message, MessageList, Project, ProjectPage, Usage, iso_utc
+from qai.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
+from qai.models import Caller, Fragment, Message, MessageList, PreviewState, Project, ProjectPage, Usage, iso_utc
+from qai.probe import probe_preview
 from qai.settings import get_settings
 
 
@@ -152,3 +153,99 @@ def get_fragment(user_id: str, project_id: str, fragment_id: str) -> Fragment:
     if row is None:
         raise NotFoundError("Fragment not found")
     return Fragment.model_validate(row)
+
+
+EXPIRED = "The preview has expired. Bring it back with POST …/preview."
+TAKEN_OVER = "A newer version of the app runs in this version's sandbox. Bring this one back with POST …/preview."
+JOB_LOST = "Bringing the preview back took too long. Try again."
+
+
+def _preview_state(user_id: str, project_id: str, fragment_id: str) -> PreviewState:
+    stale = get_settings().preview_job_stale_seconds
+    row = db.in_transaction(
+        lambda conn: previews.fragment_preview(
+            conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id, stale_seconds=stale
+        )
+    )
+    if row is None:
+        raise NotFoundError("Fragment not found")
+    url = row["sandbox_url"]
+    if row["job_status"] == "STARTING":
+        if row["job_fresh"]:
+            return PreviewState(status="STARTING", sandbox_url=url, error=None)
+        return PreviewState(status="FAILED", sandbox_url=url, error=JOB_LOST)
+    if row["job_status"] == "FAILED":
+        return PreviewState(status="FAILED", sandbox_url=url, error=row["job_error"])
+    if row["held_by_newer"]:
+        return PreviewState(status="FAILED", sandbox_url=url, error=TAKEN_OVER)
+    # Outside the transaction: a connection is not held while the preview is asked.
+    probe = probe_preview(url, get_settings().preview_probe_timeout_seconds)
+    if probe == "answers":
+        return PreviewState(status="READY", sandbox_url=url, error=None)
+    if probe == "starting":
+        return PreviewState(status="STARTING", sandbox_url=url, error=None)
+    return PreviewState(status="FAILED", sandbox_url=url, error=EXPIRED)
+
+
+def get_preview(user_id: str, project_id: str, fragment_id: str) -> PreviewState:
+    return _preview_state(user_id, project_id, fragment_id)
+
+
+def request_preview(user_id: str, project_id: str, fragment_id: str) -> PreviewState:
+    """The preview now, after starting a job to bring it back if it does not answer (no credit)."""
+    state = _preview_state(user_id, project_id, fragment_id)
+    if state.status != "FAILED":
+        return state
+    stale = get_settings().preview_job_stale_seconds
+
+    def work(conn: Connection) -> None:
+        if previews.start_job(conn, fragment_id=fragment_id, stale_seconds=stale):
+            queue.enqueue_preview_job(project_id=project_id, fragment_id=fragment_id)
+
+    db.in_transaction(work)
+    return PreviewState(status="STARTING", sandbox_url=state.sandbox_url, error=None)
+
+
+def restore_fragment(user_id: str, project_id: str, fragment_id: str) -> Message:
+    """A new ASSISTANT/RESULT message whose fragment has that version's files, and a job that puts
+    them into the app's live sandbox (or a new one). No model run and no credit."""
+    message_id, new_fragment_id = _new_id(), _new_id()
+
+    def work(conn: Connection) -> Message:
+        # The project's row lock orders this against a follow-up being posted at the same moment.
+        if projects.find_project(conn, project_id=project_id, user_id=user_id, lock=True) is None:
+            raise NotFoundError("Project not found")
+        source = messages.find_fragment(conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id)
+        if source is None:
+            raise NotFoundError("Fragment not found")
+        if runs.has_active_run(conn, project_id=project_id):
+            raise ConflictError("A run is queued or running for this project: restore once it has finished.")
+        latest = messages.latest_fragment(conn, project_id=project_id)
+        assert latest is not None  # the source is one
+        row = messages.insert_message(
+            conn,
+            message_id=message_id,
+            project_id=project_id,
+            content=f'Restored the version "{source["title"]}".',
+            role="ASSISTANT",
+            type_="RESULT",
+        )
+        # The restored version takes over the app's current sandbox; the job makes it hold these files.
+        messages.insert_fragment(
+            conn,
+            fragment_id=new_fragment_id,
+            message_id=message_id,
+            sandbox_url=latest["sandbox_url"],
+            title=source["title"],
+            files=source["files"],
+            summary=source["summary"],
+            sandbox_id=latest["sandbox_id"],
+            check_error=source["check_error"],
+        )
+        projects.touch_project(conn, project_id=project_id)
+        previews.start_job(conn, fragment_id=new_fragment_id, stale_seconds=get_settings().preview_job_stale_seconds)
+        queue.enqueue_preview_job(project_id=project_id, fragment_id=new_fragment_id)
+        fragment = messages.find_fragment(conn, fragment_id=new_fragment_id, project_id=project_id, user_id=user_id)
+        return Message.model_validate({**row, "fragment": fragment})
+
+    return db.in_transaction(work)

@@ -29,6 +29,10 @@ class Settings:
     credits_period_days: int
     credits_plan_claim: str
     credits_plans: dict[str, int]
+    # A preview job still STARTING after this long is taken as lost: a new request starts another.
+    preview_job_stale_seconds: int
+    # How long GET …/preview waits for the preview to answer before it says STARTING.
+    preview_probe_timeout_seconds: float
 
 
 def _int_env(name: str, default: int) -> int:
@@ -49,6 +53,8 @@ def get_settings() -> Settings:
         credits_plans={
             str(k): int(v) for k, v in json.loads(os.environ.get("CREDITS_PLANS") or '{"pro": 100}').items()
         },
+        preview_job_stale_seconds=_int_env("PREVIEW_JOB_STALE_SECONDS", 900),
+        preview_probe_timeout_seconds=float(os.environ.get("PREVIEW_PROBE_TIMEOUT_SECONDS", "").strip() or 3),
     )
 
 

@@ -22,6 +22,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from qai.probe import EXPIRED_HEADER
 from qai_agent.sandboxes.local.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 REGISTRY_NAME = ".previews.json"
 CHUNK = 64 * 1024
 REQUEST_HEAD_TIMEOUT_SECONDS = 10
-EXPIRED_HEADER = "x-qai-preview"
 
 
 def _page(status: str, title: str, text: str, *, extra_headers: str = "") -> bytes:
