@@ -5,6 +5,12 @@
     qai list                                  your projects
     qai show <projectId>                      the conversation
     qai files <projectId> [fragmentId]        the files of the newest (or a given) fragment
+    qai preview <fragmentId>                  that version's preview URL, brought back if it expired
+    qai restore <fragmentId>                  make that version the newest again
+    qai download <fragmentId> [dir]           that version as a runnable app in dir (default ./<name>)
+
+A fragment is found among your projects; --project <projectId> skips the search. `new` and `say`
+exit with 2 when the app was saved but failed the agent's build check.
 
 QAI_API_URL picks the API (default http://127.0.0.1:8787, the local stack); QAI_TOKEN, when set, is
 sent as the Bearer token a deployed API needs; QAI_USER names the local user (header X-QAI-User).
@@ -13,15 +19,19 @@ sent as the Bearer token a deployed API needs; QAI_USER names the local user (he
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
+FAILED_CHECK_EXIT = 2
 NO_MODEL_HINT = (
     "No model is configured for the agent. Stop the stack, then either\n"
     "  export ANTHROPIC_API_KEY=sk-ant-…                 (Claude), or\n"
@@ -42,17 +52,24 @@ class Client:
             raise ValueError(f"QAI_API_URL must be an http(s) URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.headers = {"content-type": "application/json", "accept": "application/json"}
-        if token:
-            self.headers["authorization"] = f"Bearer {token}"
+        # Sent to the API only: a redirect to a download link must not carry them.
+        self.credentials = {"authorization": f"Bearer {token}"} if token else {}
         if user:
             self.headers["x-qai-user"] = user
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        raw = self.fetch(method, path, body)
+        return json.loads(raw) if raw else None
+
+    def fetch(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+        """The response's bytes, after any redirect (a large download is a link elsewhere)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=self.headers)  # noqa: S310 - http(s) only, checked above
+        for name, value in self.credentials.items():
+            request.add_unredirected_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - see above
-                raw = response.read()
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
@@ -62,7 +79,6 @@ class Client:
             raise ApiError(exc.code, message) from None
         except urllib.error.URLError as exc:
             raise ApiError(0, f"cannot reach {self.base_url} ({exc.reason}); is `make dev` running?") from None
-        return json.loads(raw) if raw else None
 
     def model_missing(self) -> bool:
         try:
@@ -105,7 +121,67 @@ def print_reply(client: Client, project_id: str, reply: dict[str, Any]) -> int:
         print(f"\n{fragment['title']}")
         print(f"  preview: {fragment['sandboxUrl']}")
         print(f"  files:   {', '.join(fragment['paths'])}")
+        print(f"  version: {fragment['id']}")
     print(f"  project: {project_id}")
+    if fragment and fragment.get("checkError"):
+        print("\n✗ The app failed its build check:", file=sys.stderr)
+        print("  " + "\n  ".join(fragment["checkError"].splitlines()[:12]), file=sys.stderr)
+        return FAILED_CHECK_EXIT
+    return 0
+
+
+def find_project_of(client: Client, fragment_id: str, project_id: str | None) -> str:
+    """The project that holds the fragment: the one given, or found among the caller's projects."""
+    candidates = [project_id] if project_id else [p["id"] for p in client.call("GET", "/projects?limit=100")["items"]]
+    for candidate in candidates:
+        items = client.call("GET", f"/projects/{candidate}/messages")["items"]
+        if any(m["fragment"] and m["fragment"]["id"] == fragment_id for m in items):
+            return candidate
+    raise ApiError(404, f"no version {fragment_id} among your projects")
+
+
+def wait_for_preview(client: Client, path: str, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    while True:
+        state: dict[str, Any] = client.call("GET", path)
+        if state["status"] != "STARTING" or time.monotonic() - started > timeout:
+            return state
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rbringing the preview back… {int(time.monotonic() - started)}s")
+            sys.stderr.flush()
+        time.sleep(1.0)
+
+
+def show_preview(client: Client, project_id: str, fragment_id: str, timeout: float) -> int:
+    path = f"/projects/{project_id}/fragments/{fragment_id}/preview"
+    state = client.call("POST", path)
+    if state["status"] == "STARTING":
+        state = wait_for_preview(client, path, timeout)
+    if sys.stderr.isatty():
+        sys.stderr.write("\r" + " " * 40 + "\r")
+    if state["status"] != "READY":
+        print(f"✗ {state['error'] or 'the preview is still starting'}", file=sys.stderr)
+        return 1
+    print(f"preview: {state['sandboxUrl']}")
+    return 0
+
+
+def download(client: Client, project_id: str, fragment_id: str, directory: str | None) -> int:
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.fetch("GET", f"/projects/{project_id}/fragments/{fragment_id}/download"))
+    )
+    folder = PurePosixPath(archive.namelist()[0]).parts[0]
+    target = Path(directory or folder)
+    if target.exists() and any(target.iterdir()):
+        raise ApiError(0, f"{target} is not empty")
+    for member in archive.infolist():
+        relative = PurePosixPath(member.filename).relative_to(folder)
+        if member.is_dir() or ".." in relative.parts or relative.is_absolute():
+            continue
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(archive.read(member))
+    print(f"Downloaded to {target}: cd {target} && npm install && npm run dev")
     return 0
 
 
@@ -124,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     files = commands.add_parser("files", help="print a fragment's files")
     files.add_argument("project_id")
     files.add_argument("fragment_id", nargs="?")
+    preview = commands.add_parser("preview", help="a version's preview URL, brought back if it expired")
+    restore = commands.add_parser("restore", help="make a version the newest again")
+    download_ = commands.add_parser("download", help="download a version as a runnable app")
+    for versioned in (preview, restore, download_):
+        versioned.add_argument("fragment_id")
+        versioned.add_argument("--project", help="the fragment's project (skips the search)")
+    for waiting in (preview, restore):
+        waiting.add_argument("--timeout", type=float, default=300, help="seconds to wait for the preview")
+    download_.add_argument("directory", nargs="?")
     args = parser.parse_args(argv)
 
     client = Client(
@@ -147,9 +232,18 @@ def main(argv: list[str] | None = None) -> int:
             for message in client.call("GET", f"/projects/{args.project_id}/messages")["items"]:
                 marker = "you" if message["role"] == "USER" else "qai"
                 print(f"[{marker}] {message['content']}")
-                if message["fragment"]:
-                    print(f"      ↳ {message['fragment']['title']}: {message['fragment']['sandboxUrl']}")
+                if fragment := message["fragment"]:
+                    print(f"      ↳ {fragment['title']} (version {fragment['id']}): {fragment['sandboxUrl']}")
             return 0
+        if args.command in ("preview", "restore", "download"):
+            project_id = find_project_of(client, args.fragment_id, args.project)
+            if args.command == "preview":
+                return show_preview(client, project_id, args.fragment_id, args.timeout)
+            if args.command == "download":
+                return download(client, project_id, args.fragment_id, args.directory)
+            restored = client.call("POST", f"/projects/{project_id}/fragments/{args.fragment_id}/restore")
+            print(f"{restored['content']} It is version {restored['fragment']['id']}.")
+            return show_preview(client, project_id, restored["fragment"]["id"], args.timeout)
         fragment_id = args.fragment_id
         if fragment_id is None:
             items = client.call("GET", f"/projects/{args.project_id}/messages")["items"]

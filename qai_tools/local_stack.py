@@ -39,6 +39,7 @@ for extra in ("layers/shared/python", "functions/agent"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
+from qai import downloads  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools.template import find_route, load_template  # noqa: E402
@@ -46,6 +47,7 @@ from qai_tools.template import find_route, load_template  # noqa: E402
 LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
 API_TIMEOUT_SECONDS = 29
+DOWNLOADS_PATH = "/local/downloads"
 
 
 def _free_port() -> int:
@@ -106,7 +108,7 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-def api_handler(openapi: bytes, status: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
+def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> type[BaseHTTPRequestHandler]:
     class ApiHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
@@ -127,6 +129,9 @@ def api_handler(openapi: bytes, status: dict[str, Any]) -> type[BaseHTTPRequestH
                 return
             if self.command == "GET" and url.path == "/local/status":
                 self._send(200, json.dumps(status).encode(), {"content-type": "application/json"})
+                return
+            if self.command == "GET" and url.path.startswith(f"{DOWNLOADS_PATH}/"):
+                self._send_download(url.path.removeprefix(f"{DOWNLOADS_PATH}/"))
                 return
             found = find_route(self.command, url.path)
             if found is None:
@@ -150,6 +155,17 @@ def api_handler(openapi: bytes, status: dict[str, Any]) -> type[BaseHTTPRequestH
             raw = response.get("body") or ""
             payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
             self._send(response["statusCode"], payload, response.get("headers") or {})
+
+        def _send_download(self, rest: str) -> None:
+            token, _, filename = rest.partition("/")
+            path = downloads.local_file(downloads_dir, token, filename)
+            if path is None:
+                self._send(
+                    404, _error("NOT_FOUND", "This download link has expired"), {"content-type": "application/json"}
+                )
+                return
+            headers = {"content-type": "application/zip", "content-disposition": f'attachment; filename="{filename}"'}
+            self._send(200, path.read_bytes(), headers)
 
         def _send(self, status_code: int, payload: bytes, headers: dict[str, str]) -> None:
             self.send_response(status_code)
@@ -263,6 +279,8 @@ class LocalStack:
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AGENT_MAX_RECEIVE_COUNT": str(limits["MaxReceiveCount"]),
                 "LOCAL_SANDBOX_ROOT": str(sandbox_root),
+                # Downloads too large for a Lambda response: the stand-in for the S3 bucket's links.
+                "LOCAL_DOWNLOADS_DIR": str(config.data_dir / "downloads"),
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -367,8 +385,10 @@ class LocalStack:
         self.status.update(
             {"model": "configured" if model_configured() else "missing", "sandbox": os.environ["SANDBOX_PROVIDER"]}
         )
-        handler = api_handler(openapi_document().encode(), self.status)
+        handler = api_handler(openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]))
         server = PooledHTTPServer(("127.0.0.1", self.config.api_port), handler, workers=8)
+        api_url = f"http://127.0.0.1:{server.server_address[1]}"
+        os.environ["LOCAL_DOWNLOADS_URL"] = f"{api_url}{DOWNLOADS_PATH}"
         thread = threading.Thread(target=server.serve_forever, name="qai-api-server", daemon=True)
         thread.start()
 
@@ -377,7 +397,7 @@ class LocalStack:
             server.server_close()
 
         self._stoppers.append(stop)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return api_url
 
 
 def _prepare_template(template: Any) -> None:

@@ -124,7 +124,13 @@ class LambdaContextStub(LocalLambdaContext):
 class Api:
     """Calls the API functions the way API Gateway would (routes from template.yaml)."""
 
-    def call(
+    def call(self, method: str, path: str, **request: Any) -> tuple[int, Any]:
+        """The status and the JSON body (None when there is none)."""
+        response = self.invoke(method, path, **request)
+        payload = json.loads(response["body"]) if response.get("body") else None
+        return response["statusCode"], payload
+
+    def invoke(
         self,
         method: str,
         path: str,
@@ -135,7 +141,8 @@ class Api:
         user: str | None = "user-1",
         headers: dict[str, str] | None = None,
         claims: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
+    ) -> dict[str, Any]:
+        """The function's whole response, as API Gateway gets it."""
         found = find_route(method, path)
         # An unmatched route still reaches a function here, to check the function's own 404.
         route, params = found if found else (None, {})
@@ -152,9 +159,8 @@ class Api:
             user_id=user,
             claims=claims,
         )
-        response = module.lambda_handler(event, LambdaContextStub())
-        payload = json.loads(response["body"]) if response.get("body") else None
-        return response["statusCode"], payload
+        response: dict[str, Any] = module.lambda_handler(event, LambdaContextStub())
+        return response
 
 
 @pytest.fixture

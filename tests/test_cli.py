@@ -43,3 +43,18 @@ def test_an_unreachable_api_is_an_error_exit(
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="http"):
         cli.Client("file:///etc/passwd", None, None)
+
+
+def test_an_app_that_failed_its_check_is_said_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    fragment = {
+        "id": "f1",
+        "title": "Todo",
+        "sandboxUrl": "http://127.0.0.1:1/",
+        "paths": ["app/page.tsx"],
+        "checkError": "The page fails to load (HTTP 500).\nModule not found: Can't resolve 'x'",
+    }
+    reply = {"type": "RESULT", "content": "I saved the app, but it does not work yet.", "fragment": fragment}
+    assert cli.print_reply(FakeClient(model_missing=False), "p", reply) == cli.FAILED_CHECK_EXIT  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    assert "version: f1" in out.out
+    assert "failed its build check" in out.err and "Module not found" in out.err

@@ -3,13 +3,24 @@ the scripted model and real Postgres."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
 import shutil
+import subprocess
 import time
+import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
+
+from qai import downloads
+from qai.app_files import BINARY_PREFIX
 from qai_tools import scripted_model as sm
 from tests.conftest import AgentWorker, Api, queued_messages, run_concurrently
 
@@ -167,7 +178,7 @@ def test_another_user_gets_404_on_every_new_route(
     built = build(api, worker, model_server, "Mine")
     project_id, fragment_id = built["project"]["id"], built["reply"]["fragment"]["id"]
     base = f"/projects/{project_id}/fragments/{fragment_id}"
-    for method, suffix in (("GET", "/preview"), ("POST", "/preview"), ("POST", "/restore")):
+    for method, suffix in (("GET", "/preview"), ("POST", "/preview"), ("POST", "/restore"), ("GET", "/download")):
         status, body = api.call(method, base + suffix, user="user-2")
         assert (status, body["error"]["code"]) == (404, "NOT_FOUND"), (method, suffix)
         assert api.call(method, f"/projects/{project_id}/fragments/not-a-uuid{suffix}")[0] == 404
@@ -185,3 +196,88 @@ def test_a_preview_job_for_a_deleted_project_or_a_bad_kind_does_nothing_harmful(
     assert worker.deliver_body({"kind": "preview", "projectId": project_id, "fragmentId": fragment_id}) == []
     # An unknown kind is malformed: reported failed, so it ends in the dead-letter queue.
     assert worker.deliver_body({"kind": "mystery", "projectId": project_id}) != []
+
+
+def unzip(response: dict[str, Any], into: Path) -> list[str]:
+    assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
+    assert response["headers"]["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(response["body"]))) as archive:
+        archive.extractall(into)
+        return sorted(archive.namelist())
+
+
+def test_the_download_is_the_whole_app_and_it_builds(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, tmp_path: Path
+) -> None:
+    logo = bytes(range(256))
+    model_server.script(
+        sm.terminal("npm install dayjs@1.11.13 && mkdir -p public && printf 'x' > public/note.txt"),
+        sm.write_files(
+            {"app/page.tsx": 'import dayjs from "dayjs";\n' + page("{dayjs('2024-03-05').format('MMMM YYYY')}")}
+        ),
+        sm.summary(),
+    )
+    project = api.call("POST", "/projects", json_body={"value": "a dated page"})[1]
+    worker.drain()
+    fragment = messages(api, project["id"])[-1]["fragment"]
+    # A binary file stored in the fragment comes back as bytes (written straight to the row, as a shell would).
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        conn.execute(
+            """UPDATE "Fragment" SET files = files || jsonb_build_object('public/logo.png', %s::text) WHERE id = %s""",
+            (BINARY_PREFIX + base64.b64encode(logo).decode(), fragment["id"]),
+        )
+
+    response = api.invoke("GET", f"/projects/{project['id']}/fragments/{fragment['id']}/download")
+    assert response["headers"]["Content-Disposition"] == f'attachment; filename="{project["name"]}.zip"'
+    names = unzip(response, tmp_path)
+    app = tmp_path / project["name"]
+    assert {f"{project['name']}/{path}" for path in ("app/layout.tsx", "next.config.ts", "public/note.txt")} <= set(
+        names
+    )
+    assert not [name for name in names if "node_modules" in name or "/.next/" in name]
+    assert (app / "public" / "logo.png").read_bytes() == logo
+    assert json.loads((app / "package.json").read_text())["dependencies"]["dayjs"] == "^1.11.13"
+    done = subprocess.run(
+        ["/bin/sh", "-c", "npm install --no-audit --no-fund --prefer-offline && npm run build"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (app / ".next" / "BUILD_ID").is_file()
+
+
+def test_a_download_too_large_for_one_response_is_a_short_lived_link(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import boto3
+
+    built = build(api, worker, model_server, "Large")
+    download = f"/projects/{built['project']['id']}/fragments/{built['reply']['fragment']['id']}/download"
+    monkeypatch.setenv("DOWNLOAD_INLINE_MAX_BYTES", "1000")
+
+    # Deployed: a presigned link to the downloads bucket.
+    boto3.client("s3").create_bucket(Bucket="qai-downloads")
+    monkeypatch.setenv("DOWNLOADS_BUCKET", "qai-downloads")
+    response = api.invoke("GET", download)
+    assert response["statusCode"] == 302 and not response.get("body")
+    link = urllib.parse.urlsplit(response["headers"]["Location"])
+    assert "qai-downloads" in link.netloc + link.path and "X-Amz-Expires=900" in link.query
+    key = urllib.parse.unquote(link.path.split("qai-downloads/")[-1].lstrip("/"))
+    stored = boto3.client("s3").get_object(Bucket="qai-downloads", Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(stored)) as archive:
+        assert f"{built['project']['name']}/app/page.tsx" in archive.namelist()
+
+    # On one machine: a file the local stack serves until the link expires.
+    monkeypatch.delenv("DOWNLOADS_BUCKET")
+    monkeypatch.setenv("LOCAL_DOWNLOADS_DIR", str(tmp_path / "downloads"))
+    monkeypatch.setenv("LOCAL_DOWNLOADS_URL", "http://127.0.0.1:9/local/downloads")
+    location = api.invoke("GET", download)["headers"]["Location"]
+    token, filename = location.removeprefix("http://127.0.0.1:9/local/downloads/").split("/")
+    path = downloads.local_file(tmp_path / "downloads", token, filename)
+    assert path is not None and path.read_bytes()[:2] == b"PK"
+    assert downloads.local_file(tmp_path / "downloads", "../" + token, filename) is None
+    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert downloads.local_file(tmp_path / "downloads", token, filename) is None and not path.exists()

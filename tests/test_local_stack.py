@@ -124,8 +124,9 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     assert leftovers == [], "processes were left behind"
 
 
-def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_dir: Path) -> None:
-    stack = RunningStack(data_dir, scripted_pages.url)
+def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_dir: Path, tmp_path: Path) -> None:
+    # Downloads above 1 kB go through a short-lived link, as a deployed API does above 4 MB.
+    stack = RunningStack(data_dir, scripted_pages.url, DOWNLOAD_INLINE_MAX_BYTES="1000")
     try:
         status, project = stack.call("POST", "/projects", {"value": "a todo app"})
         assert status == 201
@@ -148,6 +149,26 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         missing = stack.cli("say", "00000000-0000-4000-8000-000000000000", "hello")
         assert missing.returncode == 1
         assert missing.stderr.strip() == "error: Project not found"
+
+        # Versions from the command line: the first one back as the newest, its preview, its download.
+        first = items[1]["fragment"]
+        restored = stack.cli("restore", first["id"])
+        assert restored.returncode == 0, restored.stderr
+        assert 'Restored the version "' in restored.stdout and "preview: http://127.0.0.1:" in restored.stdout
+        preview_url = restored.stdout.split("preview: ")[1].split()[0]
+        with urllib.request.urlopen(preview_url, timeout=120) as page:
+            assert "<h1>a todo app</h1>" in page.read().decode()
+        # The restored version took over the app's sandbox: the first one's preview is rebuilt apart.
+        rebuilt = stack.cli("preview", first["id"], "--project", project["id"])
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        rebuilt_url = rebuilt.stdout.split("preview: ")[1].split()[0]
+        assert rebuilt_url != preview_url
+        with urllib.request.urlopen(rebuilt_url, timeout=120) as page:
+            assert "<h1>a todo app</h1>" in page.read().decode()
+        downloaded = stack.cli("download", first["id"], str(tmp_path / "app"))
+        assert downloaded.returncode == 0, downloaded.stderr
+        assert (tmp_path / "app" / "app" / "page.tsx").read_text() == sm.page_naming("a todo app")
+        assert (tmp_path / "app" / "package.json").is_file() and not (tmp_path / "app" / "node_modules").exists()
 
         assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
         status, document = stack.call("GET", "/openapi.json")

@@ -77,6 +77,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}/fragments/{fragmentId}",
         "/projects/{projectId}/fragments/{fragmentId}/preview",
         "/projects/{projectId}/fragments/{fragmentId}/restore",
+        "/projects/{projectId}/fragments/{fragmentId}/download",
         "/usage",
     }
     preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -80,6 +82,36 @@ def restore_fragment(projectId: str, fragmentId: str) -> Response[Message]:  # n
     user_id = caller(app).user_id
     message = service.restore_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
+
+
+ZIP_RESPONSES: dict[int, OpenAPIResponse] = {
+    **documented_responses(),
+    200: {
+        "description": "The whole app (template and fragment files, no node_modules) as a zip",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    302: {"description": "Found: a short-lived link to the zip (apps too large for one response)", "content": {}},
+}
+
+
+@app.get(
+    "/projects/<projectId>/fragments/<fragmentId>/download",
+    summary="Download that version of the app: `npm install && npm run dev` runs it",
+    responses=ZIP_RESPONSES,
+)
+def download_fragment(projectId: str, fragmentId: str) -> Response[str]:  # noqa: N803
+    download = service.download_fragment(*_fragment_ids(projectId, fragmentId))
+    if download.url is not None:
+        return Response(status_code=302, headers={"Location": download.url}, body="")
+    # Encoded here rather than given as bytes: response validation would decode bytes as UTF-8 text.
+    response = Response(
+        status_code=200,
+        content_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
+        body=base64.b64encode(download.data or b"").decode("ascii"),
+    )
+    response.base64_encoded = True
+    return response
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

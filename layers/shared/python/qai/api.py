@@ -62,7 +62,7 @@ def documented_responses(
     if accepted is not None:
         responses[202] = {"description": "Accepted", "content": {"application/json": {"model": accepted}}}
     if no_content:
-        responses[204] = {"description": "No content"}
+        responses[204] = {"description": "No content", "content": {}}  # no body: Powertools would add one
     return responses
 
 

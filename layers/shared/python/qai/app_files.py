@@ -102,14 +102,15 @@ def template_packages(source: Path = TEMPLATE_DIR) -> dict[str, str]:
     return {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
 
 
-def app_archive(files: dict[str, str], source: Path = TEMPLATE_DIR) -> bytes:
-    """A zip of the whole runnable app: the template's files overlaid with the fragment's."""
+def app_archive(files: dict[str, str], folder: str, source: Path = TEMPLATE_DIR) -> bytes:
+    """A zip of the whole runnable app in ``folder/``: the template's files overlaid with the fragment's."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for relative in template_files(source):
             if relative not in files:
-                archive.write(source / relative, relative)
+                archive.write(source / relative, f"{folder}/{relative}")
         for relative, content in sorted(files.items()):
+            # Stored paths came through the sandbox's path rules; a zip entry never leaves the folder anyway.
             if is_app_file(relative) and not PurePosixPath(relative).is_absolute() and ".." not in relative.split("/"):
-                archive.writestr(relative, decode_content(content))
+                archive.writestr(f"{folder}/{relative}", decode_content(content))
     return buffer.getvalue()

@@ -5,6 +5,7 @@ JSON is camelCase (the original app's field names); Python attributes are snake_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -147,6 +148,15 @@ class PreviewState(ApiModel):
     )
     sandbox_url: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A download answered inline (``data``) or as a short-lived link (``url``)."""
+
+    filename: str
+    data: bytes | None = None
+    url: str | None = None
 
 
 class AgentRunRequest(ApiModel):

@@ -13,10 +13,22 @@ from datetime import datetime, timedelta
 
 from coolname import generate_slug
 
-from qai import credits, db, messages, previews, projects, queue, runs
+from qai import credits, db, downloads, messages, previews, projects, queue, runs
+from qai.app_files import app_archive
 from qai.db import Connection
 from qai.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
-from qai.models import Caller, Fragment, Message, MessageList, PreviewState, Project, ProjectPage, Usage, iso_utc
+from qai.models import (
+    Caller,
+    Download,
+    Fragment,
+    Message,
+    MessageList,
+    PreviewState,
+    Project,
+    ProjectPage,
+    Usage,
+    iso_utc,
+)
 from qai.probe import probe_preview
 from qai.settings import get_settings
 
@@ -249,3 +261,21 @@ def restore_fragment(user_id: str, project_id: str, fragment_id: str) -> Message
         return Message.model_validate({**row, "fragment": fragment})
 
     return db.in_transaction(work)
+
+
+def download_fragment(user_id: str, project_id: str, fragment_id: str) -> Download:
+    """The whole runnable app of that version as a zip, or a short-lived link to it when too large."""
+
+    def load(conn: Connection) -> tuple[str, dict[str, str]]:
+        project = projects.find_project(conn, project_id=project_id, user_id=user_id)
+        fragment = messages.find_fragment(conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id)
+        if project is None or fragment is None:
+            raise NotFoundError("Fragment not found")
+        return project["name"], fragment["files"]
+
+    name, files = db.in_transaction(load)
+    data = app_archive(files, folder=name)
+    filename = f"{name}.zip"
+    if len(data) <= downloads.inline_max_bytes():
+        return Download(filename=filename, data=data)
+    return Download(filename=filename, url=downloads.store(data, filename))
