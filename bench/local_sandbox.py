@@ -4,6 +4,7 @@
   and warm (already prepared);
 - new sandbox creation (target < 2 s) and the disk it adds (target < 50 MB, node_modules shared);
 - a cold preview, from the first request to the first 200 (target < 15 s), and a warm request;
+- the agent's build check of an app (type check, page, dev server output) on a warm dev server;
 - the memory of one running dev server, and how many this machine holds at once.
 
 Usage: make bench  (or python bench/local_sandbox.py [dev servers to run at once, default 3])
@@ -57,6 +58,7 @@ def _get(url: str) -> float:
 def main(servers_at_once: int) -> int:
     import psutil
 
+    from qai_agent.check import check_app
     from qai_agent.config import get_agent_settings
     from qai_agent.sandboxes.local.devservers import DevServerSupervisor
     from qai_agent.sandboxes.local.isolation import isolation_status
@@ -92,6 +94,9 @@ def main(servers_at_once: int) -> int:
             _row("cold preview, request to 200", _get(first.preview_url()), "s", TARGET_COLD_PREVIEW_S)
             warm = [_get(first.preview_url()) for _ in range(10)]
             _row("warm preview request (median)", statistics.median(warm) * 1000, "ms")
+            started = time.perf_counter()
+            assert check_app(first, time_left=lambda: 300.0, page_timeout=120) is None
+            _row("build check (tsc, page, warm server)", time.perf_counter() - started, "s")
             server = supervisor._servers[first.sandbox_id]
             one = _tree_rss_mb(server.process.pid)
             _row("one dev server's memory (RSS)", one, "MB")

@@ -86,6 +86,8 @@ class ScriptedModelServer:
     def __init__(self, agent_model: str = "claude-sonnet-5-5") -> None:
         self.agent_model = agent_model
         self.requests: list[dict[str, Any]] = []
+        # When each request arrived (time.perf_counter()): a benchmark's "time to the first model call".
+        self.received_at: list[float] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self.title = "Todo App"
@@ -125,6 +127,7 @@ class ScriptedModelServer:
     def _answer(self, request: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self.received_at.append(time.perf_counter())
             if request.get("model") != self.agent_model:
                 if self.fast_model_error is not None:
                     return self.fast_model_error

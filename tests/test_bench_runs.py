@@ -9,10 +9,19 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 
 
-def test_agent_overhead_benchmark_runs() -> None:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}/layers/shared/python:{ROOT}/functions/agent:{ROOT}"}
-    out = subprocess.run(
-        [sys.executable, "bench/agent_overhead.py", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}/layers/shared/python:{ROOT}/functions/agent:{ROOT}"}
+
+
+def run_bench(*args: str) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "platform overhead  median" in out.stdout
+    return out.stdout
+
+
+def test_agent_overhead_benchmark_runs() -> None:
+    assert "platform overhead  median" in run_bench("bench/agent_overhead.py", "2")
+
+
+def test_living_apps_benchmark_runs() -> None:
+    out = run_bench("bench/living_apps.py", "1")
+    assert "on the live sandbox" in out and "POST …/preview to READY" in out and "stored size" in out
