@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
-export PYTHONPATH := layers/shared/python:functions/agent:.
+export PYTHONPATH := layers/shared/python:functions/agent:functions/migrations:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 

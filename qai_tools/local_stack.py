@@ -11,9 +11,9 @@
 - The local sandbox provider: the app template prepared in the background at start, and the
   preview proxy (one stable port per sandbox, dev servers started on demand).
 
-Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_AGENT_WORKERS (4),
-DATABASE_URL, plus the agent's own
-(ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, SANDBOX_PROVIDER …).
+Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_QUEUE_PORT (any free),
+QAI_AGENT_WORKERS (4), DATABASE_URL, plus the agent's own (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
+SANDBOX_PROVIDER …).
 """
 
 from __future__ import annotations
@@ -333,7 +333,8 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per queue call
-        port = _free_port()
+        # A fixed port (QAI_QUEUE_PORT) lets `sam local` reach the same queue; any free one otherwise.
+        port = int(os.environ.get("QAI_QUEUE_PORT") or 0) or _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         self._stoppers.append(server.stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import threading
@@ -257,3 +258,41 @@ def run_concurrently(work: Callable[[], Any], times: int) -> list[Any]:
     for thread in threads:
         thread.join()
     return results
+
+
+class ResponseUrl:
+    """Stands in for CloudFormation's presigned S3 URL: records each PUT, can refuse the first ones."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.refuse = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if outer.refuse:
+                    outer.refuse -= 1
+                    self.send_response(503)
+                else:
+                    outer.bodies.append(json.loads(body))
+                    outer.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stack/guid%7CDatabaseSchema?X-Amz-Signature=x"
+
+
+@pytest.fixture
+def response_url() -> Iterator[ResponseUrl]:
+    stand_in = ResponseUrl()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()

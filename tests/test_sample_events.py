@@ -9,12 +9,13 @@ import psycopg
 
 from qai import db, messages, projects
 from qai_tools.functions import load_function
-from tests.conftest import LambdaContextStub
+from tests.conftest import LambdaContextStub, ResponseUrl
 
 EVENTS = Path(__file__).parent.parent / "events"
 PROJECT_ID = "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d"
 FRAGMENT_ID = "9b2d4f6a-8c1e-4a3b-b5d7-1e2f3a4b5c6d"
 
+MIGRATION_EVENTS = ("create", "update", "delete")
 # In the order a user would go: the delete comes last.
 EXPECTED = [
     ("projects/create.json", 201),
@@ -22,6 +23,10 @@ EXPECTED = [
     ("projects/get.json", 200),
     ("messages/list.json", 200),
     ("messages/fragment.json", 200),
+    ("messages/preview-get.json", 200),
+    ("messages/preview-post.json", 202),
+    ("messages/restore.json", 201),
+    ("messages/download.json", 200),
     ("messages/post.json", 201),
     ("projects/delete.json", 204),
 ]
@@ -50,8 +55,9 @@ def seed_project_with_fragment() -> None:
 
 
 def test_every_sample_event_is_listed() -> None:
+    others = ["agent/sqs.json", "agent/preview-job.json", *(f"migrations/{k}.json" for k in MIGRATION_EVENTS)]
     assert sorted(str(p.relative_to(EVENTS)) for p in EVENTS.glob("*/*.json")) == sorted(
-        [name for name, _ in EXPECTED] + [str(p.relative_to(EVENTS)) for p in EVENTS.glob("agent/*.json")]
+        [name for name, _ in EXPECTED] + others
     )
 
 
@@ -108,3 +114,22 @@ def test_sample_sqs_event_reaches_the_agent(agent_env: Path, env: str) -> None:
     # The sample's message was answered already: a redelivery is acknowledged without work.
     assert body["messageId"] == "m-user"
     assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}
+
+
+def test_sample_preview_job_event_reaches_the_agent(agent_env: Path, env: str) -> None:
+    seed_project_with_fragment()
+    event = json.loads((EVENTS / "agent" / "preview-job.json").read_text())
+    assert json.loads(event["Records"][0]["body"])["kind"] == "preview"
+    # No preview was asked for: the job finds nothing to do, and the record is not retried.
+    assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}
+
+
+def test_sample_custom_resource_events_reach_the_migrations_function(env: str, response_url: ResponseUrl) -> None:
+    """Each answers SUCCESS; the answer goes to the event's ResponseURL (a stand-in here)."""
+    for kind in MIGRATION_EVENTS:
+        event = json.loads((EVENTS / "migrations" / f"{kind}.json").read_text())
+        event["ResponseURL"] = response_url.url
+        load_function("migrations").lambda_handler(event, LambdaContextStub())
+    answers = response_url.bodies
+    assert [a["Status"] for a in answers] == ["SUCCESS"] * 3
+    assert answers[0]["Data"] == {"Applied": "none"}  # the test database is migrated already

@@ -187,3 +187,17 @@ QueueJob = TypeAdapter(
         Discriminator(_job_kind),
     ]
 )
+
+
+class CustomResourceEvent(BaseModel):
+    """A CloudFormation custom resource request (Create, Update or Delete), in CloudFormation's names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    request_type: Literal["Create", "Update", "Delete"] = Field(alias="RequestType")
+    response_url: str = Field(alias="ResponseURL", pattern=r"^https?://")
+    stack_id: str = Field(alias="StackId")
+    request_id: str = Field(alias="RequestId")
+    logical_resource_id: str = Field(alias="LogicalResourceId")
+    physical_resource_id: str | None = Field(default=None, alias="PhysicalResourceId")
+    resource_properties: dict[str, Any] = Field(default_factory=dict, alias="ResourceProperties")

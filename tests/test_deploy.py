@@ -1,0 +1,54 @@
+"""What a deployment relies on beyond the functions: the Cognito token script, against moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from qai_tools import cognito_token
+from qai_tools.template import load_template
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_token_script_creates_the_user_once_and_prints_an_id_token(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    pool = cognito.create_user_pool(PoolName="qai-dev", UsernameAttributes=["email"])["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool, ClientName="qai-dev-web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    outputs = [
+        {"OutputKey": "UserPoolId", "OutputValue": pool},
+        {"OutputKey": "UserPoolClientId", "OutputValue": client},
+    ]
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    body = {"Resources": {"Nothing": {"Type": "AWS::SQS::Queue"}}, "Outputs": {}}
+    for output in outputs:
+        body["Outputs"][output["OutputKey"]] = {"Value": output["OutputValue"]}
+    cloudformation.create_stack(StackName="qai-dev", TemplateBody=json.dumps(body))
+
+    args = ["--stack", "qai-dev", "--email", "ada@example.com", "--password", "Str0ng!pass"]
+    assert cognito_token.main(args) == 0
+    assert cognito_token.main(args) == 0  # a second time: the user exists, a new token
+    tokens = capsys.readouterr().out.split()
+    assert len(tokens) == 2 and all(token.count(".") == 2 for token in tokens)
+    users = cognito.list_users(UserPoolId=pool)["Users"]
+    assert [u["UserStatus"] for u in users] == ["CONFIRMED"]
+
+
+def test_env_json_example_names_every_function_and_its_variables() -> None:
+    example = json.loads((ROOT / "env.json.example").read_text())
+    functions = {
+        name
+        for name, resource in load_template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(example) == functions
+    for variables in example.values():
+        assert {"DATABASE_URL", "POWERTOOLS_SERVICE_NAME"} <= set(variables)
+    assert {"AGENT_QUEUE_URL"} <= set(example["ProjectsFunction"]) and "SANDBOX_PROVIDER" in example["AgentFunction"]
