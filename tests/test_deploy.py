@@ -52,3 +52,30 @@ def test_env_json_example_names_every_function_and_its_variables() -> None:
     for variables in example.values():
         assert {"DATABASE_URL", "POWERTOOLS_SERVICE_NAME"} <= set(variables)
     assert {"AGENT_QUEUE_URL"} <= set(example["ProjectsFunction"]) and "SANDBOX_PROVIDER" in example["AgentFunction"]
+
+
+def test_alarms_and_dashboard_read_metrics_the_code_emits() -> None:
+    """A renamed metric would leave its alarm silent: every QAI metric they name is emitted somewhere."""
+    template = load_template()
+    resources = template["Resources"]
+    code = "\n".join(p.read_text() for p in (ROOT / "functions").rglob("*.py"))
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {
+        "DeadLetterQueueAlarm",
+        "AgentErrorsAlarm",
+        "AgentThrottlesAlarm",
+        "AgentDurationAlarm",
+        "FailedRunsAlarm",
+        "Api5xxRateAlarm",
+    } <= set(alarms)
+    named = [p["MetricName"] for p in alarms.values() if p.get("Namespace") == "QAI"]
+    dashboard = resources["Dashboard"]["Properties"]["DashboardBody"]["Sub"][0]
+    for widget in json.loads(dashboard)["widgets"]:
+        rows = widget["properties"]["metrics"]
+        if rows[0][0] == "QAI":  # "." repeats the row above; "..." the whole metric
+            named += [row[1] for row in rows if row[0] in ("QAI", ".")]
+    assert "AppsFailingCheck" in named and "RunsFailed" in named
+    assert all(f'"{metric}"' in code for metric in named), [m for m in named if f'"{m}"' not in code]
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "qai"
+    for properties in alarms.values():  # the optional email topic, wired the same way everywhere
+        assert properties["AlarmActions"] == {"If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
