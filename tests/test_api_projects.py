@@ -130,6 +130,10 @@ def test_bad_list_parameters_are_400_naming_the_field(api: Api, query: str, fiel
         ('{"value": null}', "value"),
         ('{"value": ["x"]}', "value"),
         ('{"value": "' + "x" * 1001 + '"}', "value"),
+        # Valid JSON that PostgreSQL cannot store: a lone surrogate escape, a NUL.
+        ('{"value": "\\ud800"}', "value"),
+        ('{"value": "a todo app \\udfff"}', "value"),
+        ('{"value": "a\\u0000b"}', "value"),
     ],
 )
 def test_bad_create_bodies_are_400(api: Api, raw: str, expected_field: str, agent_queue_url: str) -> None:
@@ -234,3 +238,15 @@ def test_the_queue_message_is_delayed_past_the_commit(
     assert queued_messages(agent_queue_url) == []
     time.sleep(1.2)
     assert len(queued_messages(agent_queue_url)) == 1
+
+
+def test_text_the_database_cannot_store_is_400_on_follow_ups_and_401_as_a_subject(api: Api) -> None:
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    for raw in ('{"value": "\\ud83d"}', '{"value": "x\\u0000"}'):
+        status, body = api.call("POST", f"/projects/{project['id']}/messages", body=raw)
+        assert status == 400 and body["error"]["message"].startswith("value: "), body
+    assert "unpaired surrogates" in body["error"]["message"]
+    # An emoji (a surrogate pair in JSON) is fine.
+    assert api.call("POST", "/projects", body='{"value": "a party app \\ud83c\\udf89"}')[0] == 201
+    for sub in ("user\x00", "\ud800"):
+        assert api.call("GET", "/projects", user=sub)[0] == 401

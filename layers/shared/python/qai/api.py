@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
-from qai.models import Caller, ErrorResponse
+from qai.models import Caller, ErrorResponse, storable_text
 from qai.settings import get_settings
 
 logger = Logger()
@@ -134,7 +134,8 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) ->
 
 def _jwt_subject(app: APIGatewayHttpResolver) -> str | None:
     sub = app.current_event.request_context.authorizer.jwt_claim.get("sub")
-    return sub if isinstance(sub, str) and sub else None
+    # A subject the database cannot store names nobody (a verified token would never carry one).
+    return sub if isinstance(sub, str) and sub and storable_text(sub) else None
 
 
 def caller(app: APIGatewayHttpResolver) -> Caller:

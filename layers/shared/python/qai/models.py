@@ -44,6 +44,16 @@ MessageRole = Literal["USER", "ASSISTANT"]
 MessageType = Literal["RESULT", "ERROR"]
 
 
+def storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store the text: no NUL, and no lone UTF-16 surrogate (valid JSON escapes
+    such as "\\ud800" that UTF-8 cannot encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
@@ -59,6 +69,8 @@ class PromptInput(ApiModel):
         trimmed = value.strip()
         if not trimmed:
             raise ValueError("must not be empty")
+        if not storable_text(trimmed):
+            raise ValueError("must not contain NUL characters or unpaired surrogates")
         limit = get_settings().max_value_length
         if len(trimmed) > limit:
             raise ValueError(f"must be at most {limit} characters")
