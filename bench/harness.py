@@ -91,7 +91,6 @@ def bench_stack(**settings: str) -> Iterator[BenchStack]:
             "LOCAL_SANDBOX_ROOT": str(work / "sandboxes"),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "AGENT_ENQUEUE_DELAY_SECONDS": "0",
             "CREDITS_PER_PERIOD": "100000",
             **settings,
         }

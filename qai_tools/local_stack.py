@@ -293,7 +293,7 @@ class LocalStack:
         queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
         os.environ["AGENT_QUEUE_URL"] = queue_url
         sandbox_line = self._start_sandboxes()  # after every setting: it reads (and caches) them
-        self._requeue_unfinished_runs()
+        self._start_sweeper(int(limits["MaxReceiveCount"]))
 
         # Imported here, on one thread: the pollers and the API's threads only look them up.
         for function in ("projects", "messages", "agent"):
@@ -371,13 +371,38 @@ class LocalStack:
         attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)}
         return str(sqs.create_queue(QueueName="qai-agent-local", Attributes=attributes)["QueueUrl"])
 
-    def _requeue_unfinished_runs(self) -> None:
-        # moto's queue lives in memory: runs still open from a previous start lost their messages.
-        from qai import db, queue, runs
+    def _start_sweeper(self, max_attempts: int) -> None:
+        """The outbox's sweeper, as the deployed schedule runs it, on a timer of its own.
 
-        for row in db.in_transaction(runs.requeue_unfinished_runs):
-            queue.enqueue_agent_run(project_id=row["project_id"], message_id=row["message_id"])
+        At start it also does what only a fresh start may: the previous process's workers are all
+        gone, so their leases end now, and moto's queue (in memory) lost every message, so every
+        unfinished run is sent again at once."""
+        from qai import db, runs
+        from qai.sweeper import SweepSettings, sweep
+
+        db.in_transaction(runs.expire_leases)
+        sweep(SweepSettings(grace_seconds=0, resend_after_seconds=0, max_attempts=max_attempts))
         db.close()
+        every = float(os.environ.get("QAI_SWEEP_SECONDS") or 10)
+        settings = SweepSettings(grace_seconds=every, max_attempts=max_attempts)
+        stopping = threading.Event()
+
+        def run() -> None:
+            while not stopping.wait(every):
+                try:
+                    sweep(settings)
+                except Exception as exc:  # the database may be going away with the stack
+                    if not stopping.is_set():
+                        print(f"sweeper: {exc}", file=sys.stderr)
+
+        thread = threading.Thread(target=run, name="qai-sweeper", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join(timeout=5)
+
+        self._stoppers.append(stop)
 
     def _start_api(self) -> str:
         from qai_agent.config import model_configured

@@ -106,7 +106,6 @@ def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPat
     """The environment a deployed function sees: its database and its queue. Yields DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url)
-    monkeypatch.setenv("AGENT_ENQUEUE_DELAY_SECONDS", "0")  # tests receive at once; one test checks the delay
     monkeypatch.setenv("CREDITS_PER_PERIOD", "1000")  # the credit tests set their own limits
     settings.reset_caches()
     queue.reset_client()

@@ -482,31 +482,15 @@ def test_malformed_bodies_fail_alone_in_their_batch(
     assert conversation(api, project["id"])[-1]["type"] == "RESULT"
 
 
-def test_a_message_whose_run_is_not_visible_is_retried_then_acknowledged(
-    worker: AgentWorker, model_server: sm.ScriptedModelServer
+def test_a_message_whose_run_does_not_exist_is_acknowledged_at_once(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
 ) -> None:
-    # Its rows may still be committing (retry), or were rolled back after the send (give up at the end).
-    body = {"projectId": "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d", "messageId": "9b2d4f6a-8c1e-4a3b-b5d7-1e2f3a4b5c6d"}
-    first = QueuedMessage(json.dumps(body), receive_count=1)
-    assert worker.deliver(first) == [first.message_id]
-    assert worker.deliver_body(body, receive_count=3) == []
-    assert model_server.requests == []
-
-
-def test_a_run_committed_after_its_first_delivery_is_built_on_the_next(
-    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str
-) -> None:
+    # The API sends only after its commit: no run means its project was deleted, not "not yet".
     project, _ = create_project(api)
     (body,) = queued_messages(worker.queue_url)
-    with psycopg.connect(env, autocommit=True) as conn:
-        saved = conn.execute('DELETE FROM "AgentRun" RETURNING id, "projectId", "messageId"').fetchone()
-    early = QueuedMessage(json.dumps(body))
-    assert worker.deliver(early) == [early.message_id]
-    with psycopg.connect(env, autocommit=True) as conn:
-        conn.execute('INSERT INTO "AgentRun" (id, "projectId", "messageId") VALUES (%s, %s, %s)', saved)
-    model_server.script(sm.write_files({"index.html": PAGE}), sm.summary())
-    assert worker.deliver_body(body, receive_count=2) == []
-    assert conversation(api, project["id"])[-1]["type"] == "RESULT"
+    assert api.call("DELETE", f"/projects/{project['id']}")[0] == 204
+    assert worker.deliver_body(body, receive_count=1) == []
+    assert model_server.requests == []
 
 
 def test_path_escapes_and_secret_leaks_through_the_tools(

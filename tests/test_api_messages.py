@@ -29,10 +29,9 @@ def finish_run_with_reply(database_url: str, project_id: str, files: dict[str, s
             conn,
             fragment_id=fragment_id,
             message_id=reply_id,
-            sandbox_url="http://127.0.0.1:1/",
-            title="Todo App",
-            files=files,
-            summary="A todo app.",
+            content=messages.FragmentContent(
+                sandbox_url="http://127.0.0.1:1/", title="Todo App", files=files, summary="A todo app."
+            ),
         )
         conn.execute(
             """UPDATE "AgentRun" SET status = 'SUCCEEDED', "replyMessageId" = %s WHERE "projectId" = %s""",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 
@@ -211,33 +209,27 @@ def test_unknown_routes_and_methods_are_404(api: Api, method: str, path: str) ->
     assert body["error"]["code"] == "NOT_FOUND"
 
 
-def test_enqueue_failure_leaves_nothing_behind(api: Api, env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/missing")
-    from qai import settings
-
-    settings.reset_caches()
-    status, body = api.call("POST", "/projects", json_body={"value": "a todo app"})
-    assert status == 500
-    assert body == {"error": {"code": "INTERNAL_SERVER_ERROR", "message": "Something went wrong on our side."}}
-    with psycopg.connect(env) as conn:
-        counts = conn.execute(
-            'SELECT (SELECT count(*) FROM "Project"), (SELECT count(*) FROM "Message"),'
-            ' (SELECT count(*) FROM "AgentRun")'
-        ).fetchone()
-    assert counts == (0, 0, 0)
-
-
-def test_the_queue_message_is_delayed_past_the_commit(
-    api: Api, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch
+def test_a_refused_send_still_answers_201_and_leaves_the_run_to_the_sweeper(
+    api: Api, env: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from qai import settings
 
-    monkeypatch.setenv("AGENT_ENQUEUE_DELAY_SECONDS", "1")
+    monkeypatch.setenv("AGENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/missing")
     settings.reset_caches()
-    create(api)
-    assert queued_messages(agent_queue_url) == []
-    time.sleep(1.2)
-    assert len(queued_messages(agent_queue_url)) == 1
+    status, project = api.call("POST", "/projects", json_body={"value": "a todo app"})
+    assert status == 201  # committed: the outbox's sweeper sends the message
+    with psycopg.connect(env) as conn:
+        row = conn.execute('SELECT status::text, "sentAt" FROM "AgentRun" WHERE "projectId" = %s', (project["id"],))
+        assert row.fetchone() == ("QUEUED", None)
+
+
+def test_the_queue_message_is_sent_after_the_commit_without_delay(api: Api, agent_queue_url: str, env: str) -> None:
+    project = create(api)
+    (body,) = queued_messages(agent_queue_url)  # at once: no delivery delay
+    assert body["projectId"] == project["id"]
+    with psycopg.connect(env) as conn:
+        sent = conn.execute('SELECT "sentAt" IS NOT NULL FROM "AgentRun" WHERE "projectId" = %s', (project["id"],))
+        assert sent.fetchone() == (True,)
 
 
 def test_text_the_database_cannot_store_is_400_on_follow_ups_and_401_as_a_subject(api: Api) -> None:

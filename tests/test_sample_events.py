@@ -45,10 +45,9 @@ def seed_project_with_fragment() -> None:
             conn,
             fragment_id=FRAGMENT_ID,
             message_id="m-reply",
-            sandbox_url="http://127.0.0.1:1/",
-            title="Todo",
-            files={"app/page.tsx": "x"},
-            summary=None,
+            content=messages.FragmentContent(
+                sandbox_url="http://127.0.0.1:1/", title="Todo", files={"app/page.tsx": "x"}, summary=None
+            ),
         )
 
     db.in_transaction(work)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -22,9 +21,11 @@ import psycopg
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from qai import credits, db, messages, runs
+from qai import db, messages, runs
 from qai.app_files import AppTooLargeError
+from qai.messages import FragmentContent
 from qai.models import AgentRunRequest
+from qai.replies import RunTakenOverError, record_reply
 from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
 from qai_agent.check import check_app
@@ -38,7 +39,6 @@ from qai_agent.tools import ToolRunner
 logger = Logger()
 metrics = Metrics()
 
-ERROR_REPLY = "Something went wrong. Please try again."
 FALLBACK_REPLY = "Your app is ready: have a look at the preview."
 CHECK_FAILED_REPLY = (
     "I saved the app, but it does not work yet: {problem} Ask me to fix it, or restore an earlier version."
@@ -73,12 +73,7 @@ class LostRunError(Exception):
 @dataclass(frozen=True)
 class BuiltApp:
     reply: str
-    title: str
-    summary: str
-    files: dict[str, str]
-    sandbox_url: str
-    sandbox_id: str
-    check_error: str | None
+    fragment: FragmentContent
 
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
@@ -164,12 +159,14 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             reply = CHECK_FAILED_REPLY.format(problem=_first_line(result.check_error))
         built = BuiltApp(
             reply=reply or FALLBACK_REPLY,
-            title=_title(title, current["content"]),
-            summary=result.summary,
-            files=files,
-            sandbox_url=sandbox.preview_url(),
-            sandbox_id=sandbox.sandbox_id,
-            check_error=result.check_error[:CHECK_ERROR_LIMIT] if result.check_error else None,
+            fragment=FragmentContent(
+                sandbox_url=sandbox.preview_url(),
+                title=_title(title, current["content"]),
+                files=files,
+                summary=result.summary,
+                sandbox_id=sandbox.sandbox_id,
+                check_error=result.check_error[:CHECK_ERROR_LIMIT] if result.check_error else None,
+            ),
         )
         succeeded = True
         return built
@@ -209,39 +206,16 @@ def _record_reply(
     error_reply: str | None = None,
 ) -> None:
     """The reply message (with its fragment on success) and the finished run, in one transaction."""
-    reply_id = str(uuid.uuid4())
-
-    def work(conn: db.Connection) -> None:
-        messages.insert_message(
-            conn,
-            message_id=reply_id,
-            project_id=request.project_id,
-            content=built.reply if built else (error_reply or ERROR_REPLY),
-            role="ASSISTANT",
-            type_="RESULT" if built else "ERROR",
-        )
-        if built:
-            messages.insert_fragment(
-                conn,
-                fragment_id=str(uuid.uuid4()),
-                message_id=reply_id,
-                sandbox_url=built.sandbox_url,
-                title=built.title,
-                files=built.files,
-                summary=built.summary,
-                sandbox_id=built.sandbox_id,
-                check_error=built.check_error,
-            )
-        finished = runs.finish_run(
-            conn, run, succeeded=built is not None, reply_message_id=reply_id, usage=meter, error=error
-        )
-        if not finished:
-            raise LostRunError("the run was taken over by another delivery")
-        if built is None:
-            credits.refund_charge(conn, run_id=run.id)  # a failed run costs the user nothing
-
+    fragment = built.fragment if built else None
+    content = built.reply if built else (error_reply or runs.FAILED_RUN_REPLY)
     try:
-        db.in_transaction(work)
+        db.in_transaction(
+            lambda conn: record_reply(
+                conn, run, project_id=request.project_id, content=content, usage=meter, fragment=fragment, error=error
+            )
+        )
+    except RunTakenOverError as exc:
+        raise LostRunError(str(exc)) from exc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise LostRunError("the project was deleted during the run") from exc
 
@@ -286,9 +260,10 @@ def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSett
         metrics.add_metric(name="DeliveriesGivenUp", unit=MetricUnit.Count, value=1)
         return "skipped"
     if run is None:
-        # The API's transaction may still be committing, or it rolled back after the send.
-        metrics.add_metric(name="RunsNotVisible", unit=MetricUnit.Count, value=1)
-        raise RetryLaterError(f"no run for message {request.message_id} yet", settings.retry_base_seconds)
+        # The API sends only after its commit: the run was deleted with its project.
+        logger.info("Nothing to do: no such run")
+        metrics.add_metric(name="RunsNotFound", unit=MetricUnit.Count, value=1)
+        return "skipped"
     # Another delivery holds the run. This copy comes back later rather than being deleted: should
     # that delivery fail, this may be the copy of the message that brings the run back.
     metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)

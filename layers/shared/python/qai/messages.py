@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
@@ -32,22 +34,32 @@ def insert_message(
     return row
 
 
-def insert_fragment(
-    conn: Connection,
-    *,
-    fragment_id: str,
-    message_id: str,
-    sandbox_url: str,
-    title: str,
-    files: dict[str, str],
-    summary: str | None,
-    sandbox_id: str | None = None,
-    check_error: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class FragmentContent:
+    """What a fragment holds: the app's files and where its preview runs."""
+
+    sandbox_url: str
+    title: str
+    files: dict[str, str]
+    summary: str | None
+    sandbox_id: str | None = None
+    check_error: str | None = None
+
+
+def insert_fragment(conn: Connection, *, fragment_id: str, message_id: str, content: FragmentContent) -> None:
     conn.execute(
         'INSERT INTO "Fragment" (id, "messageId", "sandboxUrl", title, files, summary, "sandboxId", "checkError")'
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (fragment_id, message_id, sandbox_url, title, Jsonb(files), summary, sandbox_id, check_error),
+        (
+            fragment_id,
+            message_id,
+            content.sandbox_url,
+            content.title,
+            Jsonb(content.files),
+            content.summary,
+            content.sandbox_id,
+            content.check_error,
+        ),
     )
 
 

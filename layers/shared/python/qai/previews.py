@@ -52,6 +52,14 @@ def start_job(conn: Connection, *, fragment_id: str, stale_seconds: int) -> bool
     return row is not None
 
 
+def fail_job(conn: Connection, *, fragment_id: str, error: str) -> None:
+    conn.execute(
+        """UPDATE "PreviewJob" SET status = 'FAILED', error = %s, "leaseExpiresAt" = NULL
+           WHERE "fragmentId" = %s AND status = 'STARTING'""",
+        (error, fragment_id),
+    )
+
+
 def claim_job(conn: Connection, *, fragment_id: str, lease_seconds: int) -> int | None:
     """Take a STARTING job whose lease is free; its attempt number (the fencing token), or None."""
     row = conn.execute(

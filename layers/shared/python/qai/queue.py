@@ -17,19 +17,14 @@ def _sqs_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    # Short timeouts: the send happens inside a request that API Gateway cuts off at 29 s.
+    # Short timeouts: the send happens within a request that API Gateway cuts off at 29 s.
     return boto3.client(
         "sqs", config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
     )
 
 
 def _send(body: BaseModel) -> None:
-    settings = get_settings()
-    _sqs_client().send_message(
-        QueueUrl=settings.agent_queue_url,
-        MessageBody=body.model_dump_json(by_alias=True),
-        DelaySeconds=settings.enqueue_delay_seconds,
-    )
+    _sqs_client().send_message(QueueUrl=get_settings().agent_queue_url, MessageBody=body.model_dump_json(by_alias=True))
 
 
 def enqueue_agent_run(*, project_id: str, message_id: str) -> None:

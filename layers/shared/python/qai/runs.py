@@ -10,12 +10,15 @@ from psycopg.rows import DictRow
 from qai.db import UTC_NOW, Connection
 from qai.errors import ConflictError
 
+FAILED_RUN_REPLY = "Something went wrong. Please try again."
+
 
 def insert_run(conn: Connection, *, run_id: str, project_id: str, message_id: str) -> None:
     """Queue a run; ConflictError if the project already has one queued or running."""
     try:
+        # "sentAt" is set with the row: the send follows the commit, and clears it if it fails.
         conn.execute(
-            'INSERT INTO "AgentRun" (id, "projectId", "messageId") VALUES (%s, %s, %s)',
+            f'INSERT INTO "AgentRun" (id, "projectId", "messageId", "sentAt") VALUES (%s, %s, %s, {UTC_NOW})',
             (run_id, project_id, message_id),
         )
     except psycopg.errors.UniqueViolation as exc:
@@ -103,10 +106,46 @@ def find_run(conn: Connection, *, message_id: str) -> DictRow | None:
     return conn.execute('SELECT * FROM "AgentRun" WHERE "messageId" = %s', (message_id,)).fetchone()
 
 
-def requeue_unfinished_runs(conn: Connection) -> list[DictRow]:
-    """Runs whose queue message was lost with a local, in-memory queue: back to QUEUED, listed."""
+def mark_unsent(conn: Connection, *, message_ids: list[str]) -> None:
+    """These runs' queue messages could not be sent: the sweeper sends them."""
+    conn.execute('UPDATE "AgentRun" SET "sentAt" = NULL WHERE "messageId" = ANY(%s)', (message_ids,))
+
+
+def runs_to_resend(
+    conn: Connection, *, grace_seconds: float, resend_after_seconds: float, max_attempts: int, limit: int = 100
+) -> list[DictRow]:
+    """Unfinished runs that no worker will take without a new message, marked as sent now:
+    QUEUED ones whose message was never sent (after the grace period) or was sent long ago, and
+    RUNNING ones whose worker's lease ran out with attempts left. Rows another sweeper is
+    handling are skipped."""
     return conn.execute(
-        """UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL
-           WHERE status IN ('QUEUED', 'RUNNING')
-           RETURNING "projectId" AS project_id, "messageId" AS message_id"""
+        f"""UPDATE "AgentRun" r SET "sentAt" = {UTC_NOW} FROM (
+                SELECT id FROM "AgentRun"
+                WHERE status IN ('QUEUED', 'RUNNING')
+                  AND (("sentAt" IS NULL AND "createdAt" < {UTC_NOW} - make_interval(secs => %s))
+                       OR "sentAt" < {UTC_NOW} - make_interval(secs => %s))
+                  AND (status = 'QUEUED' OR ("leaseExpiresAt" < {UTC_NOW} AND attempts < %s))
+                ORDER BY "createdAt" LIMIT %s FOR UPDATE SKIP LOCKED) due
+            WHERE r.id = due.id
+            RETURNING r."projectId" AS project_id, r."messageId" AS message_id""",
+        (grace_seconds, resend_after_seconds, max_attempts, limit),
     ).fetchall()
+
+
+def abandoned_runs(conn: Connection, *, max_attempts: int, limit: int = 100) -> list[DictRow]:
+    """RUNNING runs whose last attempt's worker died (its lease ran out): no delivery will come
+    for them again. Locked for the caller's transaction."""
+    return conn.execute(
+        f"""SELECT id, "projectId" AS project_id, attempts FROM "AgentRun"
+            WHERE status = 'RUNNING' AND "leaseExpiresAt" < {UTC_NOW} AND attempts >= %s
+            ORDER BY "createdAt" LIMIT %s FOR UPDATE SKIP LOCKED""",
+        (max_attempts, limit),
+    ).fetchall()
+
+
+def expire_leases(conn: Connection) -> int:
+    """End every lease now: for a stack that starts again, whose previous workers are all gone."""
+    return conn.execute(
+        f"""UPDATE "AgentRun" SET "leaseExpiresAt" = {UTC_NOW} - interval '1 second'
+            WHERE status = 'RUNNING' AND "leaseExpiresAt" > {UTC_NOW}"""
+    ).rowcount

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ from qai.models import (
 )
 from qai.probe import probe_preview
 from qai.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 
 def _new_id() -> str:
@@ -64,9 +67,16 @@ def _queue_run(conn: Connection, caller: Caller, *, project_id: str, message_id:
     run_id = _new_id()
     runs.insert_run(conn, run_id=run_id, project_id=project_id, message_id=message_id)  # 409 before any spend
     _spend_credit(conn, caller, run_id=run_id)
-    # Sent inside the transaction: if SQS refuses, the rows roll back and nothing is left unanswered.
-    # The message is delayed past the commit; see the agent for a commit that fails after the send.
-    queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
+
+
+def _send_run(*, project_id: str, message_id: str) -> None:
+    """After the commit (a transactional outbox): the run is QUEUED whatever happens here. A refused
+    send is left to the sweeper, and the caller still gets its 201."""
+    try:
+        queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
+    except Exception:
+        logger.warning("The queue refused the run's message; the sweeper will send it", exc_info=True)
+        db.in_transaction(lambda conn: runs.mark_unsent(conn, message_ids=[message_id]))
 
 
 def get_usage(caller: Caller) -> Usage:
@@ -90,7 +100,9 @@ def create_project(caller: Caller, prompt: str) -> Project:
         _queue_run(conn, caller, project_id=project_id, message_id=message_id)
         return Project.model_validate(row)
 
-    return db.in_transaction(work)
+    project = db.in_transaction(work)
+    _send_run(project_id=project_id, message_id=message_id)
+    return project
 
 
 def _encode_cursor(project: Project) -> str:
@@ -155,7 +167,9 @@ def post_message(caller: Caller, project_id: str, prompt: str) -> Message:
         _queue_run(conn, caller, project_id=project_id, message_id=message_id)
         return Message.model_validate({**row, "fragment": None})
 
-    return db.in_transaction(work)
+    message = db.in_transaction(work)
+    _send_run(project_id=project_id, message_id=message_id)
+    return message
 
 
 def get_fragment(user_id: str, project_id: str, fragment_id: str) -> Fragment:
@@ -170,6 +184,7 @@ def get_fragment(user_id: str, project_id: str, fragment_id: str) -> Fragment:
 EXPIRED = "The preview has expired. Bring it back with POST …/preview."
 TAKEN_OVER = "A newer version of the app runs in this version's sandbox. Bring this one back with POST …/preview."
 JOB_LOST = "Bringing the preview back took too long. Try again."
+PREVIEW_NOT_QUEUED = "The preview could not be queued just now. Try again."
 
 
 def _preview_state(user_id: str, project_id: str, fragment_id: str) -> PreviewState:
@@ -210,12 +225,22 @@ def request_preview(user_id: str, project_id: str, fragment_id: str) -> PreviewS
         return state
     stale = get_settings().preview_job_stale_seconds
 
-    def work(conn: Connection) -> None:
-        if previews.start_job(conn, fragment_id=fragment_id, stale_seconds=stale):
-            queue.enqueue_preview_job(project_id=project_id, fragment_id=fragment_id)
-
-    db.in_transaction(work)
+    if db.in_transaction(
+        lambda conn: previews.start_job(conn, fragment_id=fragment_id, stale_seconds=stale)
+    ) and not _send_preview_job(project_id=project_id, fragment_id=fragment_id):
+        return PreviewState(status="FAILED", sandbox_url=state.sandbox_url, error=PREVIEW_NOT_QUEUED)
     return PreviewState(status="STARTING", sandbox_url=state.sandbox_url, error=None)
+
+
+def _send_preview_job(*, project_id: str, fragment_id: str) -> bool:
+    """After the commit; a refused send ends the job FAILED at once, so that asking again works."""
+    try:
+        queue.enqueue_preview_job(project_id=project_id, fragment_id=fragment_id)
+        return True
+    except Exception:
+        logger.warning("The queue refused the preview job", exc_info=True)
+        db.in_transaction(lambda conn: previews.fail_job(conn, fragment_id=fragment_id, error=PREVIEW_NOT_QUEUED))
+        return False
 
 
 def restore_fragment(user_id: str, project_id: str, fragment_id: str) -> Message:
@@ -247,20 +272,23 @@ def restore_fragment(user_id: str, project_id: str, fragment_id: str) -> Message
             conn,
             fragment_id=new_fragment_id,
             message_id=message_id,
-            sandbox_url=latest["sandbox_url"],
-            title=source["title"],
-            files=source["files"],
-            summary=source["summary"],
-            sandbox_id=latest["sandbox_id"],
-            check_error=source["check_error"],
+            content=messages.FragmentContent(
+                sandbox_url=latest["sandbox_url"],
+                title=source["title"],
+                files=source["files"],
+                summary=source["summary"],
+                sandbox_id=latest["sandbox_id"],
+                check_error=source["check_error"],
+            ),
         )
         projects.touch_project(conn, project_id=project_id)
         previews.start_job(conn, fragment_id=new_fragment_id, stale_seconds=get_settings().preview_job_stale_seconds)
-        queue.enqueue_preview_job(project_id=project_id, fragment_id=new_fragment_id)
         fragment = messages.find_fragment(conn, fragment_id=new_fragment_id, project_id=project_id, user_id=user_id)
         return Message.model_validate({**row, "fragment": fragment})
 
-    return db.in_transaction(work)
+    message = db.in_transaction(work)
+    _send_preview_job(project_id=project_id, fragment_id=new_fragment_id)
+    return message
 
 
 def download_fragment(user_id: str, project_id: str, fragment_id: str) -> Download:

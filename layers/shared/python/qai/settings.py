@@ -20,9 +20,6 @@ class Settings:
     # Must match the queue's maxReceiveCount: the delivery with this ApproximateReceiveCount is the
     # last one, so the agent records a failure instead of leaving it to the dead-letter queue.
     agent_max_receive_count: int
-    # The agent queue's delivery delay: a message is sent before its rows commit (so that a refused
-    # send rolls them back) and must not be delivered before they are visible.
-    enqueue_delay_seconds: int
     # Usage credits: CREDITS_PER_PERIOD per rolling CREDITS_PERIOD_DAYS, raised by a plan claim in
     # the JWT (CREDITS_PLAN_CLAIM) looked up in CREDITS_PLANS, a JSON object of plan → credits.
     credits_per_period: int
@@ -46,7 +43,6 @@ def get_settings() -> Settings:
         agent_queue_url=os.environ.get("AGENT_QUEUE_URL", ""),
         max_value_length=_int_env("MAX_VALUE_LENGTH", 1000),
         agent_max_receive_count=_int_env("AGENT_MAX_RECEIVE_COUNT", 3),
-        enqueue_delay_seconds=_int_env("AGENT_ENQUEUE_DELAY_SECONDS", 2),
         credits_per_period=_int_env("CREDITS_PER_PERIOD", 5),
         credits_period_days=_int_env("CREDITS_PERIOD_DAYS", 30),
         credits_plan_claim=os.environ.get("CREDITS_PLAN_CLAIM", "").strip() or "plan",
