@@ -35,9 +35,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     deadline = Deadline(lambda_context.get_remaining_time_in_millis, get_agent_settings().deadline_margin_seconds)
-    if isinstance(request, PreviewJobRequest):
-        return process_preview_job(request, deadline=deadline)
     try:
+        if isinstance(request, PreviewJobRequest):
+            return process_preview_job(request, deadline=deadline)
         return process_run_request(
             request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
         )
@@ -48,6 +48,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
         except Exception:
             logger.warning("Could not shorten the message's visibility", exc_info=True)
         raise
+    finally:
+        logger.thread_safe_clear_keys()  # this record's ids stay with this record
 
 
 @logger.inject_lambda_context(clear_state=True)  # no run keys carried into the next invocation

@@ -43,7 +43,7 @@ def _wait_until_it_answers(sandbox: Sandbox, settings: AgentSettings, deadline: 
 
 def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
     settings = get_agent_settings()
-    logger.append_keys(projectId=job.project_id, fragmentId=job.fragment_id)
+    logger.thread_safe_append_keys(projectId=job.project_id, fragmentId=job.fragment_id)
     attempt = db.in_transaction(
         lambda conn: previews.claim_job(conn, fragment_id=job.fragment_id, lease_seconds=settings.lease_seconds)
     )

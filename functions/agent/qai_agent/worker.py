@@ -222,7 +222,8 @@ def _record_reply(
 
 def process_run_request(request: AgentRunRequest, *, receive_count: int, deadline: Deadline) -> Outcome:
     settings = get_agent_settings()
-    logger.append_keys(projectId=request.project_id, messageId=request.message_id)
+    # Thread-local: the local stack runs several workers in one process (the handler clears them).
+    logger.thread_safe_append_keys(projectId=request.project_id, messageId=request.message_id)
     run = db.in_transaction(
         lambda conn: runs.claim_run(
             conn, project_id=request.project_id, message_id=request.message_id, lease_seconds=settings.lease_seconds
@@ -230,7 +231,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     )
     if run is None:
         return _unclaimed(request, receive_count, settings)
-    logger.append_keys(runId=run.id, attempt=run.attempt)
+    logger.thread_safe_append_keys(runId=run.id, attempt=run.attempt)
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
     meter = UsageMeter()

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -96,8 +97,9 @@ def _support_dir() -> Path:
             directory = Path(tempfile.mkdtemp(prefix="qai-sandbox-etc-"))
             directory.chmod(0o755)
     for name, content in (("passwd", PASSWD), ("group", GROUP)):
-        # Replaced whole, so a sandbox starting in another process never binds a half-written file.
-        staged = directory / f".{name}.{os.getpid()}"
+        # Replaced whole, so a sandbox starting elsewhere never binds a half-written file; staged under
+        # a name of this thread's own (two workers of one process may get here at once).
+        staged = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
         staged.write_text(content)
         staged.chmod(0o644)
         os.replace(staged, directory / name)
