@@ -42,7 +42,7 @@ for extra in ("layers/shared/python", "functions/agent"):
 from qai import downloads  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
-from qai_tools.template import find_route, load_template  # noqa: E402
+from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
 
 LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
@@ -113,12 +113,8 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def do_GET(self) -> None:
-            self._dispatch()
-
-        do_POST = do_DELETE = do_PUT = do_PATCH = do_GET  # noqa: N815 - http.server's naming
-
         def do_OPTIONS(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))  # the connection's next request follows it
             self._send(204, b"", {})
 
         def _dispatch(self) -> None:
@@ -135,8 +131,7 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
                 return
             found = find_route(self.command, url.path)
             if found is None:
-                message = f"No route for {self.command} {url.path}"
-                self._send(404, _error("NOT_FOUND", message), {"content-type": "application/json"})
+                self._no_route(url.path)
                 return
             route, params = found
             headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != USER_HEADER}
@@ -155,6 +150,22 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
             raw = response.get("body") or ""
             payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
             self._send(response["statusCode"], payload, response.get("headers") or {})
+
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the router (http.server answers 501 pages for those it lacks).
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
+
+        def _no_route(self, path: str) -> None:
+            allowed = allowed_methods(path)
+            if allowed:  # a known path: the method is what is wrong
+                message = f"{self.command} is not allowed here; use {', '.join(allowed)}"
+                headers = {"content-type": "application/json", "allow": ", ".join(allowed)}
+                self._send(405, _error("METHOD_NOT_ALLOWED", message), headers)
+                return
+            message = f"No route for {self.command} {path}"
+            self._send(404, _error("NOT_FOUND", message), {"content-type": "application/json"})
 
         def _send_download(self, rest: str) -> None:
             token, _, filename = rest.partition("/")

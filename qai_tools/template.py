@@ -80,5 +80,10 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API has for a path (none when the path itself is unknown)."""
+    return sorted({route.method for route in http_routes() if route.pattern.fullmatch(path)})
+
+
 def agent_max_receive_count() -> int:
     return int(load_template()["Mappings"]["Agent"]["Limits"]["MaxReceiveCount"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -214,5 +215,36 @@ def test_twenty_projects_at_once_get_one_reply_each(scripted_pages: sm.ScriptedM
         time.sleep(1)  # a duplicate reply would have shown up by now
         for _, project in created:
             assert len(stack.call("GET", f"/projects/{project['id']}/messages")[1]["items"]) == 2
+    finally:
+        assert stack.stop() == []
+
+
+def test_schemathesis_finds_no_server_error_and_no_failing_check(
+    scripted_pages: sm.ScriptedModelServer, data_dir: Path
+) -> None:
+    """A tester no one here wrote: every check of schemathesis over openapi.json, against the stack
+    as a user runs it (its expectations: schemathesis.toml), with a fixed seed."""
+    stack = RunningStack(data_dir, scripted_pages.url, AGENT_CHECK_APP="false")
+    try:
+        run = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "st"),
+                "run",
+                f"{stack.api_url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "100",
+                "--seed",
+                "1",
+                "--no-color",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stdout[-6000:]
+        assert re.search(r"\d+ generated, \d+ passed", run.stdout), run.stdout[-2000:]
     finally:
         assert stack.stop() == []

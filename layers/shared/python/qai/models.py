@@ -44,6 +44,11 @@ MessageRole = Literal["USER", "ASSISTANT"]
 MessageType = Literal["RESULT", "ERROR"]
 
 
+# What str.strip() strips, spelled out: regex engines disagree on \s (ECMA's leaves out \x85).
+_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+VALUE_PATTERN = f"^[{_SPACE}]*[^{_SPACE}\\x00](?:[^\\x00]{{0,998}}[^{_SPACE}\\x00])?[{_SPACE}]*$"
+
+
 def storable_text(text: str) -> bool:
     """Whether PostgreSQL can store the text: no NUL, and no lone UTF-16 surrogate (valid JSON escapes
     such as "\\ud800" that UTF-8 cannot encode)."""
@@ -61,7 +66,13 @@ class ApiModel(BaseModel):
 class PromptInput(ApiModel):
     """Body of ``POST /projects`` and ``POST /projects/{projectId}/messages``."""
 
-    value: str = Field(description="What the user asks for; 1 to MAX_VALUE_LENGTH characters after trimming.")
+    value: str = Field(
+        description="What the user asks for: 1 to MAX_VALUE_LENGTH (1000) characters after trimming, no NUL.",
+        # The rule in the schema, so that generated clients and API testers know it (the validator
+        # below enforces it, with the limit as set): a character that is not white space, at most
+        # the default limit of them from the first such character to the last.
+        json_schema_extra={"minLength": 1, "pattern": VALUE_PATTERN},
+    )
 
     @field_validator("value")
     @classmethod
