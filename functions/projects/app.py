@@ -55,7 +55,11 @@ def delete_project(projectId: str) -> Response[None]:  # noqa: N803
     return Response(status_code=204)
 
 
-@app.get("/usage", summary="The caller's credits: limit, remaining, and when the next comes back")
+@app.get(
+    "/usage",
+    summary="The caller's credits: limit, remaining, and when the next comes back",
+    responses=documented_responses(ok=Usage, errors=(401, 500, 503)),
+)
 def get_usage() -> Usage:
     return service.get_usage(caller(app))
 

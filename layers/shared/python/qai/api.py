@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -34,8 +35,10 @@ _ERROR_DESCRIPTIONS = {
     409: "CONFLICT: a run is already queued or running for this project",
     429: "TOO_MANY_REQUESTS: no credits left",
     500: "INTERNAL_SERVER_ERROR",
+    503: "SERVICE_UNAVAILABLE: the database cannot be reached right now; try again after Retry-After seconds",
 }
-COMMON_ERRORS = (400, 401, 404, 500)
+COMMON_ERRORS = (400, 401, 404, 500, 503)
+RETRY_AFTER_SECONDS = 5
 
 
 def documented_responses(
@@ -66,8 +69,10 @@ def documented_responses(
     return responses
 
 
-def _error_response(status: int, code: str, message: str) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=error_body(code, message))
+def _error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=error_body(code, message), headers=headers
+    )
 
 
 def _describe_validation_errors(errors: Sequence[Any]) -> str:
@@ -111,6 +116,14 @@ def create_app() -> APIGatewayHttpResolver:
     def _no_route(_: Exception) -> Response[Any]:
         event = app.current_event
         return _error_response(404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
+
+    # The database down, restarting or failing over (after the one reconnect db.in_transaction makes):
+    # the client should come back shortly, and nothing of the request was committed.
+    @app.exception_handler(psycopg.OperationalError)
+    def _database_unavailable(_: psycopg.OperationalError) -> Response[Any]:
+        logger.warning("Database unavailable", exc_info=True)
+        message = "The service cannot reach its database right now. Try again shortly."
+        return _error_response(503, "SERVICE_UNAVAILABLE", message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response[Any]:
