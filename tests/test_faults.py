@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
+
 import psycopg
 import pytest
 
 from qai import db, projects, settings
-from tests.conftest import Api
+from qai_tools import scripted_model as sm
+from tests.conftest import AgentWorker, Api, queued_messages
 
 
 def test_a_database_that_cannot_be_reached_is_503_with_retry_after_and_then_recovers(api: Api, env: str) -> None:
@@ -42,3 +48,55 @@ def test_a_connection_dropped_during_a_request_is_503_and_leaves_nothing_half_wr
     with psycopg.connect(env) as conn:
         assert conn.execute('SELECT count(*) FROM "Project"').fetchone() == (0,)
     assert api.call("POST", "/projects", json_body={"value": "a todo app"})[0] == 201
+
+
+def test_a_sandbox_deleted_mid_run_fails_the_attempt_and_the_next_one_answers_once(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, agent_env: Path, env: str
+) -> None:
+    calls = []
+
+    def responder(request: dict[str, Any]) -> sm.Reply:
+        calls.append(request)
+        if len(calls) == 1:  # the sandbox vanishes while the model thinks
+            for directory in [p for p in agent_env.iterdir() if p.is_dir()]:
+                shutil.rmtree(directory)
+        return sm.page_from_request(request)
+
+    model_server.responder = responder
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    (body,) = queued_messages(worker.queue_url)
+    assert worker.deliver_body(body, receive_count=1) == [ANY]  # given back to the queue
+    with psycopg.connect(env) as conn:
+        row = conn.execute('SELECT status::text, error FROM "AgentRun" WHERE "projectId" = %s', (project["id"],))
+        status, error = row.fetchone()
+    assert status == "QUEUED" and "SandboxLostError" in error
+    assert worker.deliver_body(body, receive_count=2) == []
+    items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+    assert [(m["role"], m["type"]) for m in items] == [("USER", "RESULT"), ("ASSISTANT", "RESULT")]
+    assert items[1]["fragment"]["paths"] == ["app/page.tsx"]
+    assert api.call("GET", "/usage")[1]["remaining"] == api.call("GET", "/usage")[1]["limit"] - 1
+
+
+def test_the_database_failing_while_the_worker_records_its_outcome_loses_nothing(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qai_agent import worker as worker_module
+
+    record = worker_module.record_reply
+    failures = [psycopg.OperationalError("server closed the connection unexpectedly")]
+
+    def flaky(*args: Any, **kwargs: Any) -> str:
+        if failures:
+            raise failures.pop()
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "record_reply", flaky)
+    model_server.responder = sm.page_from_request
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    (body,) = queued_messages(worker.queue_url)
+    assert worker.deliver_body(body, receive_count=1) == [ANY]  # nothing recorded: the queue brings it back
+    assert worker.deliver_body(body, receive_count=2) == []
+    items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+    assert [m["type"] for m in items if m["role"] == "ASSISTANT"] == ["RESULT"]
+    with psycopg.connect(env) as conn:
+        assert conn.execute('SELECT status::text, attempts FROM "AgentRun"').fetchone() == ("SUCCEEDED", 2)

@@ -12,6 +12,11 @@ class SandboxPathError(ValueError):
     """A path the model gave that would leave the app's directory; reported back as a tool error."""
 
 
+class SandboxLostError(RuntimeError):
+    """The sandbox itself is gone mid-run (its directory removed, its VM killed): not the model's to
+    fix, so the attempt fails and the queue brings the run back, to a sandbox rebuilt from the files."""
+
+
 @dataclass(frozen=True)
 class CommandOutcome:
     exit_code: int

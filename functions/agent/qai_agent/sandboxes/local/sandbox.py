@@ -18,7 +18,13 @@ from pathlib import Path
 
 from qai.app_files import SKIPPED_DIRS, encode_app, is_app_file
 from qai_agent.sandboxes.app_template import stack_paragraph
-from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, SandboxPathError, app_relative_path
+from qai_agent.sandboxes.base import (
+    CommandOutcome,
+    SandboxDescription,
+    SandboxLostError,
+    SandboxPathError,
+    app_relative_path,
+)
 from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status
 from qai_agent.sandboxes.local.previews import LocalPreviews
 from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
@@ -50,10 +56,17 @@ def local_description() -> SandboxDescription:
 
 def _confined(root: Path, relative: str) -> Path:
     """The real path of ``relative`` under ``root``, refusing symlinks that point outside."""
+    _ensure_present(root)
     target = (root / app_relative_path(relative)).resolve()
     if target != root and root not in target.parents:
         raise SandboxPathError(f"{relative}: path leaves the app directory")
     return target
+
+
+def _ensure_present(directory: Path) -> None:
+    # A write would otherwise make a skeleton of the sandbox again, without its node_modules.
+    if not directory.is_dir():
+        raise SandboxLostError(f"the sandbox directory {directory.name} is gone")
 
 
 def _same_file(path: Path, template_path: Path) -> bool:
@@ -124,12 +137,14 @@ class LocalSandbox:
                     yield relative, path.read_bytes()
 
     def snapshot(self, max_bytes: int) -> dict[str, str]:
+        _ensure_present(self.dir)
         return encode_app(self._changed_files(), max_bytes)
 
     def server_log(self) -> str:
         return self._previews.supervisor.output_tail(self.sandbox_id)
 
     def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
+        _ensure_present(self.dir)
         process = start_in_sandbox(
             self.sandbox_id, self.dir, ["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
