@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -242,3 +244,11 @@ def test_text_the_database_cannot_store_is_400_on_follow_ups_and_401_as_a_subjec
     assert api.call("POST", "/projects", body='{"value": "a party app \\ud83c\\udf89"}')[0] == 201
     for sub in ("user\x00", "\ud800"):
         assert api.call("GET", "/projects", user=sub)[0] == 401
+
+
+def test_a_body_far_larger_than_any_prompt_is_413_after_authentication(api: Api, agent_queue_url: str) -> None:
+    huge = json.dumps({"value": "x" * 70_000})
+    status, body = api.call("POST", "/projects", body=huge)
+    assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert api.call("POST", "/projects", body=huge, user=None)[0] == 401
+    assert queued_messages(agent_queue_url) == []

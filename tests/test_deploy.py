@@ -79,3 +79,13 @@ def test_alarms_and_dashboard_read_metrics_the_code_emits() -> None:
     assert template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "qai"
     for properties in alarms.values():  # the optional email topic, wired the same way everywhere
         assert properties["AlarmActions"] == {"If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_the_api_is_throttled_by_parameters() -> None:
+    template = load_template()
+    settings = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert settings == {
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+    }
+    assert template["Parameters"]["ApiThrottlingRateLimit"]["Default"] == 50

@@ -7,6 +7,7 @@ other exception a 500 whose text says nothing of the internals.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,8 @@ _ERROR_DESCRIPTIONS = {
 }
 COMMON_ERRORS = (400, 401, 404, 500, 503)
 RETRY_AFTER_SECONDS = 5
+# Every body this API takes is one short prompt: anything much larger is refused before parsing.
+MAX_BODY_CHARS = 64 * 1024
 
 
 def documented_responses(
@@ -137,6 +140,15 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) ->
     """Route an API Gateway event. Bodies are JSON only: Powertools would also parse form and
     multipart bodies (and then report their JSON fields missing), so those are refused as an
     unsupported content type, which the handler above answers 400 naming the Content-Type."""
+    body = event.get("body") or ""
+    authenticated = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt", {}).get("claims", {})
+    if len(body) > MAX_BODY_CHARS and authenticated.get("sub"):  # anonymous callers hear 401 first
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(error_body("PAYLOAD_TOO_LARGE", f"body: at most {MAX_BODY_CHARS} bytes")),
+            "isBase64Encoded": False,
+        }
     headers = event.get("headers") or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "").strip().lower()
     if event.get("body") and content_type and not content_type.startswith("application/json"):
