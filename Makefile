@@ -68,11 +68,12 @@ clean:
 e2b-template: $(PY)
 	$(PY) sandbox-template/template.py
 
-## bench: the agent's own overhead per run (zero-latency scripted model), the local sandbox, living apps
+## bench: the agent's own overhead per run (zero-latency scripted model), the local sandbox, living apps, load
 bench: $(PY) system-deps
 	$(PY) bench/agent_overhead.py 50
 	$(PY) bench/local_sandbox.py 3
 	$(PY) bench/living_apps.py 3
+	$(PY) bench/load.py 200 20
 
 ## sam-invoke: each function on its sample event with `sam local invoke` (needs Docker and env.json)
 sam-invoke: sam-build

@@ -25,3 +25,8 @@ def test_agent_overhead_benchmark_runs() -> None:
 def test_living_apps_benchmark_runs() -> None:
     out = run_bench("bench/living_apps.py", "1")
     assert "on the live sandbox" in out and "POST …/preview to READY" in out and "stored size" in out
+
+
+def test_load_benchmark_runs() -> None:
+    out = run_bench("bench/load.py", "10", "5")
+    assert "median/target" in out and "nothing left QUEUED or RUNNING: yes" in out

