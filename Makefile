@@ -74,6 +74,7 @@ bench: $(PY) system-deps
 	$(PY) bench/local_sandbox.py 3
 	$(PY) bench/living_apps.py 3
 	$(PY) bench/load.py 200 20
+	$(PY) bench/read_path.py 1000000
 
 ## sam-invoke: each function on its sample event with `sam local invoke` (needs Docker and env.json)
 sam-invoke: sam-build

@@ -127,3 +127,20 @@ def test_messages_of_missing_project_are_404(api: Api) -> None:
     assert api.call("GET", f"/projects/{uuid.uuid4()}/messages")[0] == 404
     assert api.call("POST", f"/projects/{uuid.uuid4()}/messages", json_body={"value": "x"})[0] == 404
     assert api.call("GET", "/projects/zzz/messages")[0] == 404
+
+
+def test_the_database_built_conversation_matches_the_models_field_for_field(api: Api, env: str) -> None:
+    """The list is serialised by PostgreSQL for speed; the single routes by pydantic. Same JSON."""
+    status, project = api.call("POST", "/projects", json_body={"value": 'a todo app ünïcödé "quoted"\n'})
+    reply_id, fragment_id = finish_run_with_reply(env, project["id"], {"b.tsx": "x", "a.tsx": "y"})
+    with psycopg.connect(env, autocommit=True) as conn:
+        conn.execute("""UPDATE "Fragment" SET "checkError" = 'tsc: 1 error' WHERE id = %s""", (fragment_id,))
+    status, follow_up = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "more"})
+    assert status == 201
+    items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+    assert items[-1] == follow_up  # a message as pydantic serialised it when it was posted
+    fragment = api.call("GET", f"/projects/{project['id']}/fragments/{fragment_id}")[1]
+    listed = next(item["fragment"] for item in items if item["id"] == reply_id)
+    assert listed == {key: value for key, value in fragment.items() if key != "files"}
+    assert listed["paths"] == ["a.tsx", "b.tsx"] and listed["checkError"] == "tsc: 1 error"
+    assert items[0]["content"] == 'a todo app ünïcödé "quoted"' and items[0]["fragment"] is None

@@ -30,3 +30,8 @@ def test_living_apps_benchmark_runs() -> None:
 def test_load_benchmark_runs() -> None:
     out = run_bench("bench/load.py", "10", "5")
     assert "median/target" in out and "nothing left QUEUED or RUNNING: yes" in out
+
+
+def test_read_path_benchmark_runs() -> None:
+    out = run_bench("bench/read_path.py", "5000")
+    assert "through the handler" in out and "floor (query + json.dumps)" in out

@@ -30,8 +30,10 @@ def _fragment_ids(project_id: str, fragment_id: str) -> tuple[str, str, str]:
     summary="The conversation, oldest first, each message with its fragment (without file contents)",
     responses=documented_responses(ok=MessageList),
 )
-def list_messages(projectId: str) -> MessageList:  # noqa: N803 - the path parameter's public name
-    return service.list_messages(caller(app).user_id, resource_id(projectId, "Project"))
+def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path parameter's public name
+    # The body comes serialised from the database (a MessageList, as documented above).
+    body = service.list_messages_json(caller(app).user_id, resource_id(projectId, "Project"))
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.post(

@@ -23,7 +23,6 @@ from qai.models import (
     Download,
     Fragment,
     Message,
-    MessageList,
     PreviewState,
     Project,
     ProjectPage,
@@ -144,14 +143,12 @@ def delete_project(user_id: str, project_id: str) -> None:
         raise NotFoundError("Project not found")
 
 
-def list_messages(user_id: str, project_id: str) -> MessageList:
-    def work(conn: Connection) -> MessageList:
-        if projects.find_project(conn, project_id=project_id, user_id=user_id) is None:
-            raise NotFoundError("Project not found")
-        rows = messages.list_messages_with_fragments(conn, project_id=project_id)
-        return MessageList(items=[Message.model_validate(row) for row in rows])
-
-    return db.in_transaction(work)
+def list_messages_json(user_id: str, project_id: str) -> str:
+    """The conversation as the response body (a MessageList), built by the database."""
+    body = db.in_transaction(lambda conn: messages.conversation_json(conn, project_id=project_id, user_id=user_id))
+    if body is None:
+        raise NotFoundError("Project not found")
+    return body
 
 
 def post_message(caller: Caller, project_id: str, prompt: str) -> Message:
