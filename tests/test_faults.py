@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
@@ -100,3 +102,42 @@ def test_the_database_failing_while_the_worker_records_its_outcome_loses_nothing
     assert [m["type"] for m in items if m["role"] == "ASSISTANT"] == ["RESULT"]
     with psycopg.connect(env) as conn:
         assert conn.execute('SELECT status::text, attempts FROM "AgentRun"').fetchone() == ("SUCCEEDED", 2)
+
+
+def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    from qai_agent.config import get_agent_settings
+
+    monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "60")
+    get_agent_settings.cache_clear()
+    model_server.script(
+        sm.terminal("sleep 47; echo finished"),
+        sm.write_files({"app/page.tsx": "export default function Home() { return <h1>Still here</h1> }\n"}),
+        sm.summary(),
+    )
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    (body,) = queued_messages(worker.queue_url)
+    killed: list[int] = []
+
+    def kill_the_command() -> None:  # from outside, as an OOM killer or an operator would
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for process in psutil.process_iter(["pid", "cmdline"]):
+                if "sleep 47" in " ".join(process.info["cmdline"] or []):
+                    process.kill()
+                    killed.append(process.info["pid"])
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_command)
+    killer.start()
+    started = time.monotonic()
+    assert worker.deliver_body(body) == []
+    killer.join()
+    assert killed and time.monotonic() - started < 30  # it did not wait for the sleep
+    command = [r for r in model_server.agent_requests()[1]["messages"][-1]["content"] if r["type"] == "tool_result"]
+    assert command[0]["is_error"] is True and "finished" not in command[0]["content"]
+    items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+    assert [(m["role"], m["type"]) for m in items] == [("USER", "RESULT"), ("ASSISTANT", "RESULT")]

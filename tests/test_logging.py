@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -39,7 +40,15 @@ def test_two_runs_at_once_each_log_their_own_ids_and_no_secret(
     env: str,
     agent_queue_url: str,
     agent_log: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from qai import db, settings
+
+    # A password in the database URL (the test server trusts local connections and ignores it).
+    monkeypatch.setenv("DATABASE_URL", env.replace("postgres:@", "postgres:db-pw-SECRET@", 1))
+    assert "db-pw-SECRET" in os.environ["DATABASE_URL"]
+    settings.reset_caches()
+    db.close()
     model_server.responder = sm.page_from_request
     for prompt in ("a todo app", "a weather app"):
         assert api.call("POST", "/projects", json_body={"value": prompt})[0] == 201
@@ -68,6 +77,7 @@ def test_two_runs_at_once_each_log_their_own_ids_and_no_secret(
         if "messageId" in line:
             assert line["projectId"] == projects[line["messageId"]], line
             assert line.get("runId", runs[line["messageId"]]) == runs[line["messageId"]], line
+    # Neither the model's key nor the database's password ("SECRET" is in both).
     assert ANTHROPIC_TEST_KEY not in agent_log.getvalue() and "SECRET" not in agent_log.getvalue()
     # A later record on the same thread starts clean.
     from qai_agent import worker as worker_module
