@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +18,9 @@ import psycopg
 import pytest
 
 from qai import db, projects, settings
+from qai.sweeper import SweepSettings, sweep
 from qai_tools import scripted_model as sm
+from qai_tools.lambda_events import QueuedMessage, sqs_event
 from tests.conftest import AgentWorker, Api, queued_messages
 
 
@@ -141,3 +147,54 @@ def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on
     assert command[0]["is_error"] is True and "finished" not in command[0]["content"]
     items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
     assert [(m["role"], m["type"]) for m in items] == [("USER", "RESULT"), ("ASSISTANT", "RESULT")]
+
+
+WORKER_PROCESS = """
+import json, sys
+from qai_tools.functions import LocalLambdaContext, load_function
+print(load_function("agent").lambda_handler(json.loads(sys.stdin.read()), LocalLambdaContext()))
+"""
+
+
+def test_a_worker_killed_mid_run_loses_its_lease_and_the_run_is_answered_once(
+    api: Api,
+    worker: AgentWorker,
+    model_server: sm.ScriptedModelServer,
+    agent_env: Path,
+    env: str,
+    agent_queue_url: str,
+) -> None:
+    """A real SIGKILL: the agent handler in a process of its own, killed while it waits for the model."""
+    reached, hold = threading.Event(), threading.Event()
+
+    def responder(request: dict[str, Any]) -> sm.Reply:
+        if not reached.is_set():
+            reached.set()
+            hold.wait(30)  # the first worker never hears back: it is killed meanwhile
+        return sm.page_from_request(request)
+
+    model_server.responder = responder
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    (body,) = queued_messages(agent_queue_url)
+    environment = {**os.environ, "AGENT_LEASE_SECONDS": "2", "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", WORKER_PROCESS], stdin=subprocess.PIPE, env=environment, text=True)
+    assert child.stdin is not None
+    child.stdin.write(json.dumps(sqs_event([QueuedMessage(json.dumps(body))])))
+    child.stdin.close()
+    try:
+        assert reached.wait(60), "the first worker never called the model"
+    finally:
+        child.kill()  # SIGKILL
+        child.wait()
+        hold.set()
+    with psycopg.connect(env) as conn:
+        assert conn.execute('SELECT status::text, attempts FROM "AgentRun"').fetchone() == ("RUNNING", 1)
+    time.sleep(2.5)  # its lease runs out; the sweeper sends the run again and a new delivery takes it over
+    assert sweep(SweepSettings(grace_seconds=0, resend_after_seconds=0, max_attempts=3)).resent == 1
+    worker.drain()
+    items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+    assert [(m["role"], m["type"]) for m in items] == [("USER", "RESULT"), ("ASSISTANT", "RESULT")]
+    with psycopg.connect(env) as conn:
+        assert conn.execute('SELECT status::text, attempts FROM "AgentRun"').fetchone() == ("SUCCEEDED", 2)
+        charges = conn.execute('SELECT count(*) FROM "CreditCharge" WHERE "refundedAt" IS NULL').fetchone()
+    assert charges == (1,)
