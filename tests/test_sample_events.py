@@ -79,6 +79,7 @@ def test_openapi_document_is_current() -> None:
         "/projects",
         "/projects/{projectId}",
         "/projects/{projectId}/messages",
+        "/projects/{projectId}/messages/{messageId}/run",
         "/projects/{projectId}/fragments/{fragmentId}",
         "/projects/{projectId}/fragments/{fragmentId}/preview",
         "/projects/{projectId}/fragments/{fragmentId}/restore",

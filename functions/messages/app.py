@@ -7,14 +7,14 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai import service
 from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resolve, resource_id
-from qai.models import Fragment, Message, MessageList, PreviewState, PromptInput
+from qai.models import Fragment, Message, MessageList, PreviewState, PromptInput, Run
 
 logger = Logger()
 app = create_app()
@@ -44,6 +44,20 @@ def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path par
 def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
     message = service.post_message(caller(app), resource_id(projectId, "Project"), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
+
+
+@app.get(
+    "/projects/<projectId>/messages/<messageId>/run",
+    summary="The run a USER message asked for, with what it did: ?after=<seq> gives the newer events only",
+    responses=documented_responses(ok=Run),
+)
+def get_run(
+    projectId: str,  # noqa: N803
+    messageId: str,  # noqa: N803
+    after: Annotated[int, Query(ge=0, le=2_147_483_647, description="The last seq already seen")] = 0,
+) -> Run:
+    user_id = caller(app).user_id
+    return service.get_run(user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"), after=after)
 
 
 @app.get(

@@ -10,6 +10,7 @@ import anthropic
 
 from qai.runs import RunUsage
 from qai_agent.prompts import agent_system_prompt, extract_summary
+from qai_agent.run_log import RunLog, tool_event
 from qai_agent.sandboxes.base import SandboxDescription
 from qai_agent.tools import TOOLS, ToolRunner
 
@@ -97,6 +98,7 @@ def run_agent_loop(
     deadline: Deadline,
     meter: UsageMeter,
     check: Callable[[], str | None] | None = None,
+    log: RunLog | None = None,
 ) -> LoopResult:
     """Model turns until a task summary. With ``check``, a summary stands only once the app passes
     it: what the check finds goes back to the model while turns and time remain."""
@@ -110,6 +112,9 @@ def run_agent_loop(
         nonlocal checks
         problem = check() if check else None
         checks += check is not None
+        if log and check:
+            headline = problem.strip().splitlines()[0] if problem else "The app type-checks and its page loads."
+            log.record("check", headline, passed=problem is None, problem=(problem or "")[:2000])
         if problem is None or turn == max_turns or deadline.passed():
             return LoopResult(summary, "summary", turn, check_error=problem, checks=checks)
         messages.append({"role": "user", "content": [*pending, _text_block(CHECK_FAILED_NOTE.format(problem=problem))]})
@@ -128,6 +133,15 @@ def run_agent_loop(
         )
         meter.add(response.usage)
         meter.model_turns += 1
+        if log:
+            usage = response.usage
+            log.record(
+                "model",
+                f"Turn {turn} of {max_turns}",
+                turn=turn,
+                inputTokens=usage.input_tokens,
+                outputTokens=usage.output_tokens,
+            )
         text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text")
 
         if response.stop_reason == "max_tokens":
@@ -143,6 +157,8 @@ def run_agent_loop(
         for block in response.content:
             if block.type == "tool_use":
                 outcome = runner.run(block.name, block.input)
+                if log:
+                    tool_event(log, block.name, block.input, outcome.content, outcome.is_error)
                 results.append(
                     {
                         "type": "tool_result",
@@ -151,6 +167,8 @@ def run_agent_loop(
                         "is_error": outcome.is_error,
                     }
                 )
+        if log:
+            log.flush()  # what this turn did, visible now
         if summary := extract_summary(text):
             if result := finished(summary, turn, results):
                 return result

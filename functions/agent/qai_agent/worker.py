@@ -32,6 +32,7 @@ from qai_agent.check import check_app
 from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
+from qai_agent.run_log import RunLog
 from qai_agent.sandboxes import SandboxConfigurationError
 from qai_agent.sandboxes.base import Sandbox
 from qai_agent.tools import ToolRunner
@@ -102,7 +103,9 @@ def _title(text: str | None, request: str) -> str:
     return " ".join(words).strip(".,:;!?") or "Untitled"
 
 
-def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter) -> BuiltApp:
+def build_app(
+    request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter, log: RunLog
+) -> BuiltApp:
     def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
         return recent, messages.latest_fragment(conn, project_id=request.project_id)
@@ -122,6 +125,13 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
         raise FinalRunError(str(exc)) from exc
     sandbox = opened.sandbox
     logger.info("Sandbox ready", extra={"attached": opened.attached, "sync": opened.sync.__dict__})
+    how = (
+        "its sandbox reconnected"
+        if opened.attached
+        else "a new sandbox" + (", packages installed" if opened.sync.installed else "")
+    )
+    log.record("status", f"Working on the app ({how})", attached=opened.attached, installed=opened.sync.installed)
+    log.flush()
     succeeded = False
     try:
         runner = ToolRunner(sandbox, settings.command_timeout_seconds, time_left=deadline.seconds_left)
@@ -136,6 +146,7 @@ def build_app(request: AgentRunRequest, settings: AgentSettings, deadline: Deadl
             deadline=deadline,
             meter=meter,
             check=_app_check(sandbox, settings, deadline) if settings.check_app else None,
+            log=log,
         )
         metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
         metrics.add_metric(name="AppChecks", unit=MetricUnit.Count, value=result.checks)
@@ -235,12 +246,15 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
     meter = UsageMeter()
+    log = RunLog(run.id)
+    log.record("status", f"Started (attempt {run.attempt})", status="RUNNING", attempt=run.attempt)
     try:
-        outcome = _attempt(run, request, receive_count, settings, deadline, meter)
+        outcome = _attempt(run, request, receive_count, settings, deadline, meter, log)
     except LostRunError as exc:
         logger.warning("Outcome not recorded", extra={"reason": str(exc)})
         return "skipped"
     finally:
+        log.flush()
         metrics.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=meter.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=meter.output_tokens)
@@ -279,10 +293,12 @@ def _attempt(
     settings: AgentSettings,
     deadline: Deadline,
     meter: UsageMeter,
+    log: RunLog,
 ) -> Outcome:
     try:
-        built = build_app(request, settings, deadline, meter)
+        built = build_app(request, settings, deadline, meter, log)
         _record_reply(run, request, meter, built=built, error=None)
+        log.record("status", "Done: the reply is ready", status="SUCCEEDED")
         return "succeeded"
     except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
@@ -295,7 +311,11 @@ def _attempt(
             logger.exception("Attempt failed; the queue will deliver the message again")
             db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
             metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
+            log.record("error", error)
+            log.record("status", "This attempt failed: it will be tried again", status="QUEUED")
             raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
         logger.exception("Last attempt failed")
+    log.record("error", error)
     _record_reply(run, request, meter, built=None, error=error, error_reply=error_reply)
+    log.record("status", "Failed", status="FAILED")
     return "failed"

@@ -55,6 +55,19 @@ def close() -> None:
         _local.conn = None
 
 
+def in_autocommit(work: Callable[[Connection], T]) -> T:
+    """Run ``work`` (one statement, atomic by itself) outside a transaction: one round trip instead
+    of three; a dropped connection is re-opened once, as in_transaction does."""
+    try:
+        return work(connection())
+    except psycopg.OperationalError:
+        conn = connection()
+        if not conn.broken and not conn.closed:
+            raise
+        close()
+        return work(connection())
+
+
 def in_transaction(work: Callable[[Connection], T]) -> T:
     """Run ``work`` in one transaction; on a dropped connection, reconnect and run it once more."""
     conn = connection()

@@ -75,7 +75,8 @@ _MESSAGE_JSON = f"""json_build_object(
         'id', f.id, 'messageId', f."messageId", 'sandboxUrl', f."sandboxUrl", 'title', f.title,
         'summary', f.summary, 'paths', ARRAY(SELECT jsonb_object_keys(f.files) ORDER BY 1),
         'checkError', f."checkError", 'createdAt', {_iso('f."createdAt"')}, 'updatedAt', {_iso('f."updatedAt"')})
-    END)"""
+    END,
+    'run', CASE WHEN r.id IS NULL THEN NULL ELSE json_build_object('id', r.id, 'status', r.status) END)"""
 
 
 def conversation_json(conn: Connection, *, project_id: str, user_id: str) -> str | None:
@@ -90,6 +91,7 @@ def conversation_json(conn: Connection, *, project_id: str, user_id: str) -> str
                 THEN json_build_object('items', COALESCE((
                     SELECT json_agg({_MESSAGE_JSON} ORDER BY m."createdAt", m.id)
                     FROM "Message" m LEFT JOIN "Fragment" f ON f."messageId" = m.id
+                    LEFT JOIN "AgentRun" r ON r."messageId" = m.id
                     WHERE m."projectId" = %(project)s), '[]'::json))::text END AS body""",
         {"project": project_id, "user": user_id},
     ).fetchone()

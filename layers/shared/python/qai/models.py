@@ -123,6 +123,14 @@ class Fragment(FragmentSummary):
     )
 
 
+RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+
+
+class RunRef(ApiModel):
+    id: str
+    status: RunStatus
+
+
 class Message(ApiModel):
     id: str
     project_id: str
@@ -132,6 +140,26 @@ class Message(ApiModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     fragment: FragmentSummary | None
+    run: RunRef | None = Field(default=None, description="The run a USER message asked for; null otherwise.")
+
+
+class RunEvent(ApiModel):
+    seq: int
+    at: UtcDatetime
+    kind: Literal["status", "model", "command", "files", "check", "error"]
+    text: str
+    data: dict[str, Any]
+
+
+class Run(ApiModel):
+    id: str
+    message_id: str
+    status: RunStatus
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    events: list[RunEvent] = Field(description="In seq order, after the requested seq.")
+    next_after: int = Field(description="Pass as ?after= next time for the newer events only.")
 
 
 class MessageList(ApiModel):

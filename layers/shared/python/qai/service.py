@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from coolname import generate_slug
 
-from qai import credits, db, downloads, messages, previews, projects, queue, runs
+from qai import credits, db, downloads, messages, previews, projects, queue, run_events, runs
 from qai.app_files import app_archive
 from qai.db import Connection
 from qai.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
@@ -26,6 +26,7 @@ from qai.models import (
     PreviewState,
     Project,
     ProjectPage,
+    Run,
     Usage,
     iso_utc,
 )
@@ -62,10 +63,11 @@ def _spend_credit(conn: Connection, caller: Caller, *, run_id: str) -> None:
     credits.insert_charge(conn, charge_id=_new_id(), user_id=caller.user_id, run_id=run_id)
 
 
-def _queue_run(conn: Connection, caller: Caller, *, project_id: str, message_id: str) -> None:
+def _queue_run(conn: Connection, caller: Caller, *, project_id: str, message_id: str) -> str:
     run_id = _new_id()
     runs.insert_run(conn, run_id=run_id, project_id=project_id, message_id=message_id)  # 409 before any spend
     _spend_credit(conn, caller, run_id=run_id)
+    return run_id
 
 
 def _send_run(*, project_id: str, message_id: str) -> None:
@@ -161,8 +163,8 @@ def post_message(caller: Caller, project_id: str, prompt: str) -> Message:
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
         )
         projects.touch_project(conn, project_id=project_id)
-        _queue_run(conn, caller, project_id=project_id, message_id=message_id)
-        return Message.model_validate({**row, "fragment": None})
+        run_id = _queue_run(conn, caller, project_id=project_id, message_id=message_id)
+        return Message.model_validate({**row, "fragment": None, "run": {"id": run_id, "status": "QUEUED"}})
 
     message = db.in_transaction(work)
     _send_run(project_id=project_id, message_id=message_id)
@@ -304,3 +306,19 @@ def download_fragment(user_id: str, project_id: str, fragment_id: str) -> Downlo
     if len(data) <= downloads.inline_max_bytes():
         return Download(filename=filename, data=data)
     return Download(filename=filename, url=downloads.store(data, filename))
+
+
+EVENTS_PER_PAGE = 500
+
+
+def get_run(user_id: str, project_id: str, message_id: str, *, after: int) -> Run:
+    """The run a USER message asked for, with its events after ``after`` (at most a page of them)."""
+    found = db.in_transaction(
+        lambda conn: run_events.run_with_events(
+            conn, project_id=project_id, message_id=message_id, user_id=user_id, after=after, limit=EVENTS_PER_PAGE
+        )
+    )
+    if found is None:
+        raise NotFoundError("Run not found")
+    run, events = found
+    return Run.model_validate({**run, "events": events, "next_after": events[-1]["seq"] if events else after})
