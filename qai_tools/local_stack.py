@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -42,18 +41,13 @@ for extra in ("layers/shared/python", "functions/agent"):
 from qai import downloads  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
+from qai_tools.stack_process import free_port  # noqa: E402
 from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
 
 LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
 API_TIMEOUT_SECONDS = 29
 DOWNLOADS_PATH = "/local/downloads"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _port(name: str, default: int) -> int:
@@ -345,7 +339,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per queue call
         # A fixed port (QAI_QUEUE_PORT) lets `sam local` reach the same queue; any free one otherwise.
-        port = int(os.environ.get("QAI_QUEUE_PORT") or 0) or _free_port()
+        port = int(os.environ.get("QAI_QUEUE_PORT") or 0) or free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         self._stoppers.append(server.stop)

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,61 +20,21 @@ import psutil
 import pytest
 
 from qai_tools import scripted_model as sm
+from qai_tools.stack_process import LocalStackProcess, StackDidNotStartError
 
 ROOT = Path(__file__).parent.parent
 EVENTS = ROOT / "events"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class RunningStack(LocalStackProcess):
+    """The stack with the scripted model for Claude, and what the tests do with it."""
 
-
-class RunningStack:
     def __init__(self, data_dir: Path, model_url: str, **extra_env: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_", "AGENT_", "LOCAL_"))}
-        env.update(
-            {
-                "QAI_DATA_DIR": str(data_dir),
-                "QAI_API_PORT": str(free_port()),
-                "AGENT_RETRY_BASE_SECONDS": "1",
-                "ANTHROPIC_BASE_URL": model_url,
-                "ANTHROPIC_API_KEY": "sk-ant-local-test",
-                "PYTHONPATH": str(ROOT),
-                **extra_env,
-            }
-        )
-        self.api_url = f"http://127.0.0.1:{env['QAI_API_PORT']}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "qai_tools.local_stack"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output: list[str] = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(90):
-            self.stop()
-            pytest.fail("the stack did not start:\n" + "".join(self.output))
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if line.strip() == "QAI ready":
-                self._ready.set()
-
-    def stop(self) -> list[psutil.Process]:
-        """Ctrl-C, as a user would; the processes of ours still alive afterwards."""
-        children = psutil.Process(self.process.pid).children(recursive=True)
-        self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(timeout=60) == 0, "".join(self.output)
-        _, alive = psutil.wait_procs(children, timeout=10)
-        return alive
+        settings = {"AGENT_RETRY_BASE_SECONDS": "1", "ANTHROPIC_BASE_URL": model_url}
+        try:
+            super().__init__(data_dir, ANTHROPIC_API_KEY="sk-ant-local-test", **settings, **extra_env)
+        except StackDidNotStartError as exc:
+            pytest.fail(str(exc))
 
     def call(self, method: str, path: str, body: Any = None, user: str | None = None) -> tuple[int, Any]:
         headers = {"content-type": "application/json"} | ({"x-qai-user": user} if user else {})
