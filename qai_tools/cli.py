@@ -2,6 +2,7 @@
 
     qai new "a todo app with dark mode"       create a project and wait for the app
     qai say <projectId> "add a delete button" send a follow-up and wait
+    qai cancel <projectId>                    stop the project's queued or running run
     qai list                                  your projects
     qai show <projectId>                      the conversation
     qai files <projectId> [fragmentId]        the files of the newest (or a given) fragment
@@ -9,8 +10,11 @@
     qai restore <fragmentId>                  make that version the newest again
     qai download <fragmentId> [dir]           that version as a runnable app in dir (default ./<name>)
 
-A fragment is found among your projects; --project <projectId> skips the search. `new` and `say`
-exit with 2 when the app was saved but failed the agent's build check.
+`new` and `say` show the run as it happens: the model's turn, each command, the files written, the
+build check. Ctrl-C asks whether to stop the run (its credit comes back) or leave it running. They
+exit with 2 when the app was saved but failed the agent's build check, 130 when left running.
+
+A fragment is found among your projects; --project <projectId> skips the search.
 
 QAI_API_URL picks the API (default http://127.0.0.1:8787, the local stack); QAI_TOKEN, when set, is
 sent as the Bearer token a deployed API needs; QAI_USER names the local user (header X-QAI-User).
@@ -30,8 +34,13 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from rich.console import Console
+
+from qai_tools.run_progress import RunDetachedError, follow_run
+
 DEFAULT_API_URL = "http://127.0.0.1:8787"
 FAILED_CHECK_EXIT = 2
+INTERRUPTED_EXIT = 130  # Ctrl-C, as a shell reports it
 NO_MODEL_HINT = (
     "No model is configured for the agent. Stop the stack, then either\n"
     "  export ANTHROPIC_API_KEY=sk-ant-…                 (Claude), or\n"
@@ -87,29 +96,40 @@ class Client:
             return False  # a deployed API has no local status
 
 
-def wait_for_reply(client: Client, project_id: str, after_message_id: str, timeout: float) -> dict[str, Any]:
-    started = time.monotonic()
-    frames = "|/-\\"
-    tick = 0
-    while time.monotonic() - started < timeout:
-        items = client.call("GET", f"/projects/{project_id}/messages")["items"]
-        ids = [m["id"] for m in items]
-        if after_message_id in ids:
-            later = items[ids.index(after_message_id) + 1 :]
-            reply = next((m for m in later if m["role"] == "ASSISTANT"), None)
-            if reply:
-                if sys.stderr.isatty():
-                    sys.stderr.write("\r" + " " * 40 + "\r")
-                return reply
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{frames[tick % 4]} building… {int(time.monotonic() - started)}s")
-            sys.stderr.flush()
-        tick += 1
-        time.sleep(1.0)
-    raise ApiError(0, f"no reply after {int(timeout)} s; check again later with `qai show {project_id}`")
+def wait_for_reply(client: Client, project_id: str, message_id: str, timeout: float) -> dict[str, Any] | None:
+    """Follow the run of that USER message as it happens, then its reply; None when the user left it
+    running (Ctrl-C, then no)."""
+    console = Console(stderr=True, highlight=False)
+    try:
+        follow_run(client, f"/projects/{project_id}/messages/{message_id}/run", console, timeout=timeout)
+    except RunDetachedError:
+        console.print(
+            f"The run goes on. See it later with `qai show {project_id}`, or stop it with `qai cancel {project_id}`."
+        )
+        return None
+    except TimeoutError as exc:
+        raise ApiError(0, f"{exc}; check again later with `qai show {project_id}`") from None
+    items = client.call("GET", f"/projects/{project_id}/messages")["items"]
+    ids = [m["id"] for m in items]
+    later = items[ids.index(message_id) + 1 :] if message_id in ids else []
+    reply = next((m for m in later if m["role"] == "ASSISTANT"), None)
+    if reply is None:
+        raise ApiError(0, f"the run finished without a reply; see `qai show {project_id}`")
+    return reply
 
 
-def print_reply(client: Client, project_id: str, reply: dict[str, Any]) -> int:
+def active_run_message(client: Client, project_id: str) -> str:
+    """The USER message whose run is queued or running in the project."""
+    items = client.call("GET", f"/projects/{project_id}/messages")["items"]
+    for message in reversed(items):
+        if message.get("run") and message["run"]["status"] in ("QUEUED", "RUNNING"):
+            return str(message["id"])
+    raise ApiError(409, "no run is queued or running in this project")
+
+
+def print_reply(client: Client, project_id: str, reply: dict[str, Any] | None) -> int:
+    if reply is None:
+        return INTERRUPTED_EXIT
     if reply["type"] == "ERROR":
         print(f"✗ {reply['content']}")
         if client.model_missing():
@@ -195,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     say.add_argument("prompt")
     for waiting in (new, say):
         waiting.add_argument("--timeout", type=float, default=900, help="seconds to wait for the reply")
+    commands.add_parser("cancel", help="stop the project's queued or running run").add_argument("project_id")
     commands.add_parser("list", help="list your projects")
     commands.add_parser("show", help="show a project's conversation").add_argument("project_id")
     files = commands.add_parser("files", help="print a fragment's files")
@@ -224,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
             message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt})
             reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
             return print_reply(client, args.project_id, reply)
+        if args.command == "cancel":
+            message_id = active_run_message(client, args.project_id)
+            run = client.call("POST", f"/projects/{args.project_id}/messages/{message_id}/run/cancel")
+            print("Stopped." if run["status"] == "CANCELLED" else "Stopping: the run ends at its next step.")
+            return 0
         if args.command == "list":
             for project in client.call("GET", "/projects?limit=100")["items"]:
                 print(f"{project['id']}  {project['updatedAt']}  {project['name']}")

@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -295,3 +296,12 @@ def response_url() -> Iterator[ResponseUrl]:
     yield stand_in
     stand_in.server.shutdown()
     stand_in.server.server_close()
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1) -> Any:
+    """The first truthy value of ``condition()``; fails the test after ``timeout`` seconds."""
+    ends_at = time.monotonic() + timeout
+    while (value := condition()) is None or value is False:
+        assert time.monotonic() < ends_at, "timed out waiting"
+        time.sleep(interval)
+    return value

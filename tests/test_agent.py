@@ -462,7 +462,7 @@ def test_a_run_whose_worker_died_is_taken_over_and_the_stale_worker_cannot_reply
     # The first worker wakes up and tries to record its own outcome: refused.
     stale = db.in_transaction(
         lambda conn: runs.finish_run(
-            conn, dead, succeeded=False, reply_message_id=row["replyMessageId"], usage=runs.RunUsage()
+            conn, dead, status="FAILED", reply_message_id=row["replyMessageId"], usage=runs.RunUsage()
         )
     )
     assert stale is False

@@ -21,7 +21,7 @@ class StubSandbox:
     log_lines: list[str] = field(default_factory=lambda: ["ready"])
     log_during_request: str = ""
 
-    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
+    def run(self, command: str, *, timeout_seconds: float, stop: object = None) -> CommandOutcome:
         assert "tsc --noEmit" in command and timeout_seconds >= 1
         return self.typecheck
 

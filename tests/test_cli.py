@@ -58,3 +58,85 @@ def test_an_app_that_failed_its_check_is_said_so_and_exits_2(capsys: pytest.Capt
     out = capsys.readouterr()
     assert "version: f1" in out.out
     assert "failed its build check" in out.err and "Module not found" in out.err
+
+
+class ScriptedRunApi:
+    """GET …/run answers from a script of (status, events) polls; POST …/cancel is recorded."""
+
+    def __init__(self, polls: list[tuple[str, list[dict[str, Any]]]], interrupt_at: int | None = None) -> None:
+        self.polls = polls
+        self.interrupt_at = interrupt_at
+        self.calls: list[tuple[str, str]] = []
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        self.calls.append((method, path))
+        if method == "POST":
+            return {"status": "RUNNING"}
+        gets = sum(1 for m, _ in self.calls if m == "GET")
+        if gets == self.interrupt_at:
+            raise KeyboardInterrupt
+        status, events = self.polls[min(gets - 1, len(self.polls) - 1)]
+        return {"status": status, "events": events, "nextAfter": events[-1]["seq"] if events else 0}
+
+
+def event(seq: int, kind: str, text: str, **data: Any) -> dict[str, Any]:
+    return {"seq": seq, "at": "2026-01-01T00:00:00.000Z", "kind": kind, "text": text, "data": data}
+
+
+@pytest.fixture
+def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qai_tools import run_progress
+
+    monkeypatch.setattr(run_progress, "POLL_SECONDS", 0)
+
+
+def test_a_run_is_shown_as_it_happens(no_wait: None) -> None:
+    from rich.console import Console
+
+    from qai_tools.run_progress import follow_run
+
+    api = ScriptedRunApi(
+        [
+            ("QUEUED", []),
+            ("RUNNING", [event(1, "status", "Started (attempt 1)"), event(2, "model", "Turn 1 of 15")]),
+            ("RUNNING", [event(3, "command", "npm install dayjs", status="running")]),
+            (
+                "SUCCEEDED",
+                [
+                    event(4, "command", "npm install dayjs", status="exit code 0", error=False),
+                    event(5, "files", "Wrote 1 file(s)", written=["app/page.tsx"]),
+                    event(6, "check", "The app type-checks and its page loads.", passed=True),
+                    event(7, "status", "Done: the reply is ready", status="SUCCEEDED"),
+                ],
+            ),
+        ]
+    )
+    console = Console(record=True, width=100)
+    run = follow_run(api, "/projects/p/messages/m/run", console, timeout=60)
+    assert run["status"] == "SUCCEEDED"
+    assert [path for _, path in api.calls] == [
+        "/projects/p/messages/m/run?after=0",
+        "/projects/p/messages/m/run?after=0",
+        "/projects/p/messages/m/run?after=2",
+        "/projects/p/messages/m/run?after=3",
+    ]
+    shown = console.export_text()
+    assert "$ npm install dayjs (exit code 0)" in shown and "✎ Wrote 1 file(s): app/page.tsx" in shown
+    assert "✓ The app type-checks" in shown and "• Done: the reply is ready" in shown
+    assert shown.count("npm install") == 1  # the running command is the spinner's, not a line
+
+
+def test_ctrl_c_offers_to_stop_the_run(no_wait: None) -> None:
+    from rich.console import Console
+
+    from qai_tools.run_progress import RunDetachedError, follow_run
+
+    polls = [("RUNNING", []), ("CANCELLED", [event(1, "status", "Stopped at your request", status="CANCELLED")])]
+    api = ScriptedRunApi(polls, interrupt_at=2)
+    run = follow_run(api, "/r", Console(record=True), timeout=60, confirm=lambda question: True)
+    assert run["status"] == "CANCELLED" and ("POST", "/r/cancel") in api.calls
+
+    api = ScriptedRunApi(polls, interrupt_at=2)
+    with pytest.raises(RunDetachedError):  # "no": the run goes on, unwatched
+        follow_run(api, "/r", Console(record=True), timeout=60, confirm=lambda question: False)
+    assert ("POST", "/r/cancel") not in api.calls

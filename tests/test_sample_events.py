@@ -80,6 +80,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}",
         "/projects/{projectId}/messages",
         "/projects/{projectId}/messages/{messageId}/run",
+        "/projects/{projectId}/messages/{messageId}/run/cancel",
         "/projects/{projectId}/fragments/{fragmentId}",
         "/projects/{projectId}/fragments/{fragmentId}/preview",
         "/projects/{projectId}/fragments/{fragmentId}/restore",

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -64,19 +67,45 @@ class FakeE2BSandbox:
                     raise NotFoundException(f"{path} not found")
                 return bytearray(Path(path).read_bytes()) if format == "bytes" else Path(path).read_text()
 
+        class Handle:
+            """A started command: a real process when the fake has a home directory."""
+
+            def __init__(self, command: str, cwd: str) -> None:
+                self.process = (
+                    subprocess.Popen(
+                        ["/bin/sh", "-c", command],
+                        cwd=cwd,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                        start_new_session=True,
+                    )
+                    if outer.home is not None
+                    else None
+                )
+
+            def wait(self) -> Any:
+                if self.process is None:
+                    if isinstance(outer.next_run, Exception):
+                        raise outer.next_run
+                    return outer.next_run
+                stdout, stderr = self.process.communicate()
+                if self.process.returncode:
+                    raise CommandExitException(
+                        stderr=stderr, stdout=stdout, exit_code=self.process.returncode, error=""
+                    )
+                return SimpleNamespace(exit_code=0, stdout=stdout, stderr=stderr, error=None)
+
+            def kill(self) -> bool:
+                assert self.process is not None
+                os.killpg(self.process.pid, signal.SIGKILL)
+                return True
+
         class Commands:
-            def run(self, command: str, **kwargs: Any) -> Any:
+            def run(self, command: str, background: bool = False, **kwargs: Any) -> Any:
                 outer.run_calls.append((command, kwargs))
-                if outer.home is not None:
-                    done = subprocess.run(["/bin/sh", "-c", command], cwd=kwargs["cwd"], capture_output=True, text=True)
-                    if done.returncode:
-                        raise CommandExitException(
-                            stderr=done.stderr, stdout=done.stdout, exit_code=done.returncode, error=""
-                        )
-                    return SimpleNamespace(exit_code=0, stdout=done.stdout, stderr=done.stderr, error=None)
-                if isinstance(outer.next_run, Exception):
-                    raise outer.next_run
-                return outer.next_run
+                handle = Handle(command, kwargs["cwd"])
+                return handle if background else handle.wait()
 
         self.files = Files()
         self.commands = Commands()
@@ -148,6 +177,15 @@ def test_e2b_adapter_turns_command_failures_into_results() -> None:
     assert (failed.exit_code, failed.stderr, failed.timed_out) == (2, "boom", False)
     fake.next_run = TimeoutException("context deadline exceeded")
     assert sandbox.run("sleep 999", timeout_seconds=1).timed_out
+
+
+def test_e2b_adapter_kills_a_command_once_the_run_is_stopped(e2b_vm: FakeE2BSandbox) -> None:
+    sandbox = e2b_provider.E2BSandbox(e2b_vm)
+    started = time.monotonic()
+    asked = iter([False, False, True])
+    outcome = sandbox.run("echo started; sleep 60", timeout_seconds=120, stop=lambda: next(asked, True))
+    assert outcome.stopped and outcome.exit_code != 0 and "started" in outcome.stdout
+    assert time.monotonic() - started < 10  # three polls, not the minute the command wanted
 
 
 def test_e2b_preview_url_and_close() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from qai import settings
+from qai import runs, settings
 from qai.sweeper import SweepResult, SweepSettings, sweep
 from qai_tools import scripted_model as sm
 from qai_tools.functions import load_function
@@ -91,8 +91,9 @@ def test_concurrent_sweepers_send_each_run_once(
     assert len(queued_messages(agent_queue_url)) == 5
 
 
+@pytest.mark.parametrize("cancel_requested", [False, True])
 def test_a_run_abandoned_after_its_last_attempt_ends_as_an_error_with_its_credit_back(
-    api: Api, env: str, agent_queue_url: str
+    api: Api, env: str, agent_queue_url: str, cancel_requested: bool
 ) -> None:
     project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
     remaining = api.call("GET", "/usage")[1]["remaining"]
@@ -100,13 +101,19 @@ def test_a_run_abandoned_after_its_last_attempt_ends_as_an_error_with_its_credit
     with psycopg.connect(env, autocommit=True) as conn:  # its third worker died mid-run
         conn.execute(
             """UPDATE "AgentRun" SET status = 'RUNNING', attempts = 3,
-                   "leaseExpiresAt" = (now() AT TIME ZONE 'UTC') - interval '1 minute' WHERE "projectId" = %s""",
-            (project["id"],),
+                   "leaseExpiresAt" = (now() AT TIME ZONE 'UTC') - interval '1 minute',
+                   "cancelRequestedAt" = CASE WHEN %s THEN now() END
+               WHERE "projectId" = %s""",
+            (cancel_requested, project["id"]),
         )
     assert sweep(NOW) == SweepResult(resent=0, unsent=0, abandoned=1)
-    assert replies(env, project["id"]) == [("ERROR", "Something went wrong. Please try again.")]
     row = run_row(env, project["id"])
-    assert row["status"] == "FAILED" and "worker stopped" in row["error"]
+    if cancel_requested:  # the user asked it to stop, and it has
+        assert replies(env, project["id"]) == [("ERROR", runs.CANCELLED_RUN_REPLY)]
+        assert row["status"] == "CANCELLED" and row["error"] is None
+    else:
+        assert replies(env, project["id"]) == [("ERROR", "Something went wrong. Please try again.")]
+        assert row["status"] == "FAILED" and "worker stopped" in row["error"]
     assert api.call("GET", "/usage")[1]["remaining"] == remaining + 1
     assert sweep(NOW) == SweepResult(0, 0, 0)
     assert queued_messages(agent_queue_url) == []

@@ -60,6 +60,17 @@ def get_run(
     return service.get_run(user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"), after=after)
 
 
+@app.post(
+    "/projects/<projectId>/messages/<messageId>/run/cancel",
+    summary="Stop the run: a QUEUED one at once, a RUNNING one at its next step (its credit comes back)",
+    responses=documented_responses(accepted=Run, errors=(*COMMON_ERRORS, 409)),
+)
+def cancel_run(projectId: str, messageId: str) -> Response[Run]:  # noqa: N803
+    user_id = caller(app).user_id
+    run = service.cancel_run(user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=run)
+
+
 @app.get(
     "/projects/<projectId>/fragments/<fragmentId>",
     summary="One fragment with its files",

@@ -10,7 +10,7 @@ import anthropic
 
 from qai.runs import RunUsage
 from qai_agent.prompts import agent_system_prompt, extract_summary
-from qai_agent.run_log import RunLog, tool_event
+from qai_agent.run_log import RunLog, tool_event, tool_started
 from qai_agent.sandboxes.base import SandboxDescription
 from qai_agent.tools import TOOLS, ToolRunner
 
@@ -110,6 +110,8 @@ def run_agent_loop(
     def finished(summary: str, turn: int, pending: list[dict[str, Any]]) -> LoopResult | None:
         """The result when the summary stands, or None once the check's findings are sent back."""
         nonlocal checks
+        if log:
+            log.stop_if_requested()
         problem = check() if check else None
         checks += check is not None
         if log and check:
@@ -121,6 +123,8 @@ def run_agent_loop(
         return None
 
     for turn in range(1, max_turns + 1):
+        if log:
+            log.stop_if_requested()
         if deadline.passed():
             return LoopResult(None, "deadline", turn - 1)
         response = client.messages.create(
@@ -156,6 +160,8 @@ def run_agent_loop(
         results = []
         for block in response.content:
             if block.type == "tool_use":
+                if log:
+                    tool_started(log, block.name, block.input)
                 outcome = runner.run(block.name, block.input)
                 if log:
                     tool_event(log, block.name, block.input, outcome.content, outcome.is_error)

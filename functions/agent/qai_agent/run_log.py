@@ -1,5 +1,6 @@
 """The run's events, recorded as they happen: buffered within a model turn, written at its end in
-one round trip ("RunEvent", qai/run_events.py), so a client polling GET …/run sees each turn.
+one round trip ("RunEvent", qai/run_events.py), so a client polling GET …/run sees each turn. The
+same round trip tells the worker whether the user asked the run to stop.
 
 Bounded: at most MAX_EVENTS events per run (one more says the rest were left out) and MAX_TEXT
 characters of text per event; a command's output is its last MAX_OUTPUT characters. Recording is
@@ -8,6 +9,7 @@ best effort: an event that cannot be written is logged, never a reason to fail t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,13 +21,22 @@ logger = Logger()
 MAX_EVENTS = 400
 MAX_TEXT = 500
 MAX_OUTPUT = 2000
+# Between two flushes (a model turn), a stop is looked for at most this often: before a tool call,
+# and while a command runs.
+CANCEL_POLL_SECONDS = 2.0
+
+
+class RunStoppedError(Exception):
+    """The user cancelled the run: it ends CANCELLED at this step."""
 
 
 class RunLog:
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, cancel_requested: bool = False) -> None:
         self.run_id = run_id
+        self.cancel_requested = cancel_requested
         self._recorded = 0
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._asked_at = time.monotonic()
 
     def record(self, kind: str, text: str, **data: Any) -> None:
         if self._recorded > MAX_EVENTS:
@@ -36,20 +47,41 @@ class RunLog:
         self._recorded += 1
 
     def flush(self) -> None:
-        if not self._pending:
-            return
+        """Write the pending events, and learn whether the run was cancelled."""
         pending, self._pending = self._pending, []
         try:
-            db.in_autocommit(lambda conn: run_events.append(conn, run_id=self.run_id, events=pending))
+            asked = db.in_autocommit(lambda conn: run_events.append(conn, run_id=self.run_id, events=pending))
         except Exception:
             logger.warning("Run events not recorded", extra={"events": len(pending)}, exc_info=True)
+            return
+        self._asked_at = time.monotonic()
+        self.cancel_requested = self.cancel_requested or asked
+
+    def stop_requested(self) -> bool:
+        """Whether the user cancelled the run, as of at most CANCEL_POLL_SECONDS ago."""
+        if not self.cancel_requested and time.monotonic() - self._asked_at >= CANCEL_POLL_SECONDS:
+            self.flush()
+        return self.cancel_requested
+
+    def stop_if_requested(self) -> None:
+        if self.stop_requested():
+            raise RunStoppedError("The user cancelled the run")
+
+
+def tool_started(log: RunLog, name: str, arguments: Any) -> None:
+    """Before a tool call: stop here if the run was cancelled. A command may take minutes, so the
+    events so far and the command itself are shown while it runs."""
+    if name == "terminal" and isinstance(arguments, dict):
+        log.record("command", str(arguments.get("command", "")), status="running")
+        log.flush()
+    log.stop_if_requested()
 
 
 def tool_event(log: RunLog, name: str, arguments: Any, content: str, is_error: bool) -> None:
     """What a tool call did, in words a person follows."""
     arguments = arguments if isinstance(arguments, dict) else {}
     if name == "terminal":
-        status = content.split("\n", 1)[0]  # "exit code N" or "timed out"
+        status = content.split("\n", 1)[0]  # "exit code N", "timed out" or "stopped"
         log.record(
             "command", str(arguments.get("command", "")), status=status, output=content[-MAX_OUTPUT:], error=is_error
         )

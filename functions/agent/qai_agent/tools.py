@@ -67,6 +67,8 @@ class ToolRunner:
     command_timeout_seconds: float
     # Seconds left before the run must stop; a command never runs past it.
     time_left: Callable[[], float] = field(default=lambda: math.inf)
+    # Whether the user cancelled the run: a command still running is then killed.
+    stop_requested: Callable[[], bool] = field(default=lambda: False)
 
     def run(self, name: str, arguments: Any) -> ToolResult:
         try:
@@ -88,10 +90,12 @@ class ToolRunner:
         if not isinstance(command, str) or not command.strip():
             raise ValueError("command must be a non-empty string")
         timeout = max(1.0, min(self.command_timeout_seconds, self.time_left()))
-        outcome = self.sandbox.run(command, timeout_seconds=timeout)
-        status = "timed out" if outcome.timed_out else f"exit code {outcome.exit_code}"
+        outcome = self.sandbox.run(command, timeout_seconds=timeout, stop=self.stop_requested)
+        status = (
+            "timed out" if outcome.timed_out else "stopped" if outcome.stopped else f"exit code {outcome.exit_code}"
+        )
         text = f"{status}\nstdout:\n{outcome.stdout}\nstderr:\n{outcome.stderr}"
-        return ToolResult(text, is_error=outcome.exit_code != 0 or outcome.timed_out)
+        return ToolResult(text, is_error=outcome.exit_code != 0 or outcome.timed_out or outcome.stopped)
 
     def _write(self, arguments: dict[str, Any]) -> ToolResult:
         entries = arguments.get("files")

@@ -32,7 +32,7 @@ from qai_agent.check import check_app
 from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
-from qai_agent.run_log import RunLog
+from qai_agent.run_log import RunLog, RunStoppedError
 from qai_agent.sandboxes import SandboxConfigurationError
 from qai_agent.sandboxes.base import Sandbox
 from qai_agent.tools import ToolRunner
@@ -44,8 +44,9 @@ FALLBACK_REPLY = "Your app is ready: have a look at the preview."
 CHECK_FAILED_REPLY = (
     "I saved the app, but it does not work yet: {problem} Ask me to fix it, or restore an earlier version."
 )
-Outcome = Literal["succeeded", "failed", "skipped"]
+Outcome = Literal["succeeded", "failed", "cancelled", "skipped"]
 CHECK_ERROR_LIMIT = 4000
+OUTCOME_METRICS = {"succeeded": "RunsSucceeded", "failed": "RunsFailed", "cancelled": "RunsCancelled"}
 
 
 class FinalRunError(Exception):
@@ -110,6 +111,7 @@ def build_app(
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
         return recent, messages.latest_fragment(conn, project_id=request.project_id)
 
+    log.stop_if_requested()  # cancelled while its delivery waited
     recent, latest = db.in_transaction(load)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
@@ -134,7 +136,13 @@ def build_app(
     log.flush()
     succeeded = False
     try:
-        runner = ToolRunner(sandbox, settings.command_timeout_seconds, time_left=deadline.seconds_left)
+        log.stop_if_requested()
+        runner = ToolRunner(
+            sandbox,
+            settings.command_timeout_seconds,
+            time_left=deadline.seconds_left,
+            stop_requested=log.stop_requested,
+        )
         result = run_agent_loop(
             client,
             model=settings.model,
@@ -152,6 +160,7 @@ def build_app(
         metrics.add_metric(name="AppChecks", unit=MetricUnit.Count, value=result.checks)
         if result.summary is None:
             raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
+        log.stop_if_requested()
         try:
             files = sandbox.snapshot(settings.fragment_max_bytes)
         except AppTooLargeError as exc:
@@ -215,6 +224,7 @@ def _record_reply(
     built: BuiltApp | None,
     error: str | None,
     error_reply: str | None = None,
+    cancelled: bool = False,
 ) -> None:
     """The reply message (with its fragment on success) and the finished run, in one transaction."""
     fragment = built.fragment if built else None
@@ -222,7 +232,14 @@ def _record_reply(
     try:
         db.in_transaction(
             lambda conn: record_reply(
-                conn, run, project_id=request.project_id, content=content, usage=meter, fragment=fragment, error=error
+                conn,
+                run,
+                project_id=request.project_id,
+                content=content,
+                usage=meter,
+                fragment=fragment,
+                error=error,
+                cancelled=cancelled,
             )
         )
     except RunTakenOverError as exc:
@@ -246,7 +263,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
     meter = UsageMeter()
-    log = RunLog(run.id)
+    log = RunLog(run.id, cancel_requested=run.cancel_requested)
     log.record("status", f"Started (attempt {run.attempt})", status="RUNNING", attempt=run.attempt)
     try:
         outcome = _attempt(run, request, receive_count, settings, deadline, meter, log)
@@ -258,7 +275,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
         metrics.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=meter.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=meter.output_tokens)
-    metrics.add_metric(name="RunsSucceeded" if outcome == "succeeded" else "RunsFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
     logger.info("Run finished", extra={"outcome": outcome, "turns": meter.model_turns})
     return outcome
 
@@ -266,7 +283,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
 def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSettings) -> Outcome:
     """A delivery that could not claim its run: acknowledge it, or report it failed to see it again."""
     run = db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
-    if run is not None and run["status"] in ("SUCCEEDED", "FAILED"):
+    if run is not None and run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
         logger.info("Nothing to do: the run is finished")
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return "skipped"
@@ -300,6 +317,11 @@ def _attempt(
         _record_reply(run, request, meter, built=built, error=None)
         log.record("status", "Done: the reply is ready", status="SUCCEEDED")
         return "succeeded"
+    except RunStoppedError:
+        logger.info("Run cancelled by the user")
+        _record_reply(run, request, meter, built=None, error=None, error_reply=runs.CANCELLED_RUN_REPLY, cancelled=True)
+        log.record("status", "Stopped at your request", status="CANCELLED")
+        return "cancelled"
     except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
         error, error_reply = str(exc), exc.reply

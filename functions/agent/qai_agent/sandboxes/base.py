@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +23,11 @@ class CommandOutcome:
     stdout: str
     stderr: str
     timed_out: bool = False
+    stopped: bool = False  # killed because the run was cancelled
+
+
+# How often a running command looks at its ``stop`` question (which is itself cached: see RunLog).
+STOP_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,9 @@ class Sandbox(Protocol):
 
     def read_file(self, path: str) -> str: ...
 
-    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome: ...
+    def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
+        """Run a shell command in the app's directory; killed at the timeout, or once ``stop()`` is true."""
+        ...
 
     def snapshot(self, max_bytes: int) -> dict[str, str]:
         """Every app file that differs from the template, as a fragment stores them (``qai.app_files``);

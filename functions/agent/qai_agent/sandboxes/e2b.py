@@ -11,14 +11,17 @@ from __future__ import annotations
 import io
 import shlex
 import tarfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from e2b import CommandExitException, NotFoundException, Sandbox, SandboxLifecycle, TimeoutException
 
 from qai.app_files import SKIPPED_DIRS, SKIPPED_SUFFIXES, encode_app, too_large
 from qai_agent.sandboxes.app_template import stack_paragraph
-from qai_agent.sandboxes.base import CommandOutcome, SandboxDescription, app_relative_path
+from qai_agent.sandboxes.base import STOP_POLL_SECONDS, CommandOutcome, SandboxDescription, app_relative_path
 
 WORKDIR = "/home/user"
 PREVIEW_PORT = 3000
@@ -47,6 +50,13 @@ DESCRIPTION = SandboxDescription(
         ),
     ),
 )
+
+
+def _wait_into(handle: Any, result: Future[Any]) -> None:
+    try:
+        result.set_result(handle.wait())
+    except BaseException as exc:  # handed to the waiting caller, whatever it is
+        result.set_exception(exc)
 
 
 def file_listing_command() -> str:
@@ -114,14 +124,25 @@ class E2BSandbox:
     def read_file(self, path: str) -> str:
         return str(self._sandbox.files.read(self._absolute(path)))
 
-    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
-        try:
-            result = self._sandbox.commands.run(command, cwd=WORKDIR, timeout=timeout_seconds)
-        except CommandExitException as exc:  # a non-zero exit is a result for the model, not a crash
-            return CommandOutcome(exc.exit_code, _tail(exc.stdout), _tail(exc.stderr))
-        except TimeoutException as exc:
-            return CommandOutcome(-1, "", str(exc), timed_out=True)
-        return CommandOutcome(result.exit_code, _tail(result.stdout), _tail(result.stderr))
+    def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
+        # Started in the background and waited for on a thread, so that a stop can kill it meanwhile.
+        handle = self._sandbox.commands.run(command, background=True, cwd=WORKDIR, timeout=timeout_seconds)
+        result: Future[Any] = Future()
+        threading.Thread(target=_wait_into, args=(handle, result), daemon=True).start()
+        stopped = False
+        while True:
+            try:
+                done = result.result(timeout=STOP_POLL_SECONDS)
+            except FutureTimeoutError:
+                if not stopped and stop is not None and stop():
+                    handle.kill()
+                    stopped = True
+                continue
+            except CommandExitException as exc:  # a non-zero exit is a result for the model, not a crash
+                return CommandOutcome(exc.exit_code, _tail(exc.stdout), _tail(exc.stderr), stopped=stopped)
+            except TimeoutException as exc:
+                return CommandOutcome(-1, "", str(exc), timed_out=True)
+            return CommandOutcome(done.exit_code, _tail(done.stdout), _tail(done.stderr), stopped=stopped)
 
     def snapshot(self, max_bytes: int) -> dict[str, str]:
         result = self._sandbox.commands.run(snapshot_command(), cwd=WORKDIR, timeout=SNAPSHOT_TIMEOUT_SECONDS)

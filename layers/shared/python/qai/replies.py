@@ -1,6 +1,7 @@
-"""The end of an agent run, written in one transaction by whoever ends it (the agent, or the
-sweeper for a run abandoned after its last attempt): the ASSISTANT reply, RESULT with its fragment
-or ERROR, and the finished run, fenced by the attempt number; a failed run's credit back."""
+"""The end of an agent run, written in one transaction by whoever ends it (the agent; the sweeper
+for a run abandoned after its last attempt; the API for a QUEUED run cancelled): the ASSISTANT
+reply, RESULT with its fragment or ERROR, and the finished run, fenced by the attempt number; the
+credit of a run that failed or was cancelled given back."""
 
 from __future__ import annotations
 
@@ -25,8 +26,28 @@ def record_reply(
     usage: RunUsage,
     fragment: FragmentContent | None = None,
     error: str | None = None,
+    cancelled: bool = False,
 ) -> str:
-    """Write the reply and finish the run (SUCCEEDED with a fragment, FAILED without); its id."""
+    """Write the reply and finish the run (SUCCEEDED with a fragment; CANCELLED or FAILED
+    without); its id."""
+    reply_id = _insert_reply(conn, project_id=project_id, content=content, fragment=fragment)
+    status: runs.FinalStatus = "SUCCEEDED" if fragment else "CANCELLED" if cancelled else "FAILED"
+    if not runs.finish_run(conn, run, status=status, reply_message_id=reply_id, usage=usage, error=error):
+        raise RunTakenOverError(f"run {run.id} was taken over by another delivery")
+    if fragment is None:
+        credits.refund_charge(conn, run_id=run.id)  # a run that built nothing costs the user nothing
+    return reply_id
+
+
+def record_cancelled_before_start(conn: Connection, *, run_id: str, project_id: str) -> str:
+    """The reply of a run cancelled while QUEUED (runs.request_cancel ended it); its id."""
+    reply_id = _insert_reply(conn, project_id=project_id, content=runs.CANCELLED_RUN_REPLY, fragment=None)
+    runs.set_reply(conn, run_id=run_id, reply_message_id=reply_id)
+    credits.refund_charge(conn, run_id=run_id)
+    return reply_id
+
+
+def _insert_reply(conn: Connection, *, project_id: str, content: str, fragment: FragmentContent | None) -> str:
     reply_id = str(uuid.uuid4())
     messages.insert_message(
         conn,
@@ -38,10 +59,4 @@ def record_reply(
     )
     if fragment:
         messages.insert_fragment(conn, fragment_id=str(uuid.uuid4()), message_id=reply_id, content=fragment)
-    if not runs.finish_run(
-        conn, run, succeeded=fragment is not None, reply_message_id=reply_id, usage=usage, error=error
-    ):
-        raise RunTakenOverError(f"run {run.id} was taken over by another delivery")
-    if fragment is None:
-        credits.refund_charge(conn, run_id=run.id)  # a failed run costs the user nothing
     return reply_id

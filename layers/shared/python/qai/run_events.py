@@ -11,18 +11,26 @@ from psycopg.types.json import Jsonb
 from qai.db import Connection
 
 
-def append(conn: Connection, *, run_id: str, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-    """Write ``(kind, text, data)`` events, numbered after the run's last one (only the worker
-    holding the run's lease writes its events)."""
+def append(conn: Connection, *, run_id: str, events: Sequence[tuple[str, str, dict[str, Any]]]) -> bool:
+    """Write ``(kind, text, data)`` events, numbered after the run's last one, and say whether the
+    user asked the run to stop: the worker learns it in the round trip it makes anyway (with no
+    events, this is only that question).
+
+    One writer at a time: the worker holding the run's lease, or the API for a QUEUED run. Should
+    two ever overlap, the later batch is dropped rather than failing its writer."""
     kinds, texts, data = zip(*events, strict=True) if events else ((), (), ())
-    conn.execute(
-        """INSERT INTO "RunEvent" ("runId", seq, kind, text, data)
-           SELECT %(run)s, COALESCE((SELECT max(seq) FROM "RunEvent" WHERE "runId" = %(run)s), 0) + e.n,
-                  e.kind, e.text, e.data
-           FROM unnest(%(kinds)s::text[], %(texts)s::text[], %(data)s::jsonb[])
-                WITH ORDINALITY AS e(kind, text, data, n)""",
+    row = conn.execute(
+        """WITH written AS (
+               INSERT INTO "RunEvent" ("runId", seq, kind, text, data)
+               SELECT %(run)s, COALESCE((SELECT max(seq) FROM "RunEvent" WHERE "runId" = %(run)s), 0) + e.n,
+                      e.kind, e.text, e.data
+               FROM unnest(%(kinds)s::text[], %(texts)s::text[], %(data)s::jsonb[])
+                    WITH ORDINALITY AS e(kind, text, data, n)
+               ON CONFLICT DO NOTHING)
+           SELECT "cancelRequestedAt" IS NOT NULL AS cancel_requested FROM "AgentRun" WHERE id = %(run)s""",
         {"run": run_id, "kinds": list(kinds), "texts": list(texts), "data": [Jsonb(d) for d in data]},
-    )
+    ).fetchone()
+    return bool(row and row["cancel_requested"])
 
 
 def run_with_events(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
+from typing import Literal
 
 import psycopg
 from psycopg.rows import DictRow
@@ -11,6 +12,8 @@ from qai.db import UTC_NOW, Connection
 from qai.errors import ConflictError
 
 FAILED_RUN_REPLY = "Something went wrong. Please try again."
+CANCELLED_RUN_REPLY = "Stopped: you cancelled this run before it finished, so the app was not changed."
+FinalStatus = Literal["SUCCEEDED", "FAILED", "CANCELLED"]
 
 
 def insert_run(conn: Connection, *, run_id: str, project_id: str, message_id: str) -> None:
@@ -31,6 +34,7 @@ def insert_run(conn: Connection, *, run_id: str, project_id: str, message_id: st
 class ClaimedRun:
     id: str
     attempt: int  # also the fencing token: only the holder of the latest attempt may finish the run
+    cancel_requested: bool = False
 
 
 @dataclass
@@ -55,10 +59,10 @@ def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_secon
                "startedAt" = COALESCE("startedAt", {UTC_NOW}), error = NULL
            WHERE "messageId" = %s AND "projectId" = %s
              AND (status = 'QUEUED' OR (status = 'RUNNING' AND "leaseExpiresAt" < {UTC_NOW}))
-           RETURNING id, attempts""",
+           RETURNING id, attempts, "cancelRequestedAt" IS NOT NULL AS cancel_requested""",
         (lease_seconds, message_id, project_id),
     ).fetchone()
-    return ClaimedRun(id=row["id"], attempt=row["attempts"]) if row else None
+    return ClaimedRun(row["id"], row["attempts"], row["cancel_requested"]) if row else None
 
 
 _ADD_USAGE = """"inputTokens" = "inputTokens" + %s, "outputTokens" = "outputTokens" + %s,
@@ -70,18 +74,18 @@ def finish_run(
     conn: Connection,
     run: ClaimedRun,
     *,
-    succeeded: bool,
+    status: FinalStatus,
     reply_message_id: str,
     usage: RunUsage,
     error: str | None = None,
 ) -> bool:
-    """Mark the run SUCCEEDED or FAILED with its reply; False if this worker no longer holds it."""
+    """End the run with its reply; False if this worker no longer holds it."""
     row = conn.execute(
         f"""UPDATE "AgentRun" SET status = %s::"AgentRunStatus", "replyMessageId" = %s, error = %s,
                "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}, {_ADD_USAGE}
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'
            RETURNING id""",
-        ("SUCCEEDED" if succeeded else "FAILED", reply_message_id, error, *astuple(usage), run.id, run.attempt),
+        (status, reply_message_id, error, *astuple(usage), run.id, run.attempt),
     ).fetchone()
     return row is not None
 
@@ -93,6 +97,25 @@ def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsag
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'""",
         (error, *astuple(usage), run.id, run.attempt),
     )
+
+
+def request_cancel(conn: Connection, *, run_id: str) -> str | None:
+    """Ask the run to stop: a QUEUED run is CANCELLED here and now, a RUNNING one is flagged for
+    its worker. The run's status after this, or None when it had finished already. The row lock
+    orders this against a worker claiming the run at the same moment."""
+    row = conn.execute(
+        f"""UPDATE "AgentRun" SET "cancelRequestedAt" = COALESCE("cancelRequestedAt", {UTC_NOW}),
+               status = CASE WHEN status = 'QUEUED' THEN 'CANCELLED' ELSE status END,
+               "finishedAt" = CASE WHEN status = 'QUEUED' THEN {UTC_NOW} END
+           WHERE id = %s AND status IN ('QUEUED', 'RUNNING')
+           RETURNING status::text""",
+        (run_id,),
+    ).fetchone()
+    return row["status"] if row else None
+
+
+def set_reply(conn: Connection, *, run_id: str, reply_message_id: str) -> None:
+    conn.execute('UPDATE "AgentRun" SET "replyMessageId" = %s WHERE id = %s', (reply_message_id, run_id))
 
 
 def has_active_run(conn: Connection, *, project_id: str) -> bool:
@@ -136,7 +159,8 @@ def abandoned_runs(conn: Connection, *, max_attempts: int, limit: int = 100) -> 
     """RUNNING runs whose last attempt's worker died (its lease ran out): no delivery will come
     for them again. Locked for the caller's transaction."""
     return conn.execute(
-        f"""SELECT id, "projectId" AS project_id, attempts FROM "AgentRun"
+        f"""SELECT id, "projectId" AS project_id, attempts, "cancelRequestedAt" IS NOT NULL AS cancel_requested
+            FROM "AgentRun"
             WHERE status = 'RUNNING' AND "leaseExpiresAt" < {UTC_NOW} AND attempts >= %s
             ORDER BY "createdAt" LIMIT %s FOR UPDATE SKIP LOCKED""",
         (max_attempts, limit),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from coolname import generate_slug
 
-from qai import credits, db, downloads, messages, previews, projects, queue, run_events, runs
+from qai import credits, db, downloads, messages, previews, projects, queue, replies, run_events, runs
 from qai.app_files import app_archive
 from qai.db import Connection
 from qai.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
@@ -322,3 +322,27 @@ def get_run(user_id: str, project_id: str, message_id: str, *, after: int) -> Ru
         raise NotFoundError("Run not found")
     run, events = found
     return Run.model_validate({**run, "events": events, "next_after": events[-1]["seq"] if events else after})
+
+
+def cancel_run(user_id: str, project_id: str, message_id: str) -> Run:
+    """Stop the run: a QUEUED one ends now (CANCELLED, its ERROR reply, its credit back); a RUNNING
+    one is asked to stop, and its worker ends it the same way at its next step."""
+
+    def work(conn: Connection) -> None:
+        found = run_events.run_with_events(
+            conn, project_id=project_id, message_id=message_id, user_id=user_id, after=0, limit=0
+        )
+        if found is None:
+            raise NotFoundError("Run not found")
+        run_id = found[0]["id"]
+        status = runs.request_cancel(conn, run_id=run_id)
+        if status is None:
+            raise ConflictError("The run has already finished.")
+        if status == "CANCELLED":
+            replies.record_cancelled_before_start(conn, run_id=run_id, project_id=project_id)
+            run_events.append(
+                conn, run_id=run_id, events=[("status", "Stopped before it started", {"status": "CANCELLED"})]
+            )
+
+    db.in_transaction(work)
+    return get_run(user_id, project_id, message_id, after=0)

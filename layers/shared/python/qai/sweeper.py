@@ -51,13 +51,15 @@ def sweep(settings: SweepSettings) -> SweepResult:
     def end_abandoned(conn: db.Connection) -> int:
         rows = runs.abandoned_runs(conn, max_attempts=settings.max_attempts)
         for row in rows:
+            cancelled = row["cancel_requested"]  # the user asked it to stop: it has
             record_reply(
                 conn,
                 ClaimedRun(id=row["id"], attempt=row["attempts"]),
                 project_id=row["project_id"],
-                content=runs.FAILED_RUN_REPLY,
+                content=runs.CANCELLED_RUN_REPLY if cancelled else runs.FAILED_RUN_REPLY,
                 usage=RunUsage(),
-                error=ABANDONED,
+                error=None if cancelled else ABANDONED,
+                cancelled=cancelled,
             )
         return len(rows)
 

@@ -12,13 +12,15 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from qai.app_files import SKIPPED_DIRS, encode_app, is_app_file
 from qai_agent.sandboxes.app_template import stack_paragraph
 from qai_agent.sandboxes.base import (
+    STOP_POLL_SECONDS,
     CommandOutcome,
     SandboxDescription,
     SandboxLostError,
@@ -143,18 +145,26 @@ class LocalSandbox:
     def server_log(self) -> str:
         return self._previews.supervisor.output_tail(self.sandbox_id)
 
-    def run(self, command: str, *, timeout_seconds: float) -> CommandOutcome:
+    def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
         _ensure_present(self.dir)
         process = start_in_sandbox(
             self.sandbox_id, self.dir, ["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
+        ends_at = time.monotonic() + timeout_seconds
+        timed_out = stopped = False
         try:
-            stdout, stderr = process.communicate(timeout=timeout_seconds)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            stdout, stderr = process.communicate()
-            timed_out = True
+            while True:
+                try:
+                    wait = max(0.0, min(STOP_POLL_SECONDS, ends_at - time.monotonic()))
+                    stdout, stderr = process.communicate(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    timed_out = time.monotonic() >= ends_at
+                    stopped = not timed_out and stop is not None and stop()
+                    if timed_out or stopped:
+                        kill_group(process)
+                        stdout, stderr = process.communicate()
+                        break
         finally:
             kill_group(process)  # whatever it left running in the background goes too
         return CommandOutcome(
@@ -162,6 +172,7 @@ class LocalSandbox:
             stdout=stdout.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
             stderr=stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
             timed_out=timed_out,
+            stopped=stopped,
         )
 
     def preview_url(self) -> str:
