@@ -8,7 +8,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:functions/migrations:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: system-deps dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
+.PHONY: system-deps test-deps web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
 $(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,25 @@ $(SAM): requirements-sam.txt
 system-deps:
 	bash scripts/system-deps.sh
 
+## test-deps: and the browser the web client's tests drive (Debian's chromium)
+test-deps:
+	bash scripts/system-deps.sh chromium
+
+## web: build the web client (web/dist) when its sources, lockfile or openapi.json changed
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json openapi.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f ! -name schema.d.ts 2>/dev/null)
+	cd web && npm run --silent build
+
 ## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
-test: $(PY) system-deps
+test: $(PY) test-deps web
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## dev: start the whole system locally (API, queue, agent, database, previews)
-dev: $(PY) system-deps
+dev: $(PY) system-deps web
 	$(PY) -m qai_tools.local_stack
 
 ## migrate: apply pending migrations to $DATABASE_URL
@@ -62,7 +75,7 @@ sam-check: sam-validate sam-build
 ci: check sam-check
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
 
 ## e2b-template: build and publish the E2B sandbox template (needs E2B_API_KEY)
 e2b-template: $(PY)

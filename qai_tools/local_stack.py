@@ -10,6 +10,7 @@
 - A poller that feeds SQS-shaped events to functions/agent/app.py, honouring partial batch failures.
 - The local sandbox provider: the app template prepared in the background at start, and the
   preview proxy (one stable port per sandbox, dev servers started on demand).
+- The web client at the API's root URL (``qai_tools/web_client.py``).
 
 Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_QUEUE_PORT (any free),
 QAI_AGENT_WORKERS (4), DATABASE_URL, plus the agent's own (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
@@ -43,6 +44,7 @@ from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools.stack_process import free_port  # noqa: E402
 from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
+from qai_tools.web_client import web_answer  # noqa: E402
 
 LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
@@ -122,6 +124,9 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
                 return
             if self.command == "GET" and url.path.startswith(f"{DOWNLOADS_PATH}/"):
                 self._send_download(url.path.removeprefix(f"{DOWNLOADS_PATH}/"))
+                return
+            if self.command == "GET" and (page := web_answer(url.path)):
+                self._send(*page)
                 return
             found = find_route(self.command, url.path)
             if found is None:
@@ -310,6 +315,7 @@ class LocalStack:
         self._stoppers.append(lambda: poller.stop(grace_seconds=3))
         api_url = self._start_api()
         return {
+            "Web client": f"{api_url}/",
             "API": api_url,
             "OpenAPI": f"{api_url}/openapi.json",
             "Sandbox": sandbox_line,
@@ -465,7 +471,8 @@ def main() -> int:
         print(f"  {name:<12} {value}")
     print(f"  {'Model':<12} {_model_line()}")
     print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
-    print('Try: ./qai new "a todo app with dark mode"      Ctrl-C stops everything.')
+    print(f'Open {where["Web client"]} in a browser, or try: ./qai new "a todo app with dark mode"')
+    print("Ctrl-C stops everything.")
     print("QAI ready", flush=True)
     stopping.wait()
     print("Stopping…", flush=True)

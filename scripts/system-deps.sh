@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The OS packages the local sandbox needs beyond Python and Node.js: bubblewrap, to isolate each
-# sandbox. Installed with apt-get when missing and we may (root on Debian/Ubuntu); otherwise the
-# stack runs without isolation and says so at start-up.
+# sandbox; and those named as arguments (the tests ask for chromium, the browser they drive).
+# Installed with apt-get when missing and we may (root on Debian/Ubuntu); otherwise the stack runs
+# without isolation and says so at start-up.
 set -euo pipefail
 
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+for package in "$@"; do
+	command -v "$package" >/dev/null 2>&1 || missing+=("$package")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

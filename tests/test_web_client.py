@@ -1,0 +1,199 @@
+"""The web client in a real browser (Playwright driving Debian's chromium) against the local stack,
+with the scripted model standing in for Claude: what a person clicks and sees."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect, sync_playwright
+
+from qai_tools import scripted_model as sm
+from tests.test_local_stack import RunningStack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CREDITS = 3
+SLOW_COMMAND = "sleep 60"
+THINKING_SECONDS = 1.0  # each model turn: long enough to watch the run's events arrive
+REPLY = "Your todo app is ready. Add a few tasks and try it out!"
+
+
+def agent_turn(request: dict[str, Any]) -> sm.Reply:
+    """A run in three turns, so that there is something to watch: a command, the page, the summary.
+    A prompt that says "slowly" starts with a long command instead (for the Stop button)."""
+    messages = request.get("messages", [])
+    first = messages[0]["content"]
+    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
+    prompt = text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
+    if len(messages) == 1:
+        reply = sm.terminal(SLOW_COMMAND if "slowly" in prompt else "echo building the app")
+    elif len(messages) == 3:
+        reply = sm.write_files({"app/page.tsx": sm.page_naming(prompt)})
+    else:
+        reply = sm.summary("Wrote a page for the request.")
+    return dataclasses.replace(reply, delay_seconds=THINKING_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    model = sm.ScriptedModelServer().start()
+    model.responder = agent_turn
+    model.reply = REPLY
+    running = RunningStack(
+        tmp_path_factory.mktemp("web") / "qai-data",
+        model.url,
+        CREDITS_PER_PERIOD=str(CREDITS),
+        AGENT_CHECK_APP="false",
+        AGENT_COMMAND_TIMEOUT_SECONDS="120",
+    )
+    yield running
+    running.stop()
+    model.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def expected_statuses() -> set[int]:
+    """The API error statuses a test means to provoke; any other one fails it."""
+    return set()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> Iterator[Page]:
+    """A fresh browser context on the client; the test fails if the client logs an error or gets
+    an error answer it did not expect."""
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    opened = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # The client's own errors; the preview's app is framed from another origin and is its own.
+        # Failed requests are checked below, against what the test expects.
+        own = message.location.get("url", "").startswith(stack.api_url)
+        if message.type == "error" and own and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.status not in expected_statuses:
+            errors.append(f"{response.status} {response.request.method} {response.url}")
+
+    opened.on("console", on_console)
+    opened.on("response", on_response)
+    opened.on("pageerror", lambda exc: errors.append(f"{exc} {exc.stack}"))
+    opened.goto(stack.api_url + "/")
+    yield opened
+    context.close()
+    assert errors == [], errors
+
+
+def create_project(page: Page, prompt: str) -> None:
+    page.get_by_label("Your app").fill(prompt)
+    page.get_by_role("button", name="Build it").click()
+
+
+def spend_credits(stack: RunningStack, user: str) -> None:
+    for n in range(CREDITS):
+        assert stack.call("POST", "/projects", {"value": f"app {n}"}, user=user)[0] == 201
+
+
+def test_build_watch_preview_files_follow_up_and_restore(page: Page, stack: RunningStack, tmp_path: Path) -> None:
+    create_project(page, "a todo app")
+    events = page.get_by_label("Run events")
+    expect(events.get_by_text("$ echo building the app", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(REPLY)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("succeeded")).to_be_visible()
+
+    preview = page.frame_locator("iframe[title^='Preview of']")
+    expect(preview.get_by_role("heading", name="a todo app")).to_be_visible(timeout=120_000)
+
+    page.get_by_role("tab", name="Files").click()
+    page.get_by_text("app", exact=True).click()
+    page.get_by_text("page.tsx").click()
+    code = page.get_by_label("Contents of app/page.tsx")
+    expect(code).to_contain_text("<h1>a todo app</h1>")
+    expect(code.locator(".hljs-keyword").first).to_have_text("export")  # highlighted
+
+    page.get_by_label("Ask for a change").fill("add dark mode")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_label("Run events").get_by_text("$ echo building the app")).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="Preview").click()
+    expect(preview.get_by_role("heading", name="a todo app")).to_be_visible()
+    # The README's picture: a follow-up being built next to the app it changes.
+    page.screenshot(path=os.environ.get("QAI_SCREENSHOT") or str(tmp_path / "web-client.png"))
+    expect(page.get_by_text(REPLY)).to_have_count(2, timeout=60_000)
+
+    page.get_by_role("tab", name="Versions").click()
+    versions = page.get_by_label("Versions")
+    expect(versions.get_by_role("listitem")).to_have_count(2)
+    page.get_by_role("button", name="Restore v1").click()
+    expect(page.get_by_text("Restored the version")).to_be_visible()
+    expect(versions.get_by_role("listitem")).to_have_count(3)
+    expect(versions.get_by_role("listitem").first).to_contain_text("current")
+
+
+def test_stop_a_run(page: Page, stack: RunningStack) -> None:
+    create_project(page, "a calendar, built slowly")
+    expect(page.get_by_label("Run events").get_by_text(SLOW_COMMAND, exact=False)).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("Stopped: you cancelled this run")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("cancelled", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+
+
+def test_another_user_sees_only_their_projects_and_hits_the_credit_limit(
+    page: Page, stack: RunningStack, expected_statuses: set[int]
+) -> None:
+    expected_statuses.add(429)
+    page.get_by_role("button", name="Signed in as local-user").click()
+    page.get_by_label("Switch to user").fill("spender")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.get_by_role("button", name="Signed in as spender")).to_be_visible()
+    expect(page.get_by_text("No projects yet.")).to_be_visible()
+    assert json.loads(urllib.request.urlopen(stack.api_url + "/config.json").read())["auth"] == {"mode": "local"}
+
+    spend_credits(stack, "spender")
+    page.reload()
+    create_project(page, "one app too many")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("You have used all your credits")
+    expect(alert).to_contain_text("They come back on")
+    expect(page.get_by_text(f"0/{CREDITS} credits")).to_be_visible()
+
+
+def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: RunningStack) -> None:
+    status, project = stack.call("POST", "/projects", {"value": "a phone app"}, user="phone-user")
+    assert status == 201
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{stack.api_url}/#/")
+        page.evaluate("localStorage.setItem('qai.localUser', 'phone-user')")
+        page.goto(f"{stack.api_url}/#/projects/{project['id']}")
+        page.reload()
+        expect(page.get_by_role("link", name=project["name"])).not_to_be_visible()  # the menu is folded away
+        page.get_by_role("button", name="Projects").click()
+        expect(page.get_by_role("link", name=re.compile(project["name"]))).to_be_visible()
+        page.get_by_role("link", name=re.compile(project["name"])).click()
+        page.get_by_role("tab", name="Chat").click()
+        expect(page.get_by_text(REPLY)).to_be_visible(timeout=60_000)
+        page.get_by_role("tab", name="Preview").click()
+        frame = page.frame_locator("iframe[title^='Preview of']")
+        expect(frame.get_by_role("heading", name="a phone app")).to_be_visible(timeout=120_000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    finally:
+        context.close()

@@ -1,0 +1,66 @@
+import createClient, { type Client } from "openapi-fetch";
+import type { Session } from "../auth";
+import type { components, paths } from "./schema";
+
+export type Project = components["schemas"]["Project"];
+export type Message = components["schemas"]["Message"];
+export type FragmentSummary = components["schemas"]["FragmentSummary"];
+export type Fragment = components["schemas"]["Fragment"];
+export type Run = components["schemas"]["Run"];
+export type RunEvent = components["schemas"]["RunEvent"];
+export type PreviewState = components["schemas"]["PreviewState"];
+export type Usage = components["schemas"]["Usage"];
+
+export const FINISHED_RUN = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+/** An error answer of the API ({"error": {code, message}}), or no answer at all (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let client: Client<paths> | null = null;
+
+/** The typed client of the API (types from openapi.json), sending the session's credentials. */
+export function connectApi(apiUrl: string, session: Session): void {
+  client = createClient<paths>({ baseUrl: apiUrl });
+  client.use({
+    async onRequest({ request }) {
+      for (const [name, value] of Object.entries(await session.headers())) request.headers.set(name, value);
+      return request;
+    },
+  });
+}
+
+export function api(): Client<paths> {
+  if (!client) throw new Error("connectApi() first");
+  return client;
+}
+
+interface Answer<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** The data of a successful answer; ApiError otherwise. */
+export async function unwrap<T>(call: Promise<Answer<T>>): Promise<T> {
+  let answer: Answer<T>;
+  try {
+    answer = await call;
+  } catch {
+    throw new ApiError(0, "NETWORK", "The server cannot be reached. Is it running?");
+  }
+  if (answer.response.ok) return answer.data as T;
+  const detail = (answer.error as { error?: { code?: string; message?: string } } | undefined)?.error;
+  throw new ApiError(
+    answer.response.status,
+    detail?.code ?? "ERROR",
+    detail?.message ?? `The server answered ${answer.response.status}.`,
+  );
+}

@@ -1,0 +1,62 @@
+import { UserManager, WebStorageStateStore } from "oidc-client-ts";
+import type { AuthConfig } from "./config";
+
+export const LOCAL_USER = "local-user";
+const LOCAL_USER_KEY = "qai.localUser";
+
+/** Who the client acts as: a local user name (sent as X-QAI-User), or a signed-in OIDC user. */
+export interface Session {
+  mode: "local" | "oidc";
+  userName: string;
+  headers(): Promise<Record<string, string>>;
+  signOut?: () => Promise<void>;
+}
+
+export function localUser(): string {
+  return localStorage.getItem(LOCAL_USER_KEY) || LOCAL_USER;
+}
+
+export function switchLocalUser(name: string): void {
+  localStorage.setItem(LOCAL_USER_KEY, name.trim() || LOCAL_USER);
+}
+
+function localSession(): Session {
+  const name = localUser();
+  return { mode: "local", userName: name, headers: async () => ({ "x-qai-user": name }) };
+}
+
+/** The authorization code flow with PKCE against the user pool (or the configured issuer). */
+async function oidcSession(auth: Extract<AuthConfig, { mode: "oidc" }>): Promise<Session | null> {
+  const manager = new UserManager({
+    authority: auth.authority,
+    client_id: auth.clientId,
+    redirect_uri: `${window.location.origin}/`,
+    post_logout_redirect_uri: `${window.location.origin}/`,
+    response_type: "code",
+    scope: auth.scope ?? "openid email",
+    userStore: new WebStorageStateStore({ store: window.sessionStorage }),
+  });
+  const query = new URLSearchParams(window.location.search);
+  if (query.has("code") && query.has("state")) {
+    await manager.signinRedirectCallback();
+    window.history.replaceState(null, "", window.location.pathname + window.location.hash);
+  }
+  const user = await manager.getUser();
+  if (!user || user.expired) {
+    await manager.signinRedirect();
+    return null;
+  }
+  return {
+    mode: "oidc",
+    userName: (user.profile.email as string | undefined) ?? user.profile.sub,
+    headers: async (): Promise<Record<string, string>> => {
+      const current = await manager.getUser();
+      return current ? { authorization: `Bearer ${current.access_token}` } : {};
+    },
+    signOut: () => manager.signoutRedirect(),
+  };
+}
+
+export async function startSession(auth: AuthConfig): Promise<Session | null> {
+  return auth.mode === "oidc" ? oidcSession(auth) : localSession();
+}

@@ -1,0 +1,80 @@
+import { Button, Group, ScrollArea, Stack, Text, Textarea } from "@mantine/core";
+import { IconSend } from "@tabler/icons-react";
+import { useEffect, useRef, useState } from "react";
+import type { Message } from "../api/client";
+import { activeRun, useSendMessage } from "../api/queries";
+import { ErrorAlert } from "./ErrorAlert";
+import { MessageBubble } from "./MessageBubble";
+import { PROMPT_LIMIT } from "./NewProjectForm";
+
+export function Conversation({
+  projectId,
+  messages,
+  onShowVersion,
+}: {
+  projectId: string;
+  messages: Message[];
+  onShowVersion: (fragmentId: string) => void;
+}) {
+  const [value, setValue] = useState("");
+  const send = useSendMessage(projectId);
+  const running = activeRun(messages);
+  const end = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    // Newer browsers return a promise here; an effect must return nothing but its clean-up.
+    void end.current?.scrollIntoView({ block: "end" });
+  }, [messages.length]);
+  const submit = () => {
+    if (!value.trim() || running) return;
+    send.mutate(value, { onSuccess: () => setValue("") });
+  };
+  return (
+    <Stack h="100%" gap="sm" style={{ minHeight: 0 }}>
+      <ScrollArea style={{ flex: 1 }} aria-label="Conversation">
+        <Stack gap="sm" role="log" aria-live="polite">
+          {messages.map((message) => (
+            <MessageBubble
+              key={message.id}
+              projectId={projectId}
+              message={message}
+              live={message.id === running?.id}
+              onShowVersion={onShowVersion}
+            />
+          ))}
+          <div ref={end} />
+        </Stack>
+      </ScrollArea>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          submit();
+        }}
+      >
+        <Stack gap="xs">
+          <ErrorAlert error={send.error} />
+          <Textarea
+            label="Ask for a change"
+            placeholder={running ? "The agent is working…" : "Add a delete button"}
+            autosize
+            minRows={2}
+            maxRows={6}
+            maxLength={PROMPT_LIMIT}
+            value={value}
+            onChange={(event) => setValue(event.currentTarget.value)}
+            onKeyDown={(event) => {
+              if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
+            }}
+          />
+          <Group justify="space-between">
+            <Text size="xs" c="dimmed">
+              {running ? "Wait for the run to finish, or stop it." : "Ctrl+Enter to send"}
+            </Text>
+            <Button type="submit" leftSection={<IconSend size={16} />} loading={send.isPending} disabled={!value.trim() || Boolean(running)}>
+              Send
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Stack>
+  );
+}

@@ -1,0 +1,90 @@
+import { Badge, Button, Group, Paper, Stack, Text } from "@mantine/core";
+import { IconDownload, IconEye, IconHistory } from "@tabler/icons-react";
+import { useState } from "react";
+import type { FragmentSummary } from "../api/client";
+import { downloadVersion, useProjects, useRestore } from "../api/queries";
+import { ErrorAlert } from "./ErrorAlert";
+
+export function VersionsPanel({
+  projectId,
+  fragments,
+  shown,
+  onShow,
+}: {
+  projectId: string;
+  fragments: FragmentSummary[];
+  shown: string | undefined;
+  onShow: (fragmentId: string) => void;
+}) {
+  const restore = useRestore(projectId);
+  const projects = useProjects();
+  const [downloadError, setDownloadError] = useState<unknown>(null);
+  const name = projects.data?.items.find((p) => p.id === projectId)?.name ?? "app";
+  const newest = fragments.at(-1)?.id;
+  if (!fragments.length) return <Text c="dimmed">No versions yet.</Text>;
+  return (
+    <Stack gap="xs">
+      <ErrorAlert error={restore.error ?? downloadError} />
+      <ol style={{ listStyle: "none", margin: 0, padding: 0 }} aria-label="Versions">
+        {[...fragments].reverse().map((fragment, index) => (
+          <li key={fragment.id}>
+            <Paper withBorder p="xs" mb="xs">
+              <Group justify="space-between" wrap="wrap">
+                <Stack gap={0}>
+                  <Group gap="xs">
+                    <Text fw={600}>
+                      v{fragments.length - index} · {fragment.title}
+                    </Text>
+                    {fragment.id === newest && <Badge size="xs">current</Badge>}
+                    {fragment.checkError && (
+                      <Badge size="xs" color="yellow">
+                        failed check
+                      </Badge>
+                    )}
+                  </Group>
+                  <Text size="xs" c="dimmed">
+                    {new Date(fragment.createdAt).toLocaleString()} · {fragment.paths.length} files
+                  </Text>
+                </Stack>
+                <Group gap={4}>
+                  <Button
+                    size="compact-sm"
+                    variant={fragment.id === shown ? "filled" : "default"}
+                    leftSection={<IconEye size={14} />}
+                    onClick={() => onShow(fragment.id)}
+                  >
+                    Preview
+                  </Button>
+                  {fragment.id !== newest && (
+                    <Button
+                      size="compact-sm"
+                      variant="default"
+                      leftSection={<IconHistory size={14} />}
+                      loading={restore.isPending && restore.variables === fragment.id}
+                      onClick={() => restore.mutate(fragment.id)}
+                      aria-label={`Restore v${fragments.length - index}`}
+                    >
+                      Restore
+                    </Button>
+                  )}
+                  <Button
+                    size="compact-sm"
+                    variant="default"
+                    leftSection={<IconDownload size={14} />}
+                    onClick={() => {
+                      setDownloadError(null);
+                      downloadVersion(projectId, fragment.id, name).catch(setDownloadError);
+                    }}
+                    aria-label={`Download v${fragments.length - index}`}
+                  >
+                    Download
+                  </Button>
+                </Group>
+              </Group>
+            </Paper>
+          </li>
+        ))}
+      </ol>
+    </Stack>
+  );
+}
