@@ -8,7 +8,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:functions/migrations:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: system-deps test-deps web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
+.PHONY: system-deps test-deps web publish-web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
 $(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ web/node_modules/.package-lock.json: web/package-lock.json
 
 web/dist/index.html: web/node_modules/.package-lock.json openapi.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f ! -name schema.d.ts 2>/dev/null)
 	cd web && npm run --silent build
+
+## publish-web: the built web client to a deployed stack's bucket (STACK=<name>, HostWebClient=true)
+publish-web: $(PY) web
+	$(PY) -m qai_tools.publish_web $(STACK)
 
 ## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
 test: $(PY) test-deps web

@@ -89,3 +89,68 @@ def test_the_api_is_throttled_by_parameters() -> None:
         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
     }
     assert template["Parameters"]["ApiThrottlingRateLimit"]["Default"] == 50
+
+
+def test_the_web_client_is_hosted_only_when_asked_and_signs_in_with_pkce() -> None:
+    template = load_template()
+    resources, conditions = template["Resources"], template["Conditions"]
+    hosted = [name for name, r in resources.items() if r.get("Condition") == "HostWeb"]
+    assert set(hosted) == {"WebBucket", "WebOriginAccessControl", "WebDistribution", "WebBucketPolicy"}
+    assert conditions["HostWeb"] == {"Equals": [{"Ref": "HostWebClient"}, "true"]}
+    assert template["Parameters"]["HostWebClient"]["Default"] == "false"
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["AllowedOAuthFlows"] == ["code"] and client["GenerateSecret"] is False  # PKCE, no secret
+    callbacks = json.dumps(client["CallbackURLs"])
+    assert "WebDistribution.DomainName" in callbacks
+    bucket = resources["WebBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(bucket.values())  # private: CloudFront reads it through its origin access control
+
+
+def test_publishing_the_web_client_uploads_it_with_its_config(aws: None, tmp_path: Path) -> None:
+    from qai_tools.publish_web import publish, web_config
+
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<div id=root></div>")
+    (dist / "assets" / "index-abc123.js").write_text("console.log(1)")
+    s3, cloudfront = boto3.client("s3"), boto3.client("cloudfront")
+    s3.create_bucket(Bucket="qai-web")
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "test",
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "web", "DomainName": "qai-web.s3.amazonaws.com"}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "web", "ViewerProtocolPolicy": "redirect-to-https"},
+        }
+    )["Distribution"]
+    outputs = {
+        "ApiUrl": "https://abc.execute-api.us-east-1.amazonaws.com",
+        "OidcIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool",
+        "UserPoolClientId": "client123",
+        "WebBucketName": "qai-web",
+        "WebDistributionId": distribution["Id"],
+        "WebUrl": "https://d111.cloudfront.net/",
+    }
+    written = publish(dist, outputs, s3=s3, cloudfront=cloudfront)
+    assert written == ["assets/index-abc123.js", "index.html", "config.json"]
+    index = s3.get_object(Bucket="qai-web", Key="index.html")
+    asset = s3.get_object(Bucket="qai-web", Key="assets/index-abc123.js")
+    assert index["ContentType"] == "text/html" and index["CacheControl"] == "no-cache"
+    assert asset["CacheControl"].endswith("immutable")
+    config = json.loads(s3.get_object(Bucket="qai-web", Key="config.json")["Body"].read())
+    assert config == {
+        "apiUrl": "https://abc.execute-api.us-east-1.amazonaws.com",
+        "auth": {
+            "mode": "oidc",
+            "authority": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool",
+            "clientId": "client123",
+            "scope": "openid email profile",
+        },
+    }
+    invalidations = cloudfront.list_invalidations(DistributionId=distribution["Id"])["InvalidationList"]
+    assert invalidations["Quantity"] == 1
+    with pytest.raises(ValueError, match="HostWebClient=true"):
+        publish(dist, {k: v for k, v in outputs.items() if not k.startswith("Web")}, s3=s3, cloudfront=cloudfront)
+    with pytest.raises(ValueError, match="--client-id"):  # an external issuer: its client is not an output
+        web_config({k: v for k, v in outputs.items() if k != "UserPoolClientId"})

@@ -53,7 +53,15 @@ async function oidcSession(auth: Extract<AuthConfig, { mode: "oidc" }>): Promise
       const current = await manager.getUser();
       return current ? { authorization: `Bearer ${current.access_token}` } : {};
     },
-    signOut: () => manager.signoutRedirect(),
+    signOut: async () => {
+      try {
+        await manager.signoutRedirect();
+      } catch {
+        // An issuer without an end-session endpoint (Cognito's discovery has none): forget the tokens here.
+        await manager.removeUser();
+        window.location.reload();
+      }
+    },
   };
 }
 
