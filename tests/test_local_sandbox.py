@@ -170,9 +170,20 @@ def test_a_command_that_times_out_is_killed_with_its_children(sandbox: LocalSand
 
 def test_background_processes_do_not_outlive_their_command(sandbox: LocalSandbox) -> None:
     marker = f"sleep 32{os.getpid() % 10}"
-    assert sandbox.run(f"({marker} &) ; echo started", timeout_seconds=10).exit_code == 0
+    started = time.monotonic()
+    outcome = sandbox.run(f"({marker} &) ; echo started", timeout_seconds=30)
+    assert (outcome.exit_code, outcome.stdout.strip(), outcome.timed_out) == (0, "started", False)
+    assert time.monotonic() - started < 5  # not held open by the background process's output
     time.sleep(0.5)
     assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == marker.split()]
+
+
+def test_a_command_is_killed_once_the_run_is_stopped(sandbox: LocalSandbox) -> None:
+    asked = iter([False, True])
+    started = time.monotonic()
+    outcome = sandbox.run("echo working; sleep 60", timeout_seconds=120, stop=lambda: next(asked, True))
+    assert outcome.stopped and not outcome.timed_out and outcome.stdout.strip() == "working"
+    assert time.monotonic() - started < 5
 
 
 def test_command_output_is_capped(sandbox: LocalSandbox) -> None:

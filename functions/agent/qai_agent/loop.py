@@ -174,7 +174,7 @@ def run_agent_loop(
                     }
                 )
         if log:
-            log.flush()  # what this turn did, visible now
+            log.flush()  # what this turn did, visible now (at most every FLUSH_INTERVAL_SECONDS)
         if summary := extract_summary(text):
             if result := finished(summary, turn, results):
                 return result

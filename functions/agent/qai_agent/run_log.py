@@ -2,6 +2,10 @@
 one round trip ("RunEvent", qai/run_events.py), so a client polling GET …/run sees each turn. The
 same round trip tells the worker whether the user asked the run to stop.
 
+Writes are at most every FLUSH_INTERVAL_SECONDS (clients poll once a second, so a faster pace
+shows nothing more), except before a command, which may run for minutes and is shown while it
+runs. The last events are written in the transaction that records the reply.
+
 Bounded: at most MAX_EVENTS events per run (one more says the rest were left out) and MAX_TEXT
 characters of text per event; a command's output is its last MAX_OUTPUT characters. Recording is
 best effort: an event that cannot be written is logged, never a reason to fail the run.
@@ -21,8 +25,9 @@ logger = Logger()
 MAX_EVENTS = 400
 MAX_TEXT = 500
 MAX_OUTPUT = 2000
-# Between two flushes (a model turn), a stop is looked for at most this often: before a tool call,
-# and while a command runs.
+FLUSH_INTERVAL_SECONDS = 0.5
+# Between two writes, a stop is looked for at most this often: before a tool call, and while a
+# command runs.
 CANCEL_POLL_SECONDS = 2.0
 
 
@@ -36,7 +41,7 @@ class RunLog:
         self.cancel_requested = cancel_requested
         self._recorded = 0
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
-        self._asked_at = time.monotonic()
+        self._written_at = time.monotonic()  # also when the cancel flag was last read
 
     def record(self, kind: str, text: str, **data: Any) -> None:
         if self._recorded > MAX_EVENTS:
@@ -46,21 +51,32 @@ class RunLog:
         self._pending.append((kind, text[:MAX_TEXT], data))
         self._recorded += 1
 
-    def flush(self) -> None:
-        """Write the pending events, and learn whether the run was cancelled."""
+    def flush(self, *, now: bool = False) -> None:
+        """Write the pending events (unless the last write was under FLUSH_INTERVAL_SECONDS ago and
+        ``now`` is not asked for), and learn whether the run was cancelled."""
+        if not self._pending or (not now and time.monotonic() - self._written_at < FLUSH_INTERVAL_SECONDS):
+            return
+        self._write()
+
+    def drain(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The pending events, handed over to be written with the run's reply."""
         pending, self._pending = self._pending, []
+        return pending
+
+    def _write(self) -> None:
+        pending = self.drain()
         try:
             asked = db.in_autocommit(lambda conn: run_events.append(conn, run_id=self.run_id, events=pending))
         except Exception:
             logger.warning("Run events not recorded", extra={"events": len(pending)}, exc_info=True)
             return
-        self._asked_at = time.monotonic()
+        self._written_at = time.monotonic()
         self.cancel_requested = self.cancel_requested or asked
 
     def stop_requested(self) -> bool:
         """Whether the user cancelled the run, as of at most CANCEL_POLL_SECONDS ago."""
-        if not self.cancel_requested and time.monotonic() - self._asked_at >= CANCEL_POLL_SECONDS:
-            self.flush()
+        if not self.cancel_requested and time.monotonic() - self._written_at >= CANCEL_POLL_SECONDS:
+            self._write()
         return self.cancel_requested
 
     def stop_if_requested(self) -> None:
@@ -73,7 +89,7 @@ def tool_started(log: RunLog, name: str, arguments: Any) -> None:
     events so far and the command itself are shown while it runs."""
     if name == "terminal" and isinstance(arguments, dict):
         log.record("command", str(arguments.get("command", "")), status="running")
-        log.flush()
+        log.flush(now=True)
     log.stop_if_requested()
 
 

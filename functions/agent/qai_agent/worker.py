@@ -21,7 +21,7 @@ import psycopg
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from qai import db, messages, runs
+from qai import db, messages, run_events, runs
 from qai.app_files import AppTooLargeError
 from qai.messages import FragmentContent
 from qai.models import AgentRunRequest
@@ -220,28 +220,35 @@ def _record_reply(
     run: ClaimedRun,
     request: AgentRunRequest,
     meter: UsageMeter,
+    log: RunLog,
     *,
     built: BuiltApp | None,
     error: str | None,
     error_reply: str | None = None,
     cancelled: bool = False,
 ) -> None:
-    """The reply message (with its fragment on success) and the finished run, in one transaction."""
+    """The reply message (with its fragment on success), the finished run and the run's last
+    events, in one transaction."""
     fragment = built.fragment if built else None
     content = built.reply if built else (error_reply or runs.FAILED_RUN_REPLY)
-    try:
-        db.in_transaction(
-            lambda conn: record_reply(
-                conn,
-                run,
-                project_id=request.project_id,
-                content=content,
-                usage=meter,
-                fragment=fragment,
-                error=error,
-                cancelled=cancelled,
-            )
+    events = log.drain()
+
+    def record(conn: db.Connection) -> None:
+        record_reply(
+            conn,
+            run,
+            project_id=request.project_id,
+            content=content,
+            usage=meter,
+            fragment=fragment,
+            error=error,
+            cancelled=cancelled,
         )
+        if events:
+            run_events.append(conn, run_id=run.id, events=events)
+
+    try:
+        db.in_transaction(record)
     except RunTakenOverError as exc:
         raise LostRunError(str(exc)) from exc
     except psycopg.errors.ForeignKeyViolation as exc:
@@ -271,7 +278,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
         logger.warning("Outcome not recorded", extra={"reason": str(exc)})
         return "skipped"
     finally:
-        log.flush()
+        log.flush(now=True)  # what an attempt given back to the queue recorded last
         metrics.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=meter.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=meter.output_tokens)
@@ -314,13 +321,14 @@ def _attempt(
 ) -> Outcome:
     try:
         built = build_app(request, settings, deadline, meter, log)
-        _record_reply(run, request, meter, built=built, error=None)
         log.record("status", "Done: the reply is ready", status="SUCCEEDED")
+        _record_reply(run, request, meter, log, built=built, error=None)
         return "succeeded"
     except RunStoppedError:
         logger.info("Run cancelled by the user")
-        _record_reply(run, request, meter, built=None, error=None, error_reply=runs.CANCELLED_RUN_REPLY, cancelled=True)
         log.record("status", "Stopped at your request", status="CANCELLED")
+        reply = runs.CANCELLED_RUN_REPLY
+        _record_reply(run, request, meter, log, built=None, error=None, error_reply=reply, cancelled=True)
         return "cancelled"
     except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
@@ -338,6 +346,6 @@ def _attempt(
             raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
         logger.exception("Last attempt failed")
     log.record("error", error)
-    _record_reply(run, request, meter, built=None, error=error, error_reply=error_reply)
     log.record("status", "Failed", status="FAILED")
+    _record_reply(run, request, meter, log, built=None, error=error, error_reply=error_reply)
     return "failed"

@@ -161,7 +161,9 @@ class LocalSandbox:
                 except subprocess.TimeoutExpired:
                     timed_out = time.monotonic() >= ends_at
                     stopped = not timed_out and stop is not None and stop()
-                    if timed_out or stopped:
+                    # The shell is done but something it started holds its output open (`cmd &`):
+                    # the command has ended, and what it left behind goes, as below.
+                    if timed_out or stopped or process.poll() is not None:
                         kill_group(process)
                         stdout, stderr = process.communicate()
                         break
