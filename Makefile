@@ -40,7 +40,7 @@ web/dist/index.html: web/node_modules/.package-lock.json openapi.json web/index.
 
 ## publish-web: the built web client to a deployed stack's bucket (STACK=<name>, HostWebClient=true)
 publish-web: $(PY) web
-	$(PY) -m qai_tools.publish_web $(STACK)
+	$(PY) -m qai_tools.publish_web $(STACK) $(PUBLISH_ARGS)
 
 ## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
 test: $(PY) test-deps web

@@ -1,8 +1,14 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
-// `npm run dev` serves the client on its own port against the local stack's API.
+// `npm run dev` serves the client on port 5173 with hot reload, in front of the local stack (make dev).
+const localStack = process.env.QAI_API_URL ?? "http://127.0.0.1:8787";
+
 export default defineConfig({
   plugins: [react()],
   build: { outDir: "dist", sourcemap: true, chunkSizeWarningLimit: 1200 },
+  server: {
+    port: 5173,
+    proxy: Object.fromEntries(["/projects", "/usage", "/config.json"].map((path) => [path, localStack])),
+  },
 });
