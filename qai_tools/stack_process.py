@@ -34,6 +34,7 @@ class LocalStackProcess:
         env.update({"QAI_DATA_DIR": str(data_dir), "QAI_API_PORT": str(free_port()), "PYTHONPATH": str(ROOT)})
         env.update(settings)
         self.api_url = f"http://127.0.0.1:{env['QAI_API_PORT']}"
+        self.data_dir = data_dir
         self.process = subprocess.Popen(
             [sys.executable, "-m", "qai_tools.local_stack"],
             cwd=ROOT,

@@ -54,10 +54,12 @@ class RunningStack(LocalStackProcess):
             [sys.executable, "-m", "qai_tools.cli", *args], env=env, capture_output=True, text=True, timeout=120
         )
 
-    def wait_for_messages(self, project_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    def wait_for_messages(
+        self, project_id: str, count: int, timeout: float = 60, user: str | None = None
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, body = self.call("GET", f"/projects/{project_id}/messages")
+            status, body = self.call("GET", f"/projects/{project_id}/messages", user=user)
             assert status == 200
             if len(body["items"]) >= count:
                 return body["items"]

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,16 @@ def test_another_user_sees_only_their_projects_and_hits_the_credit_limit(
     expect(alert).to_contain_text("They come back on")
     expect(page.get_by_text(f"0/{CREDITS} credits")).to_be_visible()
 
+    projects = page.get_by_role("navigation", name="Projects").get_by_role("link")
+    expect(projects).to_have_count(CREDITS)
+    doomed = projects.first.get_attribute("href") or ""
+    page.get_by_role("button", name=re.compile("^Delete ")).first.click()
+    dialog = page.get_by_role("dialog", name="Delete this project?")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(dialog).to_have_count(0)
+    expect(projects).to_have_count(CREDITS - 1)
+    assert stack.call("GET", f"/projects/{doomed.rsplit('/', 1)[-1]}", user="spender")[0] == 404
+
 
 def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: RunningStack) -> None:
     status, project = stack.call("POST", "/projects", {"value": "a phone app"}, user="phone-user")
@@ -198,3 +209,21 @@ def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: R
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     finally:
         context.close()
+
+
+def test_an_expired_preview_is_brought_back(page: Page, stack: RunningStack) -> None:
+    status, project = stack.call("POST", "/projects", {"value": "an app to bring back"}, user="returning-user")
+    assert status == 201
+    reply = stack.wait_for_messages(project["id"], 2, user="returning-user")[1]
+    port = urllib.parse.urlsplit(reply["fragment"]["sandboxUrl"]).port
+    ports = json.loads((stack.data_dir / "sandboxes" / ".previews.json").read_text())  # sandbox id → its port
+    (sandbox_id,) = [sandbox for sandbox, its_port in ports.items() if its_port == port]
+    shutil.rmtree(stack.data_dir / "sandboxes" / sandbox_id)  # the sandbox expired
+
+    page.evaluate("localStorage.setItem('qai.localUser', 'returning-user')")
+    page.goto(f"{stack.api_url}/#/projects/{project['id']}")
+    page.reload()
+    expect(page.get_by_text("This preview is not running")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Bring it back").click()
+    frame = page.frame_locator("iframe[title^='Preview of']")
+    expect(frame.get_by_role("heading", name="an app to bring back")).to_be_visible(timeout=120_000)
