@@ -114,6 +114,7 @@ def spend_credits(stack: RunningStack, user: str) -> None:
 
 
 def test_build_watch_preview_files_follow_up_and_restore(page: Page, stack: RunningStack, tmp_path: Path) -> None:
+    expect(page.get_by_text("No model is configured")).to_have_count(0)
     create_project(page, "a todo app")
     events = page.get_by_label("Run events")
     expect(events.get_by_text("$ echo building the app", exact=False)).to_be_visible(timeout=60_000)
@@ -227,3 +228,10 @@ def test_an_expired_preview_is_brought_back(page: Page, stack: RunningStack) -> 
     page.get_by_role("button", name="Bring it back").click()
     frame = page.frame_locator("iframe[title^='Preview of']")
     expect(frame.get_by_role("heading", name="an app to bring back")).to_be_visible(timeout=120_000)
+
+
+def test_a_stack_without_a_model_says_how_to_configure_one(page: Page) -> None:
+    page.route("**/local/status", lambda route: route.fulfill(json={"model": "missing"}))
+    page.reload()
+    alert = page.get_by_role("alert").filter(has_text="No model is configured")
+    expect(alert).to_contain_text("ANTHROPIC_API_KEY")

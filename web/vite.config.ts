@@ -9,6 +9,6 @@ export default defineConfig({
   build: { outDir: "dist", sourcemap: true, chunkSizeWarningLimit: 1200 },
   server: {
     port: 5173,
-    proxy: Object.fromEntries(["/projects", "/usage", "/config.json"].map((path) => [path, localStack])),
+    proxy: Object.fromEntries(["/projects", "/usage", "/config.json", "/local"].map((path) => [path, localStack])),
   },
 });

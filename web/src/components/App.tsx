@@ -3,6 +3,7 @@ import { useDisclosure } from "@mantine/hooks";
 import type { Session } from "../auth";
 import { openProject, useOpenProject } from "../route";
 import { CreditsBadge } from "./CreditsBadge";
+import { LocalStatusBanner } from "./LocalStatusBanner";
 import { NewProjectForm } from "./NewProjectForm";
 import { ProjectList } from "./ProjectList";
 import { ProjectView } from "./ProjectView";
@@ -37,6 +38,7 @@ export function App({ session }: { session: Session }) {
         <ProjectList current={projectId} onOpen={nav.close} />
       </AppShell.Navbar>
       <AppShell.Main>
+        {session.mode === "local" && <LocalStatusBanner />}
         {projectId ? (
           <ProjectView key={projectId} projectId={projectId} />
         ) : (
