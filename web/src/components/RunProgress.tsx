@@ -49,9 +49,11 @@ export function RunProgress({ projectId, messageId, live }: { projectId: string;
   const cancel = useCancelRun(projectId, messageId);
   const refresh = useRefreshAfterRun(projectId);
   const finished = run.data ? FINISHED_RUN.includes(run.data.status) : false;
+  // Once, when the live run finishes: its reply is there now. (`refresh` is a new function each
+  // render; listed, it would refresh on every render.)
   useEffect(() => {
-    if (finished && live) refresh(); // the reply is there now
-  }, [finished, live]); // eslint-disable-line react-hooks/exhaustive-deps
+    if (finished && live) refresh();
+  }, [finished, live]);
   // A command still running shows once, as the last line, until its result replaces it.
   const events = (run.data?.events ?? []).filter(
     (event, index, all) => !(event.kind === "command" && event.data.status === "running" && index < all.length - 1),
