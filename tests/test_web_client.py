@@ -109,6 +109,13 @@ def create_project(page: Page, prompt: str) -> None:
     page.get_by_role("button", name="Build it").click()
 
 
+def open_as(page: Page, user: str, url: str) -> None:
+    """Become that local user (as the user menu does), then open the URL as them."""
+    page.evaluate(f"localStorage.setItem('qai.localUser', {json.dumps(user)})")
+    page.reload()  # on the page it is on (the project list): nothing of the old user's is asked for
+    page.goto(url)
+
+
 def spend_credits(stack: RunningStack, user: str) -> None:
     for n in range(CREDITS):
         assert stack.call("POST", "/projects", {"value": f"app {n}"}, user=user)[0] == 201
@@ -201,9 +208,7 @@ def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: R
     try:
         page = context.new_page()
         page.goto(f"{stack.api_url}/#/")
-        page.evaluate("localStorage.setItem('qai.localUser', 'phone-user')")
-        page.goto(f"{stack.api_url}/#/projects/{project['id']}")
-        page.reload()
+        open_as(page, "phone-user", f"{stack.api_url}/#/projects/{project['id']}")
         expect(page.get_by_role("link", name=re.compile(project["name"]))).not_to_be_in_viewport()  # folded away
         page.get_by_role("button", name="Projects").click()
         expect(page.get_by_role("link", name=re.compile(project["name"]))).to_be_visible()
@@ -227,9 +232,7 @@ def test_an_expired_preview_is_brought_back(page: Page, stack: RunningStack) -> 
     (sandbox_id,) = [sandbox for sandbox, its_port in ports.items() if its_port == port]
     shutil.rmtree(stack.data_dir / "sandboxes" / sandbox_id)  # the sandbox expired
 
-    page.evaluate("localStorage.setItem('qai.localUser', 'returning-user')")
-    page.goto(f"{stack.api_url}/#/projects/{project['id']}")
-    page.reload()
+    open_as(page, "returning-user", f"{stack.api_url}/#/projects/{project['id']}")
     expect(page.get_by_text("This preview is not running")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Bring it back").click()
     frame = page.frame_locator("iframe[title^='Preview of']")
