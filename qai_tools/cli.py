@@ -36,7 +36,7 @@ from typing import Any
 
 from rich.console import Console
 
-from qai_tools.run_progress import RunDetachedError, follow_run
+from qai_tools.run_progress import FINISHED, RunDetachedError, follow_run
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
 FAILED_CHECK_EXIT = 2
@@ -122,7 +122,7 @@ def active_run_message(client: Client, project_id: str) -> str:
     """The USER message whose run is queued or running in the project."""
     items = client.call("GET", f"/projects/{project_id}/messages")["items"]
     for message in reversed(items):
-        if message.get("run") and message["run"]["status"] in ("QUEUED", "RUNNING"):
+        if message.get("run") and message["run"]["status"] not in FINISHED:
             return str(message["id"])
     raise ApiError(409, "no run is queued or running in this project")
 

@@ -66,15 +66,18 @@ def error(status: int, error_type: str) -> Reply:
     return Reply(status=status, error_type=error_type)
 
 
+def request_prompt(request: dict[str, Any]) -> str:
+    """What the user asked for, as the agent's first message quotes it."""
+    first = request["messages"][0]["content"]
+    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
+    return text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
+
+
 def page_from_request(request: dict[str, Any]) -> Reply:
     """A responder for any number of concurrent runs: write a page naming the request, then finish."""
-    messages = request.get("messages", [])
-    if len(messages) > 1:
+    if len(request.get("messages", [])) > 1:
         return summary("Wrote a page for the request.")
-    first = messages[0]["content"]
-    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
-    prompt = text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
-    return write_files({"app/page.tsx": page_naming(prompt)})
+    return write_files({"app/page.tsx": page_naming(request_prompt(request))})
 
 
 def page_naming(prompt: str) -> str:

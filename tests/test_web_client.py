@@ -31,10 +31,7 @@ REPLY = "Your todo app is ready. Add a few tasks and try it out!"
 def agent_turn(request: dict[str, Any]) -> sm.Reply:
     """A run in three turns, so that there is something to watch: a command, the page, the summary.
     A prompt that says "slowly" starts with a long command instead (for the Stop button)."""
-    messages = request.get("messages", [])
-    first = messages[0]["content"]
-    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
-    prompt = text.rsplit("<request>", 1)[-1].split("</request>", 1)[0].strip()
+    messages, prompt = request.get("messages", []), sm.request_prompt(request)
     if len(messages) == 1:
         reply = sm.terminal(SLOW_COMMAND if "slowly" in prompt else "echo building the app")
     elif len(messages) == 3:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Literal, get_args
 
 import anthropic
 import psycopg
@@ -290,7 +290,7 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
 def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSettings) -> Outcome:
     """A delivery that could not claim its run: acknowledge it, or report it failed to see it again."""
     run = db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
-    if run is not None and run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+    if run is not None and run["status"] in get_args(runs.FinalStatus):
         logger.info("Nothing to do: the run is finished")
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return "skipped"

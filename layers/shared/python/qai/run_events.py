@@ -33,21 +33,19 @@ def append(conn: Connection, *, run_id: str, events: Sequence[tuple[str, str, di
     return bool(row and row["cancel_requested"])
 
 
-def run_with_events(
-    conn: Connection, *, project_id: str, message_id: str, user_id: str, after: int, limit: int
-) -> tuple[DictRow, list[DictRow]] | None:
-    """The run that USER message asked for (if it is that user's) and its events after ``after``."""
-    run = conn.execute(
+def find_run(conn: Connection, *, project_id: str, message_id: str, user_id: str) -> DictRow | None:
+    """The run that USER message asked for, if it is that user's."""
+    return conn.execute(
         """SELECT r.id, r."messageId" AS message_id, r.status::text AS status, r."createdAt" AS created_at,
                   r."startedAt" AS started_at, r."finishedAt" AS finished_at
            FROM "AgentRun" r JOIN "Project" p ON p.id = r."projectId"
            WHERE r."messageId" = %s AND p.id = %s AND p."userId" = %s""",
         (message_id, project_id, user_id),
     ).fetchone()
-    if run is None:
-        return None
-    events = conn.execute(
+
+
+def events_after(conn: Connection, *, run_id: str, after: int, limit: int) -> list[DictRow]:
+    return conn.execute(
         'SELECT seq, at, kind, text, data FROM "RunEvent" WHERE "runId" = %s AND seq > %s ORDER BY seq LIMIT %s',
-        (run["id"], after, limit),
+        (run_id, after, limit),
     ).fetchall()
-    return run, events

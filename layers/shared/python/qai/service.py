@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from coolname import generate_slug
+from psycopg.rows import DictRow
 
 from qai import credits, db, downloads, messages, previews, projects, queue, replies, run_events, runs
 from qai.app_files import app_archive
@@ -311,30 +312,32 @@ def download_fragment(user_id: str, project_id: str, fragment_id: str) -> Downlo
 EVENTS_PER_PAGE = 500
 
 
-def get_run(user_id: str, project_id: str, message_id: str, *, after: int) -> Run:
-    """The run a USER message asked for, with its events after ``after`` (at most a page of them)."""
-    found = db.in_transaction(
-        lambda conn: run_events.run_with_events(
-            conn, project_id=project_id, message_id=message_id, user_id=user_id, after=after, limit=EVENTS_PER_PAGE
-        )
-    )
-    if found is None:
+def _owned_run(conn: Connection, user_id: str, project_id: str, message_id: str) -> DictRow:
+    run = run_events.find_run(conn, project_id=project_id, message_id=message_id, user_id=user_id)
+    if run is None:
         raise NotFoundError("Run not found")
-    run, events = found
+    return run
+
+
+def _run_page(conn: Connection, run: DictRow, *, after: int) -> Run:
+    """The run with its events after ``after`` (at most a page of them)."""
+    events = run_events.events_after(conn, run_id=run["id"], after=after, limit=EVENTS_PER_PAGE)
     return Run.model_validate({**run, "events": events, "next_after": events[-1]["seq"] if events else after})
+
+
+def get_run(user_id: str, project_id: str, message_id: str, *, after: int) -> Run:
+    """The run a USER message asked for, with its events after ``after``."""
+    return db.in_transaction(
+        lambda conn: _run_page(conn, _owned_run(conn, user_id, project_id, message_id), after=after)
+    )
 
 
 def cancel_run(user_id: str, project_id: str, message_id: str) -> Run:
     """Stop the run: a QUEUED one ends now (CANCELLED, its ERROR reply, its credit back); a RUNNING
-    one is asked to stop, and its worker ends it the same way at its next step."""
+    one is asked to stop, and its worker ends it the same way at its next step. The run as it is then."""
 
-    def work(conn: Connection) -> None:
-        found = run_events.run_with_events(
-            conn, project_id=project_id, message_id=message_id, user_id=user_id, after=0, limit=0
-        )
-        if found is None:
-            raise NotFoundError("Run not found")
-        run_id = found[0]["id"]
+    def work(conn: Connection) -> Run:
+        run_id = _owned_run(conn, user_id, project_id, message_id)["id"]
         status = runs.request_cancel(conn, run_id=run_id)
         if status is None:
             raise ConflictError("The run has already finished.")
@@ -343,6 +346,6 @@ def cancel_run(user_id: str, project_id: str, message_id: str) -> Run:
             run_events.append(
                 conn, run_id=run_id, events=[("status", "Stopped before it started", {"status": "CANCELLED"})]
             )
+        return _run_page(conn, _owned_run(conn, user_id, project_id, message_id), after=0)
 
-    db.in_transaction(work)
-    return get_run(user_id, project_id, message_id, after=0)
+    return db.in_transaction(work)
