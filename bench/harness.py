@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "functions/agent")]
 
 from qai_tools import scripted_model as sm  # noqa: E402
-from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
+from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools.template import find_route  # noqa: E402
 
@@ -41,7 +41,7 @@ class BenchStack:
             path_parameters=params or None,
             body=json.dumps(body) if body else None,
         )
-        response = load_function(route.function).lambda_handler(event, LocalLambdaContext())
+        response = invoke_api(route.function, event, LocalLambdaContext())
         return json.loads(response["body"]) if response.get("body") else None
 
     def take_message(self) -> str:

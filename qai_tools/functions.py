@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,21 @@ def load_function(name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# Powertools' HTTP resolvers keep the request they handle in a class attribute that every resolver
+# shares (BaseRouter.current_event: the caller, the query, the body). A Lambda execution environment
+# takes one request at a time; a process serving requests on several threads must hand them to the
+# API functions one at a time too, or a request can be answered with another's event.
+_api_requests = threading.Lock()
+
+
+def invoke_api(function: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An API function's answer to an API Gateway event, one request at a time in this process."""
+    module = load_function(function)
+    with _api_requests:
+        response: dict[str, Any] = module.lambda_handler(event, context)
+    return response
 
 
 class LocalLambdaContext:

@@ -40,7 +40,7 @@ for extra in ("layers/shared/python", "functions/agent"):
         sys.path.insert(0, str(ROOT / extra))
 
 from qai import downloads  # noqa: E402
-from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
+from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools.stack_process import free_port  # noqa: E402
 from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
@@ -76,7 +76,8 @@ class StackConfig:
 
 class PooledHTTPServer(HTTPServer):
     """Requests run on a fixed pool of threads, each like a Lambda execution environment (with its
-    own database connection), rather than on a new thread per request."""
+    own database connection), rather than on a new thread per request. They reach the API functions
+    one at a time (``invoke_api``): Powertools keeps the request in state all resolvers share."""
 
     request_queue_size = 128  # the default 5 resets connections when many clients arrive at once
 
@@ -145,7 +146,7 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
                 user_id=self.headers.get(USER_HEADER) or LOCAL_USER,
             )
             context = LocalLambdaContext(f"qai-{route.function}", API_TIMEOUT_SECONDS)
-            response = load_function(route.function).lambda_handler(event, context)
+            response = invoke_api(route.function, event, context)
             raw = response.get("body") or ""
             payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
             self._send(response["statusCode"], payload, response.get("headers") or {})

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from qai import db, queue, settings
-from qai_tools.functions import LocalLambdaContext, load_function
+from qai_tools.functions import LocalLambdaContext, invoke_api, load_function
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
 from qai_tools.scripted_model import ScriptedModelServer
@@ -147,7 +147,6 @@ class Api:
         found = find_route(method, path)
         # An unmatched route still reaches a function here, to check the function's own 404.
         route, params = found if found else (None, {})
-        module = load_function(route.function if route else "projects")
         raw = json.dumps(json_body) if json_body is not None else body
         event = http_event(
             method,
@@ -160,8 +159,7 @@ class Api:
             user_id=user,
             claims=claims,
         )
-        response: dict[str, Any] = module.lambda_handler(event, LambdaContextStub())
-        return response
+        return invoke_api(route.function if route else "projects", event, LambdaContextStub())
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -183,3 +184,30 @@ def test_every_credit_query_is_served_by_an_index(fresh_database: str) -> None:
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {query}").fetchall())
             assert index in plan, plan
             assert "Seq Scan" not in plan, plan
+
+
+def test_concurrent_requests_in_one_process_each_keep_their_own_caller(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools keeps the request being handled in state every resolver shares: the local stack and
+    these tests serve requests on several threads, and each must be answered from its own event."""
+    import time
+
+    from qai import service
+    from qai.api import caller
+    from qai_tools.functions import load_function
+
+    app = load_function("projects").app
+    get_usage = service.get_usage
+    seen: list[tuple[str, str]] = []
+
+    def slow_usage(who: Any) -> Any:
+        time.sleep(0.05)  # another request's thread runs meanwhile
+        seen.append((who.user_id, caller(app).user_id))
+        return get_usage(who)
+
+    monkeypatch.setattr(service, "get_usage", slow_usage)
+    users = iter(["user-a", "user-b", "user-c", "user-d"])
+    results = run_concurrently(lambda: api.call("GET", "/usage", user=next(users))[0], 4)
+    assert results == [200] * 4 and len(seen) == 4
+    assert all(asked == current for asked, current in seen), seen
