@@ -302,6 +302,24 @@ def test_the_preview_renders_the_app_stops_when_idle_and_comes_back(tmp_path: Pa
         previews.stop()
 
 
+def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Path) -> None:
+    """Idle time counts from when the server is handed out, not from when its process began."""
+    root = tmp_path / "root"
+    slow_start = f"setTimeout(() => {{ {TINY_SERVER} }}, 1500)"
+    supervisor = DevServerSupervisor(
+        root, idle_seconds=1, max_running=2, server_argv=lambda port: ["node", "-e", slow_start]
+    )
+    try:
+        (root / "slow").mkdir(parents=True)
+        port = supervisor.ensure_running("slow")  # 1.5 s to start, longer than the idle time
+        time.sleep(0.5)  # two of the reaper's rounds, before the first request reaches the server
+        assert supervisor.running() == ["slow"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.read().startswith(b"tiny")
+    finally:
+        supervisor.stop_all()
+
+
 def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:
     root = tmp_path / "root"
     supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)

@@ -85,6 +85,8 @@ class DevServerSupervisor:
             self._make_room()
             server = self._start(sandbox_id, directory)
             with self._lock:
+                # Idle from now: a start slower than the idle time must not end the server unused.
+                server.last_used = time.monotonic()
                 self._servers[sandbox_id] = server
             return server.port
 
