@@ -178,6 +178,28 @@ def test_background_processes_do_not_outlive_their_command(sandbox: LocalSandbox
     assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == marker.split()]
 
 
+def test_output_held_open_by_a_process_that_escaped_the_kill_is_not_waited_for() -> None:
+    from qai_agent.sandboxes.local import sandbox as local_sandbox
+
+    marker = f"sleep 33{os.getpid() % 10}"
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", f"setsid {marker} & echo started"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        process.wait(timeout=10)  # the shell is done; the escaped sleep still holds its output
+        started = time.monotonic()
+        stdout, stderr = local_sandbox._output_after_kill(process)
+        assert time.monotonic() - started < local_sandbox.KILLED_OUTPUT_SECONDS + 2
+        assert stdout == b"" and b"could not be read" in stderr
+    finally:
+        for escaped in psutil.process_iter(["cmdline"]):
+            if escaped.info["cmdline"] == marker.split():
+                escaped.kill()
+
+
 def test_a_command_is_killed_once_the_run_is_stopped(sandbox: LocalSandbox) -> None:
     asked = iter([False, True])
     started = time.monotonic()

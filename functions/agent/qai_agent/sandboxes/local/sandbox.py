@@ -33,6 +33,9 @@ from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
 from qai_agent.sandboxes.local.template_cache import TemplateCache
 
 OUTPUT_LIMIT = 20_000
+# After a kill, how long the command's output pipes may stay open: a process that escaped the kill
+# (one whose sandbox outlived a killed bubblewrap) must not hold the run until it ends by itself.
+KILLED_OUTPUT_SECONDS = 5
 SANDBOX_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -69,6 +72,16 @@ def _ensure_present(directory: Path) -> None:
     # A write would otherwise make a skeleton of the sandbox again, without its node_modules.
     if not directory.is_dir():
         raise SandboxLostError(f"the sandbox directory {directory.name} is gone")
+
+
+def _output_after_kill(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    try:
+        return process.communicate(timeout=KILLED_OUTPUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        return b"", b"(its output could not be read: something it started still holds it)"
 
 
 def _same_file(path: Path, template_path: Path) -> bool:
@@ -165,7 +178,7 @@ class LocalSandbox:
                     # the command has ended, and what it left behind goes, as below.
                     if timed_out or stopped or process.poll() is not None:
                         kill_group(process)
-                        stdout, stderr = process.communicate()
+                        stdout, stderr = _output_after_kill(process)
                         break
         finally:
             kill_group(process)  # whatever it left running in the background goes too
