@@ -4,17 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+# A stamp of our own: touching .venv/bin/python would follow its symlink to the system's Python.
+INSTALLED := $(VENV)/.installed
 export PYTHONPATH := layers/shared/python:functions/agent:functions/migrations:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: system-deps test-deps web publish-web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
-$(PY): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
+$(INSTALLED): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(PY)
+	touch $(INSTALLED)
 
 $(SAM): requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -39,31 +41,31 @@ web/dist/index.html: web/node_modules/.package-lock.json openapi.json web/index.
 	cd web && npm run --silent build
 
 ## publish-web: the built web client to a deployed stack's bucket (STACK=<name>, HostWebClient=true)
-publish-web: $(PY) web
+publish-web: $(INSTALLED) web
 	$(PY) -m qai_tools.publish_web $(STACK) $(PUBLISH_ARGS)
 
 ## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
-test: $(PY) test-deps web
+test: $(INSTALLED) test-deps web
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## dev: start the whole system locally (API, queue, agent, database, previews)
-dev: $(PY) system-deps web
+dev: $(INSTALLED) system-deps web
 	$(PY) -m qai_tools.local_stack
 
 ## migrate: apply pending migrations to $DATABASE_URL
-migrate: $(PY)
+migrate: $(INSTALLED)
 	$(PY) -m qai_tools.migrate
 
 ## openapi: rewrite openapi.json from the handlers
-openapi: $(PY)
+openapi: $(INSTALLED)
 	$(PY) -m qai_tools.openapi
 
-lint: $(PY)
+lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: $(PY)
-	$(PY) -m mypy layers/shared/python/qai functions qai_tools bench sandbox-template
+typecheck: $(INSTALLED)
+	$(PY) -m mypy layers/shared/python/qai functions qai_local qai_tools bench sandbox-template
 
 ## check: lint, types and tests
 check: lint typecheck test
@@ -82,11 +84,11 @@ clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
 
 ## e2b-template: build and publish the E2B sandbox template (needs E2B_API_KEY)
-e2b-template: $(PY)
+e2b-template: $(INSTALLED)
 	$(PY) sandbox-template/template.py
 
 ## bench: the agent's own overhead per run (zero-latency scripted model), the local sandbox, living apps, load
-bench: $(PY) system-deps
+bench: $(INSTALLED) system-deps
 	$(PY) bench/agent_overhead.py 50
 	$(PY) bench/local_sandbox.py 3
 	$(PY) bench/living_apps.py 3

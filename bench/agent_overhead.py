@@ -28,7 +28,7 @@ TARGET_MS = 50.0
 
 def main(runs: int) -> int:
     from qai_agent.run_log import RunLog
-    from qai_agent.sandboxes.local.sandbox import LocalSandbox
+    from qai_local.sandbox.sandbox import LocalSandbox
 
     # The agent's own overhead; the build check (a dev server) is measured apart.
     with bench_stack(AGENT_CHECK_APP="false") as stack:

@@ -104,7 +104,7 @@ def bench_stack(**settings: str) -> Iterator[BenchStack]:
             _forget_cached_settings()
             yield BenchStack(model, work / "sandboxes", queue_url)
     finally:
-        from qai_agent.sandboxes import stop_local_previews
+        from qai_local.sandbox.provider import stop_local_previews
 
         stop_local_previews()
         model.stop()

@@ -33,7 +33,7 @@ def _row(name: str, values: list[float], unit: str = "s") -> None:
 
 def _expire(stack: BenchStack) -> None:
     from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes import local_previews
+    from qai_local.sandbox.provider import local_previews
 
     for directory in [p for p in stack.sandboxes.iterdir() if p.is_dir()]:
         local_previews(get_agent_settings()).supervisor.stop(directory.name)
@@ -88,10 +88,10 @@ def snapshots(repeats: int) -> None:
     from qai.app_files import stored_size
     from qai_agent.config import get_agent_settings
     from qai_agent.sandboxes import e2b as e2b_provider
-    from qai_agent.sandboxes.local.devservers import DevServerSupervisor
-    from qai_agent.sandboxes.local.previews import LocalPreviews
-    from qai_agent.sandboxes.local.sandbox import LocalSandbox
-    from qai_agent.sandboxes.local.template_cache import TemplateCache
+    from qai_local.sandbox.devservers import DevServerSupervisor
+    from qai_local.sandbox.previews import LocalPreviews
+    from qai_local.sandbox.sandbox import LocalSandbox
+    from qai_local.sandbox.template_cache import TemplateCache
 
     root = Path(tempfile.mkdtemp(prefix="qai-bench-snapshot-"))
     previews = LocalPreviews(root, DevServerSupervisor(root, idle_seconds=600, max_running=1)).start()

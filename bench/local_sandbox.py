@@ -60,11 +60,11 @@ def main(servers_at_once: int) -> int:
 
     from qai_agent.check import check_app
     from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes.local.devservers import DevServerSupervisor
-    from qai_agent.sandboxes.local.isolation import isolation_status
-    from qai_agent.sandboxes.local.previews import LocalPreviews
-    from qai_agent.sandboxes.local.sandbox import LocalSandbox
-    from qai_agent.sandboxes.local.template_cache import TemplateCache
+    from qai_local.sandbox.devservers import DevServerSupervisor
+    from qai_local.sandbox.isolation import isolation_status
+    from qai_local.sandbox.previews import LocalPreviews
+    from qai_local.sandbox.sandbox import LocalSandbox
+    from qai_local.sandbox.template_cache import TemplateCache
 
     work = Path(tempfile.mkdtemp(prefix="qai-bench-sandbox-"))
     print(f"local sandbox ({isolation_status().describe()})")

@@ -269,7 +269,7 @@ class LocalStack:
 
     def start(self) -> dict[str, str]:
         """Start every part; return where each is."""
-        from qai_agent.sandboxes.local.processes import kill_running_commands
+        from qai_local.sandbox.processes import kill_running_commands
 
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -357,9 +357,9 @@ class LocalStack:
         if os.environ["SANDBOX_PROVIDER"] != "local":
             return os.environ["SANDBOX_PROVIDER"]
         from qai_agent.config import get_agent_settings
-        from qai_agent.sandboxes import local_previews, stop_local_previews
-        from qai_agent.sandboxes.local.isolation import isolation_status
-        from qai_agent.sandboxes.local.template_cache import TemplateCache
+        from qai_local.sandbox.isolation import isolation_status
+        from qai_local.sandbox.provider import local_previews, stop_local_previews
+        from qai_local.sandbox.template_cache import TemplateCache
 
         settings = get_agent_settings()
         local_previews(settings)

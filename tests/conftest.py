@@ -193,7 +193,7 @@ def agent_env(
 ) -> Iterator[Path]:
     """The agent function's environment: scripted model, local sandboxes under a temp dir."""
     from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes import stop_local_previews
+    from qai_local.sandbox.provider import stop_local_previews
 
     sandboxes = tmp_path / "sandboxes"
     monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server.url)

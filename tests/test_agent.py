@@ -92,7 +92,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     """The real app: a page written by the tool, a file made by a shell command, an npm package
     installed and imported, and the preview rendering all three through Next.js."""
     from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes import local_previews
+    from qai_local.sandbox.provider import local_previews
 
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "120")
     monkeypatch.setenv("AGENT_CHECK_APP", "true")
@@ -174,7 +174,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
 def test_follow_up_sees_and_edits_the_earlier_files(
     api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qai_agent.sandboxes.local.sandbox import LocalSandbox
+    from qai_local.sandbox.sandbox import LocalSandbox
 
     commands: list[str] = []
     real_run = LocalSandbox.run

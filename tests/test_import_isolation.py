@@ -19,3 +19,12 @@ def test_api_function_imports_no_agent_sdk(function: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lambda_code_holds_no_local_sandbox() -> None:
+    """The local sandbox lives in qai_local/, outside every Lambda package."""
+    lambda_sources = [*ROOT.glob("functions/**/*.py"), *ROOT.glob("layers/**/*.py")]
+    assert lambda_sources
+    offending = [str(path.relative_to(ROOT)) for path in lambda_sources if "bwrap" in path.read_text()]
+    assert offending == []
+    assert not (ROOT / "functions/agent/qai_agent/sandboxes/local").exists()

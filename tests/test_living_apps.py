@@ -77,7 +77,7 @@ def fetch(url: str) -> str:
 def expire(sandbox_root: Path) -> None:
     """Delete every sandbox directory, as an expired sandbox looks on one machine."""
     from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes import local_previews
+    from qai_local.sandbox.provider import local_previews
 
     for directory in [path for path in sandbox_root.iterdir() if path.is_dir()]:
         local_previews(get_agent_settings()).supervisor.stop(directory.name)  # it would write .next meanwhile

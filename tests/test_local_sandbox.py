@@ -23,11 +23,11 @@ from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
 from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import get_agent_settings
 from qai_agent.sandboxes.base import SandboxPathError
-from qai_agent.sandboxes.local import isolation
-from qai_agent.sandboxes.local.devservers import DevServerSupervisor
-from qai_agent.sandboxes.local.previews import LocalPreviews
-from qai_agent.sandboxes.local.sandbox import LocalSandbox
-from qai_agent.sandboxes.local.template_cache import TemplateCache, TemplatePreparationError, template_hash
+from qai_local.sandbox import isolation
+from qai_local.sandbox.devservers import DevServerSupervisor
+from qai_local.sandbox.previews import LocalPreviews
+from qai_local.sandbox.sandbox import LocalSandbox
+from qai_local.sandbox.template_cache import TemplateCache, TemplatePreparationError, template_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 # A stand-in dev server for the supervisor's own tests: one Node process, up in milliseconds.
@@ -179,7 +179,7 @@ def test_background_processes_do_not_outlive_their_command(sandbox: LocalSandbox
 
 
 def test_output_held_open_by_a_process_that_escaped_the_kill_is_not_waited_for() -> None:
-    from qai_agent.sandboxes.local import sandbox as local_sandbox
+    from qai_local.sandbox import sandbox as local_sandbox
 
     marker = f"sleep 33{os.getpid() % 10}"
     process = subprocess.Popen(
@@ -421,7 +421,7 @@ def test_two_processes_preparing_the_template_at_once_prepare_it_once(tmp_path: 
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from qai_agent.sandboxes.local.template_cache import TemplateCache
+        from qai_local.sandbox.template_cache import TemplateCache
         print(TemplateCache(Path({str(cache_root)!r}), Path({str(source)!r})).ensure())
         """
     )

@@ -296,7 +296,7 @@ def test_e2b_provider_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_both_providers_describe_the_template_they_run() -> None:
-    from qai_agent.sandboxes.local.sandbox import local_description
+    from qai_local.sandbox.sandbox import local_description
 
     packages = template_packages()
     assert packages["next"].startswith("15.") and "radix-ui" in packages and "tailwindcss" in packages

@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from qai_agent.config import AgentSettings, e2b_api_key
 from qai_agent.sandboxes.base import Sandbox
-
-if TYPE_CHECKING:
-    from qai_agent.sandboxes.local.previews import LocalPreviews
 
 
 class SandboxConfigurationError(RuntimeError):
     """The sandbox provider cannot start as configured (a missing key, an unknown provider)."""
-
-
-# One preview proxy per sandbox root in this process, started on first use.
-_previews: dict[Path, LocalPreviews] = {}
-_previews_lock = threading.Lock()
-
-
-def local_previews(settings: AgentSettings) -> LocalPreviews:
-    """This process's preview proxy and dev-server supervisor for the local sandboxes, started once."""
-    from qai_agent.sandboxes.local.devservers import DevServerSupervisor
-    from qai_agent.sandboxes.local.previews import LocalPreviews
-
-    root = settings.local_sandbox_root.resolve()
-    with _previews_lock:
-        if root not in _previews:
-            supervisor = DevServerSupervisor(
-                root,
-                idle_seconds=settings.local_preview_idle_seconds,
-                max_running=settings.local_preview_max_running,
-            )
-            _previews[root] = LocalPreviews(root, supervisor).start()
-        return _previews[root]
-
-
-def stop_local_previews() -> None:
-    """Stop every preview proxy and dev server this process started."""
-    with _previews_lock:
-        started = list(_previews.values())
-        _previews.clear()
-    for previews in started:
-        previews.stop()
 
 
 def _e2b_key() -> str:
@@ -64,11 +26,10 @@ def open_sandbox(settings: AgentSettings) -> Sandbox:
     """A new sandbox with the app template."""
     _check_provider(settings)
     if settings.sandbox_provider == "local":
-        from qai_agent.sandboxes.local.sandbox import LocalSandbox
-        from qai_agent.sandboxes.local.template_cache import TemplateCache
+        # Only on one machine: the local sandbox is not in the agent's Lambda package.
+        from qai_local.sandbox.provider import open_local_sandbox
 
-        template = TemplateCache(settings.local_template_cache)
-        return LocalSandbox.create(settings.local_sandbox_root, template, local_previews(settings))
+        return open_local_sandbox(settings)
     from qai_agent.sandboxes.e2b import E2BSandbox
 
     return E2BSandbox.create(
@@ -80,11 +41,9 @@ def attach_sandbox(settings: AgentSettings, sandbox_id: str) -> Sandbox | None:
     """An existing sandbox as it was left (resumed if paused), or None when it expired."""
     _check_provider(settings)
     if settings.sandbox_provider == "local":
-        from qai_agent.sandboxes.local.sandbox import LocalSandbox
-        from qai_agent.sandboxes.local.template_cache import TemplateCache
+        from qai_local.sandbox.provider import attach_local_sandbox
 
-        template = TemplateCache(settings.local_template_cache)
-        return LocalSandbox.attach(settings.local_sandbox_root, sandbox_id, template, local_previews(settings))
+        return attach_local_sandbox(settings, sandbox_id)
     from qai_agent.sandboxes.e2b import E2BSandbox
 
     return E2BSandbox.attach(sandbox_id, api_key=_e2b_key(), timeout_seconds=settings.e2b_timeout_seconds)

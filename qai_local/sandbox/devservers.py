@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qai_agent.sandboxes.local.processes import forget_group, free_port, kill_group, port_accepts, start_in_sandbox
+from qai_local.sandbox.processes import forget_group, free_port, kill_group, port_accepts, start_in_sandbox
 
 OUTPUT_LINES = 400
 

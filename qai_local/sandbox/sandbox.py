@@ -27,10 +27,10 @@ from qai_agent.sandboxes.base import (
     SandboxPathError,
     app_relative_path,
 )
-from qai_agent.sandboxes.local.isolation import SANDBOX_APP_DIR, isolation_status
-from qai_agent.sandboxes.local.previews import LocalPreviews
-from qai_agent.sandboxes.local.processes import kill_group, start_in_sandbox
-from qai_agent.sandboxes.local.template_cache import TemplateCache
+from qai_local.sandbox.isolation import SANDBOX_APP_DIR, isolation_status
+from qai_local.sandbox.previews import LocalPreviews
+from qai_local.sandbox.processes import kill_group, start_in_sandbox
+from qai_local.sandbox.template_cache import TemplateCache
 
 OUTPUT_LIMIT = 20_000
 # After a kill, how long the command's output pipes may stay open: a process that escaped the kill

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qai.probe import EXPIRED_HEADER
-from qai_agent.sandboxes.local.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
+from qai_local.sandbox.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from qai_agent.sandboxes.local.isolation import release_sandbox, sandbox_process
+from qai_local.sandbox.isolation import release_sandbox, sandbox_process
 
 # Process groups still running (leader pid → sandbox), so that a stopping local stack leaves none
 # behind and each sandbox's process-limit cgroup goes once nothing of it runs.
