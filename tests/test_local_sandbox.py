@@ -13,7 +13,6 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -42,27 +41,6 @@ needs_bubblewrap = pytest.mark.skipif(
 
 def tiny_server_argv(port: int) -> list[str]:
     return ["node", "-e", TINY_SERVER]
-
-
-@pytest.fixture(scope="module")
-def template() -> TemplateCache:
-    """The real app template, prepared once per machine (shared with every other test)."""
-    cache = TemplateCache(get_agent_settings().local_template_cache)
-    cache.ensure()
-    return cache
-
-
-@pytest.fixture
-def previews(tmp_path: Path) -> Iterator[LocalPreviews]:
-    supervisor = DevServerSupervisor(tmp_path / "root", idle_seconds=600, max_running=2)
-    started = LocalPreviews(tmp_path / "root", supervisor).start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
-    return LocalSandbox.create(tmp_path / "root", template, previews)
 
 
 def sha256(path: Path) -> str:
@@ -331,15 +309,16 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
     supervisor = DevServerSupervisor(
         root, idle_seconds=1, max_running=2, server_argv=lambda port: ["node", "-e", slow_start]
     )
+    previews = LocalPreviews(root, supervisor).start()
     try:
         (root / "slow").mkdir(parents=True)
-        port = supervisor.ensure_running("slow")  # 1.5 s to start, longer than the idle time
+        supervisor.ensure_running("slow")  # 1.5 s to start, longer than the idle time
         time.sleep(0.5)  # two of the reaper's rounds, before the first request reaches the server
         assert supervisor.running() == ["slow"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-            assert response.read().startswith(b"tiny")
+        status, body = fetch(previews.url_for("slow"))
+        assert status == 200 and body.startswith("tiny")
     finally:
-        supervisor.stop_all()
+        previews.stop()
 
 
 def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:

@@ -306,4 +306,4 @@ def test_both_providers_describe_the_template_they_run() -> None:
         assert "never start, stop or restart it" in text
     assert "Every shadcn/ui component is installed" in e2b_provider.DESCRIPTION.environment
     local = local_description().environment
-    assert "No shadcn/ui components are installed" in local and "Only the npm registry is reachable" in local
+    assert "No shadcn/ui components are installed" in local and "no network but one way out: the npm registry" in local

@@ -14,9 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qai_local.sandbox.processes import forget_group, free_port, kill_group, port_accepts, start_in_sandbox
+from qai_local.sandbox.isolation import isolation_status, netbridge_path
+from qai_local.sandbox.network import SandboxNetwork, ingress_answers
+from qai_local.sandbox.processes import forget_group, free_port, kill_group, start_in_sandbox
 
 OUTPUT_LINES = 400
+# The dev server's port inside its sandbox's own network namespace (any port works there).
+SANDBOX_DEV_PORT = 3000
+# Starts the ingress relay on the descriptor the host passed, then becomes the dev server.
+WITH_INGRESS_RELAY = 'node "$0" "$1" "$2" & shift 2; exec "$@"'
 
 
 def next_dev_argv(port: int) -> list[str]:
@@ -34,7 +40,7 @@ class DevServerError(RuntimeError):
 @dataclass
 class DevServer:
     process: subprocess.Popen[bytes]
-    port: int
+    ingress: Path  # the host's way in: a Unix socket the relay in the sandbox accepts on
     last_used: float
     # Requests sent and not yet answered: a server compiling a page is not idle, however long it takes.
     pending: int = 0
@@ -56,8 +62,10 @@ class DevServerSupervisor:
         max_running: int,
         start_timeout_seconds: float = 90,
         server_argv: Callable[[int], list[str]] = next_dev_argv,
+        network: SandboxNetwork | None = None,
     ) -> None:
         self.root = root
+        self.network = network or SandboxNetwork()
         self.idle_seconds = idle_seconds
         self.max_running = max(1, max_running)
         self.start_timeout_seconds = start_timeout_seconds
@@ -69,8 +77,8 @@ class DevServerSupervisor:
         self._reaper = threading.Thread(target=self._reap_idle, name="qai-devserver-reaper", daemon=True)
         self._reaper.start()
 
-    def ensure_running(self, sandbox_id: str) -> int:
-        """The port of the sandbox's dev server, started first if it is not running."""
+    def ensure_running(self, sandbox_id: str) -> Path:
+        """The ingress socket of the sandbox's dev server, started first if it is not running."""
         with self._lock:
             starting = self._starting[sandbox_id]
         with starting:
@@ -78,7 +86,7 @@ class DevServerSupervisor:
                 server = self._servers.get(sandbox_id)
                 if server is not None and server.alive():
                     server.last_used = time.monotonic()
-                    return server.port
+                    return server.ingress
             directory = self.root / sandbox_id
             if not directory.is_dir():
                 raise SandboxGoneError(sandbox_id)
@@ -88,7 +96,7 @@ class DevServerSupervisor:
                 # Idle from now: a start slower than the idle time must not end the server unused.
                 server.last_used = time.monotonic()
                 self._servers[sandbox_id] = server
-            return server.port
+            return server.ingress
 
     def touch(self, sandbox_id: str, *, pending_change: int = 0) -> None:
         with self._lock:
@@ -117,6 +125,7 @@ class DevServerSupervisor:
             servers, self._servers = list(self._servers.values()), {}
         for server in servers:
             kill_group(server.process)
+        self.network.stop()
 
     def _make_room(self) -> None:
         with self._lock:
@@ -127,22 +136,28 @@ class DevServerSupervisor:
             self.stop(sandbox_id)
 
     def _start(self, sandbox_id: str, directory: Path) -> DevServer:
-        for attempt in range(2):  # a port taken between the check and the listen gets one retry
-            port = free_port()
-            process = start_in_sandbox(
-                sandbox_id,
-                directory,
-                self._server_argv(port),
-                extra_env={"PORT": str(port)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            server = DevServer(process, port, time.monotonic())
+        # In its own network namespace the server may take any port; without one, a free host port.
+        for attempt in range(2):  # a host port taken between the check and the listen gets one retry
+            port = SANDBOX_DEV_PORT if isolation_status().bubblewrap else free_port()
+            with self.network.listen_ingress(sandbox_id) as listener:
+                fd = listener.fileno()
+                relay = ["/bin/sh", "-c", WITH_INGRESS_RELAY, netbridge_path(), str(fd), str(port)]
+                process = start_in_sandbox(
+                    sandbox_id,
+                    directory,
+                    [*relay, *self._server_argv(port)],
+                    self.network.egress_dir,
+                    extra_env={"PORT": str(port)},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(fd,),
+                )
+            server = DevServer(process, self.network.ingress_path(sandbox_id), time.monotonic())
             threading.Thread(target=_collect_output, args=(server,), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout_seconds
-            while time.monotonic() < deadline and server.alive() and not port_accepts(port):
+            while time.monotonic() < deadline and server.alive() and not ingress_answers(server.ingress):
                 time.sleep(0.1)
-            if server.alive() and port_accepts(port):
+            if server.alive() and ingress_answers(server.ingress):
                 return server
             kill_group(process)
             if attempt == 0 and "EADDRINUSE" in server.output_tail():

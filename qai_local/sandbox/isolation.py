@@ -3,9 +3,11 @@
 Under bubblewrap a command sees the system's programs read-only, its own sandbox directory
 (writable, at ``/home/user/app``), a private ``/tmp`` and ``/proc``, and nothing else: not the
 host's home, not the other sandboxes, not the worker's files or environment, not other processes.
-It runs as an unprivileged user in its own user, PID, IPC and UTS namespaces with no capabilities,
-and the network stays on for ``npm install``. When its process group is killed, the PID namespace
-goes with it. A per-sandbox process limit (a pids cgroup where we may make one) stops fork bombs.
+It runs as an unprivileged user in its own user, PID, IPC, UTS and network namespaces with no
+capabilities: its network is loopback plus a relay to the host's allowlisting proxy, so ``npm
+install`` works and nothing else outside answers (see ``network``). When its process group is
+killed, the PID namespace goes with it. A per-sandbox process limit (a pids cgroup where we may
+make one) stops fork bombs.
 
 Where bubblewrap cannot run, commands run directly in the sandbox directory with an environment
 built from scratch: that confines mistakes and leaks, not a hostile model. The stack says so.
@@ -23,6 +25,8 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from qai_local.sandbox.network import EGRESS_SOCKET, NETBRIDGE, PROXY_PORT
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
@@ -44,6 +48,17 @@ SYSTEM_FILES = (
 )
 PASSWD = f"root:x:0:0:root:/root:/bin/sh\nuser:x:{SANDBOX_UID}:{SANDBOX_UID}:user:{SANDBOX_HOME}:/bin/sh\n"
 GROUP = f"root:x:0:\nuser:x:{SANDBOX_UID}:\n"
+# Where the host's files for the network bridges appear inside a sandbox.
+SANDBOX_EGRESS_DIR = "/run/qai"
+SANDBOX_NETBRIDGE = "/opt/qai/netbridge.js"
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+# Inside the sandbox, before the command: the relay to the egress proxy, and a wait (bounded) until
+# it listens, read from the namespace's own /proc/net/tcp (0100007F:0C38 is 127.0.0.1:3128).
+EGRESS_RELAY = (
+    f"socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:{SANDBOX_EGRESS_DIR}/{EGRESS_SOCKET}"
+    f' 2>/dev/null & i=0; while ! grep -q "0100007F:{PROXY_PORT:04X} " /proc/net/tcp && [ $i -lt 2000 ];'
+    ' do i=$((i+1)); done; exec "$@"'
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,7 @@ class IsolationStatus:
 
     def describe(self) -> str:
         if self.bubblewrap:
-            return "bubblewrap (each sandbox sees only its own directory)"
+            return "bubblewrap (each sandbox sees only its own directory and network; npm registry only)"
         return f"NOT ISOLATED: {self.detail}; commands are confined by path only"
 
 
@@ -71,6 +86,20 @@ def sandbox_environment(extra: dict[str, str] | None = None, *, home: str = SAND
         "npm_config_yes": "true",
     }
     return env | (extra or {})
+
+
+def proxy_environment() -> dict[str, str]:
+    """What points npm (and other tools that honour the usual variables) at the egress relay."""
+    return {
+        "HTTPS_PROXY": PROXY_URL,
+        "https_proxy": PROXY_URL,
+        "HTTP_PROXY": PROXY_URL,
+        "http_proxy": PROXY_URL,
+        "npm_config_proxy": PROXY_URL,
+        "npm_config_https_proxy": PROXY_URL,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
 
 
 def _node_prefix() -> str | None:
@@ -106,7 +135,7 @@ def _support_dir() -> Path:
     return directory
 
 
-def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str]) -> list[str]:
+def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str], egress_dir: Path) -> list[str]:
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [
         bwrap,
@@ -118,6 +147,7 @@ def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str]) -> 
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
+        "--unshare-net",
         "--unshare-cgroup-try",
         "--hostname",
         "sandbox",
@@ -140,6 +170,8 @@ def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str]) -> 
         env = env | {"PATH": f"{prefix}/bin:{env['PATH']}"}
     # The sandbox's own private /tmp, not the host's.
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]  # noqa: S108
+    # The host's own files, read-only: the egress proxy's socket and the ingress relay.
+    args += ["--ro-bind", str(egress_dir), SANDBOX_EGRESS_DIR, "--ro-bind", str(NETBRIDGE), SANDBOX_NETBRIDGE]
     args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, "--chdir", SANDBOX_APP_DIR, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -181,10 +213,12 @@ def isolation_status() -> IsolationStatus:
         return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none")
     if shutil.which("bwrap") is None:
         return IsolationStatus(False, "bubblewrap (bwrap) is not installed")
+    if shutil.which("socat") is None:
+        return IsolationStatus(False, "socat is not installed (sandboxes reach the npm registry through it)")
     probe_dir = _support_dir()
     try:
         probe = subprocess.run(
-            bubblewrap_argv(probe_dir, ["/bin/sh", "-c", "true"], sandbox_environment()),
+            bubblewrap_argv(probe_dir, ["/bin/sh", "-c", "true"], sandbox_environment(), probe_dir),
             capture_output=True,
             text=True,
             timeout=20,
@@ -205,13 +239,20 @@ class SandboxProcess:
     cwd: Path
 
 
+def netbridge_path() -> str:
+    """The ingress relay's path as a sandboxed process sees it."""
+    return SANDBOX_NETBRIDGE if isolation_status().bubblewrap else str(NETBRIDGE)
+
+
 def sandbox_process(
-    sandbox_id: str, sandbox_dir: Path, argv: list[str], extra_env: dict[str, str] | None = None
+    sandbox_id: str, sandbox_dir: Path, argv: list[str], egress_dir: Path, extra_env: dict[str, str] | None = None
 ) -> SandboxProcess:
     if not isolation_status().bubblewrap:
         env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
         return SandboxProcess(argv, env, sandbox_dir)
-    wrapped = bubblewrap_argv(sandbox_dir, argv, sandbox_environment(extra_env))
+    env = sandbox_environment(extra_env) | proxy_environment()
+    relayed = ["/bin/sh", "-c", EGRESS_RELAY, "sandbox", *argv]
+    wrapped = bubblewrap_argv(sandbox_dir, relayed, env, egress_dir)
     group = _pids_cgroup(sandbox_id)
     if group is not None:
         # Joins the cgroup before bubblewrap starts, so every process of the sandbox counts.

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qai.probe import EXPIRED_HEADER
 from qai_local.sandbox.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
+from qai_local.sandbox.network import READY_BYTE
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class LocalPreviews:
 
     async def _handle(self, sandbox_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            port = await self._loop.run_in_executor(self._executor, self.supervisor.ensure_running, sandbox_id)
+            ingress = await self._loop.run_in_executor(self._executor, self.supervisor.ensure_running, sandbox_id)
         except SandboxGoneError:
             await _answer(reader, writer, EXPIRED_PAGE)
             return
@@ -159,7 +160,10 @@ class LocalPreviews:
             await _answer(reader, writer, _failed_page(str(exc)))
             return
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+            upstream_reader, upstream_writer = await asyncio.open_unix_connection(str(ingress))
+            if await upstream_reader.read(1) != READY_BYTE:
+                upstream_writer.close()
+                raise ConnectionRefusedError("the dev server stopped answering")
         except OSError as exc:
             await _answer(reader, writer, _failed_page(str(exc)))
             return

@@ -19,9 +19,15 @@ _groups_lock = threading.Lock()  # commands, dev servers and their output reader
 
 
 def start_in_sandbox(
-    sandbox_id: str, sandbox_dir: Path, argv: list[str], *, extra_env: dict[str, str] | None = None, **popen: object
+    sandbox_id: str,
+    sandbox_dir: Path,
+    argv: list[str],
+    egress_dir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    **popen: object,
 ) -> subprocess.Popen[bytes]:
-    spec = sandbox_process(sandbox_id, sandbox_dir, argv, extra_env)
+    spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env)
     process = subprocess.Popen(  # type: ignore[call-overload]
         spec.argv,
         cwd=spec.cwd,
@@ -67,9 +73,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def port_accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -50,10 +50,12 @@ def local_description() -> SandboxDescription:
             "class-variance-authority and cn()."
         ),
         network=(
-            "Only the npm registry is reachable: `npm install <package>` works (install a package before you "
-            "import it); CDNs, web fonts (next/font/google fails) and other websites and APIs are not. "
-            "Standard Unix tools are in the terminal; commands run in the app directory and are stopped after "
-            "a timeout."
+            "The sandbox has no network but one way out: the npm registry, through a proxy that npm is "
+            "already set up to use, so `npm install <package>` works (install a package before you import "
+            "it). Nothing else answers: no CDNs, web fonts (next/font/google fails), websites, APIs or other "
+            "machines, and this machine's other services are not reachable either; the app's own server is "
+            "reachable from inside at 127.0.0.1. Standard Unix tools are in the terminal; commands run in the "
+            "app directory and are stopped after a timeout."
         ),
     )
     return SandboxDescription(environment=environment, workdir=workdir)
@@ -161,7 +163,12 @@ class LocalSandbox:
     def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
         _ensure_present(self.dir)
         process = start_in_sandbox(
-            self.sandbox_id, self.dir, ["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            self.sandbox_id,
+            self.dir,
+            ["/bin/sh", "-c", command],
+            self._previews.supervisor.network.egress_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         ends_at = time.monotonic() + timeout_seconds
         timed_out = stopped = False
