@@ -63,8 +63,10 @@ class DevServerSupervisor:
         start_timeout_seconds: float = 90,
         server_argv: Callable[[int], list[str]] = next_dev_argv,
         network: SandboxNetwork | None = None,
+        shared_node_modules: Path | None = None,
     ) -> None:
         self.root = root
+        self.shared_node_modules = shared_node_modules
         self.network = network or SandboxNetwork()
         self.idle_seconds = idle_seconds
         self.max_running = max(1, max_running)
@@ -148,6 +150,7 @@ class DevServerSupervisor:
                     [*relay, *self._server_argv(port)],
                     self.network.egress_dir,
                     extra_env={"PORT": str(port)},
+                    shared_node_modules=self.shared_node_modules,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     pass_fds=(fd,),

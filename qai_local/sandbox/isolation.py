@@ -135,7 +135,46 @@ def _support_dir() -> Path:
     return directory
 
 
-def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str], egress_dir: Path) -> list[str]:
+@cache
+def shared_packages(shared_node_modules: Path) -> tuple[str, ...]:
+    """The template's packages (``react``, ``@types/node``) that sandboxes share by hard links.
+
+    Their files are read-only, but when the stack is not root they are the stack user's own, and so
+    a sandbox's (its user maps to ours): a ``chmod`` would make them writable again in every other
+    sandbox. Those packages are then bound read-only over the sandbox's links; as root they belong
+    to another user and need no mount. The template never changes, so this is read once.
+    """
+    try:
+        if (shared_node_modules / "next" / "package.json").stat().st_uid != os.geteuid():
+            return ()
+        entries = sorted(entry for entry in os.listdir(shared_node_modules) if not entry.startswith("."))
+    except OSError:
+        return ()
+    packages: list[str] = []
+    for entry in entries:
+        if entry.startswith("@"):
+            packages += [f"{entry}/{name}" for name in sorted(os.listdir(shared_node_modules / entry))]
+        elif (shared_node_modules / entry).is_dir():
+            packages.append(entry)
+    return tuple(packages)
+
+
+def shared_package_binds(shared_node_modules: Path | None) -> list[str]:
+    if shared_node_modules is None:
+        return []
+    args: list[str] = []
+    for package in shared_packages(shared_node_modules):
+        args += ["--ro-bind", str(shared_node_modules / package), f"{SANDBOX_APP_DIR}/node_modules/{package}"]
+    return args
+
+
+def bubblewrap_argv(
+    sandbox_dir: Path,
+    argv: list[str],
+    env: dict[str, str],
+    egress_dir: Path,
+    shared_node_modules: Path | None = None,
+) -> list[str]:
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [
         bwrap,
@@ -172,7 +211,8 @@ def bubblewrap_argv(sandbox_dir: Path, argv: list[str], env: dict[str, str], egr
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]  # noqa: S108
     # The host's own files, read-only: the egress proxy's socket and the ingress relay.
     args += ["--ro-bind", str(egress_dir), SANDBOX_EGRESS_DIR, "--ro-bind", str(NETBRIDGE), SANDBOX_NETBRIDGE]
-    args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, "--chdir", SANDBOX_APP_DIR, "--clearenv"]
+    args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, *shared_package_binds(shared_node_modules)]
+    args += ["--chdir", SANDBOX_APP_DIR, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, *argv]
@@ -245,14 +285,19 @@ def netbridge_path() -> str:
 
 
 def sandbox_process(
-    sandbox_id: str, sandbox_dir: Path, argv: list[str], egress_dir: Path, extra_env: dict[str, str] | None = None
+    sandbox_id: str,
+    sandbox_dir: Path,
+    argv: list[str],
+    egress_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    shared_node_modules: Path | None = None,
 ) -> SandboxProcess:
     if not isolation_status().bubblewrap:
         env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
         return SandboxProcess(argv, env, sandbox_dir)
     env = sandbox_environment(extra_env) | proxy_environment()
     relayed = ["/bin/sh", "-c", EGRESS_RELAY, "sandbox", *argv]
-    wrapped = bubblewrap_argv(sandbox_dir, relayed, env, egress_dir)
+    wrapped = bubblewrap_argv(sandbox_dir, relayed, env, egress_dir, shared_node_modules)
     group = _pids_cgroup(sandbox_id)
     if group is not None:
         # Joins the cgroup before bubblewrap starts, so every process of the sandbox counts.

@@ -25,9 +25,10 @@ def start_in_sandbox(
     egress_dir: Path,
     *,
     extra_env: dict[str, str] | None = None,
+    shared_node_modules: Path | None = None,
     **popen: object,
 ) -> subprocess.Popen[bytes]:
-    spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env)
+    spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env, shared_node_modules)
     process = subprocess.Popen(  # type: ignore[call-overload]
         spec.argv,
         cwd=spec.cwd,

@@ -25,6 +25,7 @@ def local_previews(settings: AgentSettings) -> LocalPreviews:
                 root,
                 idle_seconds=settings.local_preview_idle_seconds,
                 max_running=settings.local_preview_max_running,
+                shared_node_modules=TemplateCache(settings.local_template_cache).app_dir / "node_modules",
             )
             _previews[root] = LocalPreviews(root, supervisor).start()
         return _previews[root]

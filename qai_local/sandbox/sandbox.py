@@ -167,6 +167,7 @@ class LocalSandbox:
             self.dir,
             ["/bin/sh", "-c", command],
             self._previews.supervisor.network.egress_dir,
+            shared_node_modules=self._template.app_dir / "node_modules",
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's commands and the sandbox's boundary as an ordinary user, not root (CI runs as root):
+# a user is made when missing, gets a copy of this tree's tracked files, builds its own virtual
+# environment and web client, and runs the start command's smoke and every sandbox escape test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+user=${QAI_CHECK_USER:-qai-check}
+id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+home=$(getent passwd "$user" | cut -d: -f6)
+rm -rf "$home/qai"
+mkdir -p "$home/qai"
+git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$home/qai"
+chown -R "$user:" "$home/qai"
+runuser -u "$user" -- bash -c '
+	set -euo pipefail
+	cd ~/qai
+	test "$(id -u)" != 0
+	bash scripts/smoke-dev.sh
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_sandbox_network.py tests/test_sandbox_boundary.py
+'
