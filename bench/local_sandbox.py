@@ -5,7 +5,10 @@
 - new sandbox creation (target < 2 s) and the disk it adds (target < 50 MB, node_modules shared);
 - a cold preview, from the first request to the first 200 (target < 15 s), and a warm request;
 - the agent's build check of an app (type check, page, dev server output) on a warm dev server;
-- the memory of one running dev server, and how many this machine holds at once.
+- the memory of one running dev server, and how many this machine holds at once;
+- the boundary's cost, side by side: a command with the network namespace, its relay and the
+  limits against bubblewrap alone (target: under 50 ms more), and a cold preview through the
+  sandbox against plain ``next dev`` on the same app (target: under 1 s more).
 
 Usage: make bench  (or python bench/local_sandbox.py [dev servers to run at once, default 3])
 """
@@ -27,6 +30,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "funct
 TARGET_CREATE_S = 2.0
 TARGET_DISK_MB = 50.0
 TARGET_COLD_PREVIEW_S = 15.0
+TARGET_COMMAND_EXTRA_MS = 50.0
+TARGET_PREVIEW_EXTRA_S = 1.0
+COMMAND_RUNS = 20
 
 
 def _row(name: str, value: float, unit: str, target: float | None = None) -> None:
@@ -53,6 +59,67 @@ def _get(url: str) -> float:
         response.read()
         assert response.status == 200
     return time.perf_counter() - started
+
+
+def _median_seconds(run: object, times: int = COMMAND_RUNS) -> float:
+    assert callable(run)
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _plain_next_dev_cold_s(app: Path) -> float:
+    """The anchor of a cold preview: ``next dev`` started by hand in a copy of the app, no sandbox."""
+    from qai_local.sandbox.devservers import next_dev_argv
+    from qai_local.sandbox.processes import free_port
+
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        next_dev_argv(port), cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        while True:
+            try:
+                _get(f"http://127.0.0.1:{port}/")
+                return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.05)
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def boundary_costs(sandbox: object, cold_preview_s: float, plain_app: Path) -> None:
+    from qai_local.sandbox import isolation
+    from qai_local.sandbox.sandbox import LocalSandbox
+
+    assert isinstance(sandbox, LocalSandbox)
+    if not isolation.isolation_status().bubblewrap:
+        print("  (the boundary's cost: bubblewrap cannot run here)")
+        return
+    network = sandbox._previews.supervisor.network
+    shared = sandbox._template.app_dir / "node_modules"
+    bare = isolation.bubblewrap_argv(
+        sandbox.dir, ["/bin/sh", "-c", "true"], isolation.sandbox_environment(), network.egress_dir, shared
+    )
+    bare.remove("--unshare-net")
+    with_boundary = _median_seconds(lambda: sandbox.run("true", timeout_seconds=30))
+    bubblewrap_alone = _median_seconds(lambda: subprocess.run(bare, check=True))
+    no_sandbox = _median_seconds(lambda: subprocess.run(["/bin/sh", "-c", "true"], check=True))
+    _row("command `true`, no sandbox", no_sandbox * 1000, "ms")
+    _row("command `true`, bubblewrap alone", bubblewrap_alone * 1000, "ms")
+    _row("command `true`, the whole boundary", with_boundary * 1000, "ms")
+    _row("the boundary's extra per command", (with_boundary - bubblewrap_alone) * 1000, "ms", TARGET_COMMAND_EXTRA_MS)
+    plain = _plain_next_dev_cold_s(plain_app)
+    _row("cold preview, plain next dev", plain, "s")
+    _row("the boundary's extra on a cold preview", max(0.0, cold_preview_s - plain), "s", TARGET_PREVIEW_EXTRA_S)
 
 
 def main(servers_at_once: int) -> int:
@@ -91,7 +158,8 @@ def main(servers_at_once: int) -> int:
             _row("disk added by a sandbox", _added_disk_mb(template.app_dir, sandboxes[0].dir), "MB", TARGET_DISK_MB)
 
             first = sandboxes[0]
-            _row("cold preview, request to 200", _get(first.preview_url()), "s", TARGET_COLD_PREVIEW_S)
+            cold_preview = _get(first.preview_url())
+            _row("cold preview, request to 200", cold_preview, "s", TARGET_COLD_PREVIEW_S)
             warm = [_get(first.preview_url()) for _ in range(10)]
             _row("warm preview request (median)", statistics.median(warm) * 1000, "ms")
             started = time.perf_counter()
@@ -101,6 +169,7 @@ def main(servers_at_once: int) -> int:
             one = _tree_rss_mb(server.process.pid)
             _row("one dev server's memory (RSS)", one, "MB")
 
+            boundary_costs(first, cold_preview, sandboxes[-1].dir)
             for sandbox in sandboxes[1:servers_at_once]:
                 _get(sandbox.preview_url())
             running = [supervisor._servers[i] for i in supervisor.running()]
