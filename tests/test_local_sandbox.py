@@ -264,14 +264,32 @@ def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
     assert not (isolation.PIDS_CGROUP_ROOT / "qai" / sandbox.sandbox_id).exists()
 
 
-def test_without_bubblewrap_the_fallback_is_announced_and_still_confines(
-    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+def test_without_bubblewrap_commands_and_previews_are_refused_with_what_to_install(
+    sandbox: LocalSandbox, previews: LocalPreviews, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     isolation.isolation_status.cache_clear()
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None if name == "bwrap" else "/usr/bin/" + name)
     try:
         status = isolation.isolation_status()
-        assert not status.bubblewrap and "not installed" in status.describe() and "NOT ISOLATED" in status.describe()
+        assert not status.bubblewrap and "not installed" in status.describe() and "OFF" in status.describe()
+        outcome = sandbox.run("echo ran > ran.txt", timeout_seconds=10)
+        assert outcome.exit_code == 126 and "apt-get install bubblewrap socat" in outcome.stderr
+        assert "QAI_SANDBOX_ISOLATION=none" in outcome.stderr
+        assert not (sandbox.dir / "ran.txt").exists()
+        status_code, page = fetch(sandbox.preview_url())
+        assert status_code == 502 and "apt-get install bubblewrap socat" in page
+        assert previews.supervisor.running() == []
+    finally:
+        isolation.isolation_status.cache_clear()
+
+
+def test_with_isolation_off_on_purpose_commands_run_confined_by_path(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolation.isolation_status.cache_clear()
+    monkeypatch.setenv("QAI_SANDBOX_ISOLATION", "none")
+    try:
+        assert "NOT ISOLATED" in isolation.isolation_status().describe()
         outcome = sandbox.run("pwd; env", timeout_seconds=10)
         assert outcome.stdout.splitlines()[0] == str(sandbox.dir)
         assert "ANTHROPIC" not in outcome.stdout and "DATABASE_URL" not in outcome.stdout

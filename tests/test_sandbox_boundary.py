@@ -3,9 +3,16 @@ template cache sees, whether the stack runs as root or as an ordinary user."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from qai_local.sandbox import isolation
@@ -60,3 +67,61 @@ def test_a_sandbox_still_adds_packages_of_its_own(sandbox: LocalSandbox, templat
     )
     assert outcome.stdout.strip() == "ok"
     assert not (template.app_dir / "node_modules/mine").exists()
+
+
+WORKER = """
+import sys, threading
+from pathlib import Path
+from qai_local.sandbox.devservers import DevServerSupervisor
+from qai_local.sandbox.previews import LocalPreviews
+from qai_local.sandbox.sandbox import LocalSandbox
+from qai_local.sandbox.template_cache import TemplateCache
+
+root, cache, marker = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+server = "require('http').createServer((q, s) => s.end('up')).listen(Number(process.env.PORT), '127.0.0.1')"
+supervisor = DevServerSupervisor(
+    root, idle_seconds=600, max_running=2, server_argv=lambda port: ["node", "-e", server, marker]
+)
+previews = LocalPreviews(root, supervisor).start()
+sandbox = LocalSandbox.create(root, TemplateCache(cache), previews)
+supervisor.ensure_running(sandbox.sandbox_id)
+command = f"sleep 600 {marker} & sleep 600 {marker}"
+threading.Thread(target=sandbox.run, args=(command,), kwargs={"timeout_seconds": 900}).start()
+print("started", flush=True)
+threading.Event().wait()
+"""
+
+
+def processes_with(marker: str) -> list[str]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if marker in cmdline and "python" not in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_every_sandbox_process_dies_with_the_worker_that_started_it(tmp_path: Path, template: TemplateCache) -> None:
+    marker = f"qai-orphan-{os.urandom(4).hex()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(tmp_path / "root"), str(template.root), marker],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 20
+        while len(processes_with(marker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the dev server and the command's two sleeps
+        assert len(processes_with(marker)) >= 3
+        worker.kill()  # SIGKILL: no clean-up code of the worker runs
+        worker.wait()
+        deadline = time.monotonic() + 10
+        while processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_with(marker) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qai_local.sandbox.isolation import isolation_status, netbridge_path
+from qai_local.sandbox.isolation import IsolationUnavailableError, isolation_status, netbridge_path
 from qai_local.sandbox.network import SandboxNetwork, ingress_answers
 from qai_local.sandbox.processes import forget_group, free_port, kill_group, start_in_sandbox
 
@@ -144,17 +144,20 @@ class DevServerSupervisor:
             with self.network.listen_ingress(sandbox_id) as listener:
                 fd = listener.fileno()
                 relay = ["/bin/sh", "-c", WITH_INGRESS_RELAY, netbridge_path(), str(fd), str(port)]
-                process = start_in_sandbox(
-                    sandbox_id,
-                    directory,
-                    [*relay, *self._server_argv(port)],
-                    self.network.egress_dir,
-                    extra_env={"PORT": str(port)},
-                    shared_node_modules=self.shared_node_modules,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(fd,),
-                )
+                try:
+                    process = start_in_sandbox(
+                        sandbox_id,
+                        directory,
+                        [*relay, *self._server_argv(port)],
+                        self.network.egress_dir,
+                        extra_env={"PORT": str(port)},
+                        shared_node_modules=self.shared_node_modules,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(fd,),
+                    )
+                except IsolationUnavailableError as exc:
+                    raise DevServerError(str(exc)) from exc
             server = DevServer(process, self.network.ingress_path(sandbox_id), time.monotonic())
             threading.Thread(target=_collect_output, args=(server,), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout_seconds

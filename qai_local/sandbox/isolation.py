@@ -61,15 +61,35 @@ EGRESS_RELAY = (
 )
 
 
+INSTALL_HINT = "install bubblewrap and socat (Debian/Ubuntu: sudo apt-get install bubblewrap socat)"
+
+
 @dataclass(frozen=True)
 class IsolationStatus:
     bubblewrap: bool
     detail: str  # why not, when it is off
+    opted_out: bool = False  # QAI_SANDBOX_ISOLATION=none: the operator runs commands unisolated on purpose
+
+    @property
+    def refusal(self) -> str | None:
+        """Why commands and dev servers may not run here, or None when they may."""
+        if self.bubblewrap or self.opted_out:
+            return None
+        return (
+            f"Sandboxed commands are refused on this machine: {self.detail}. To run them, {INSTALL_HINT}; "
+            "or set QAI_SANDBOX_ISOLATION=none to run them without isolation, on purpose."
+        )
 
     def describe(self) -> str:
         if self.bubblewrap:
             return "bubblewrap (each sandbox sees only its own directory and network; npm registry only)"
-        return f"NOT ISOLATED: {self.detail}; commands are confined by path only"
+        if self.opted_out:
+            return "NOT ISOLATED (QAI_SANDBOX_ISOLATION=none): commands run as this user, confined by path only"
+        return f"OFF: {self.detail}; commands and previews are refused until you {INSTALL_HINT}"
+
+
+class IsolationUnavailableError(RuntimeError):
+    """Bubblewrap cannot run here and the operator has not opted out: nothing runs."""
 
 
 def sandbox_environment(extra: dict[str, str] | None = None, *, home: str = SANDBOX_HOME) -> dict[str, str]:
@@ -250,7 +270,7 @@ def release_sandbox(sandbox_id: str) -> None:
 def isolation_status() -> IsolationStatus:
     """Whether bubblewrap can start a sandbox here: probed once per process."""
     if os.environ.get("QAI_SANDBOX_ISOLATION", "").strip().lower() == "none":
-        return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none")
+        return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none", opted_out=True)
     if shutil.which("bwrap") is None:
         return IsolationStatus(False, "bubblewrap (bwrap) is not installed")
     if shutil.which("socat") is None:
@@ -292,7 +312,10 @@ def sandbox_process(
     extra_env: dict[str, str] | None = None,
     shared_node_modules: Path | None = None,
 ) -> SandboxProcess:
-    if not isolation_status().bubblewrap:
+    status = isolation_status()
+    if status.refusal:
+        raise IsolationUnavailableError(status.refusal)
+    if not status.bubblewrap:
         env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
         return SandboxProcess(argv, env, sandbox_dir)
     env = sandbox_environment(extra_env) | proxy_environment()

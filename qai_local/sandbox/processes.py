@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +31,7 @@ def start_in_sandbox(
 ) -> subprocess.Popen[bytes]:
     spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env, shared_node_modules)
     process = subprocess.Popen(  # type: ignore[call-overload]
-        spec.argv,
+        dies_with_this_process(spec.argv),
         cwd=spec.cwd,
         env=spec.env,
         stdin=subprocess.DEVNULL,
@@ -40,6 +41,16 @@ def start_in_sandbox(
     with _groups_lock:
         _running_groups[process.pid] = sandbox_id
     return process
+
+
+def dies_with_this_process(argv: list[str]) -> list[str]:
+    """``argv`` killed (SIGKILL) when the thread that starts it ends, the worker's death included.
+
+    Through ``setpriv --pdeathsig`` (util-linux) rather than a ``preexec_fn``, which is unsafe in a
+    process with threads. Under bubblewrap, ``--die-with-parent`` then takes the whole sandbox.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -27,7 +27,7 @@ from qai_agent.sandboxes.base import (
     SandboxPathError,
     app_relative_path,
 )
-from qai_local.sandbox.isolation import SANDBOX_APP_DIR, isolation_status
+from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import kill_group, start_in_sandbox
 from qai_local.sandbox.template_cache import TemplateCache
@@ -160,9 +160,8 @@ class LocalSandbox:
     def server_log(self) -> str:
         return self._previews.supervisor.output_tail(self.sandbox_id)
 
-    def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
-        _ensure_present(self.dir)
-        process = start_in_sandbox(
+    def _start(self, command: str) -> subprocess.Popen[bytes]:
+        return start_in_sandbox(
             self.sandbox_id,
             self.dir,
             ["/bin/sh", "-c", command],
@@ -171,6 +170,13 @@ class LocalSandbox:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+
+    def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
+        _ensure_present(self.dir)
+        try:
+            process = self._start(command)
+        except IsolationUnavailableError as exc:
+            return CommandOutcome(exit_code=126, stdout="", stderr=str(exc), timed_out=False, stopped=False)
         ends_at = time.monotonic() + timeout_seconds
         timed_out = stopped = False
         try:

@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 
 from qai.app_files import TEMPLATE_DIR, template_files
+from qai_local.sandbox.processes import dies_with_this_process
 
 # Not a sandbox's user: shared files owned by it cannot be chmod-ed back to writable from a sandbox.
 SHARED_OWNER_UID = 65534
@@ -120,7 +121,7 @@ class TemplateCache:
                 shutil.copy2(self.source / relative, app / relative)
             say("installing the app template's packages with npm ci (once per machine)…")
             done = subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"],
+                dies_with_this_process(["npm", "ci", "--no-audit", "--no-fund"]),
                 cwd=app,
                 env=_npm_environment(),
                 stdin=subprocess.DEVNULL,
