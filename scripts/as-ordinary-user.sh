@@ -16,5 +16,5 @@ runuser -u "$user" -- bash -c '
 	cd ~/qai
 	test "$(id -u)" != 0
 	bash scripts/smoke-dev.sh
-	.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_sandbox_network.py tests/test_sandbox_boundary.py
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_sandbox_network.py tests/test_sandbox_boundary.py tests/test_sandbox_files.py
 '

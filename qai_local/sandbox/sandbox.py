@@ -2,22 +2,22 @@
 
 A sandbox is made from the prepared template in well under a second (its node_modules is shared
 through hard links). Commands run isolated (see ``isolation``) in their own process group, killed
-whole on timeout. File paths are confined to the sandbox: ``..``, absolute paths and symlinks
-that lead out are refused. The preview is the sandbox's own port on 127.0.0.1 (see ``previews``).
+whole on timeout. The host's file operations go by descriptor and never follow a link (see
+``files``): ``..``, absolute paths and symlinks anywhere on the way are refused. The preview is
+the sandbox's own port on 127.0.0.1 (see ``previews``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from qai.app_files import SKIPPED_DIRS, encode_app, is_app_file
+from qai.app_files import DEFAULT_MAX_BYTES, encode_app
 from qai_agent.sandboxes.app_template import stack_paragraph
 from qai_agent.sandboxes.base import (
     STOP_POLL_SECONDS,
@@ -25,8 +25,10 @@ from qai_agent.sandboxes.base import (
     SandboxDescription,
     SandboxLostError,
     SandboxPathError,
+    Skipped,
     app_relative_path,
 )
+from qai_local.sandbox.files import FileChangedError, changed_files, opened_directory, read_bytes, remove, write_bytes
 from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import kill_group, start_in_sandbox
@@ -61,15 +63,6 @@ def local_description() -> SandboxDescription:
     return SandboxDescription(environment=environment, workdir=workdir)
 
 
-def _confined(root: Path, relative: str) -> Path:
-    """The real path of ``relative`` under ``root``, refusing symlinks that point outside."""
-    _ensure_present(root)
-    target = (root / app_relative_path(relative)).resolve()
-    if target != root and root not in target.parents:
-        raise SandboxPathError(f"{relative}: path leaves the app directory")
-    return target
-
-
 def _ensure_present(directory: Path) -> None:
     # A write would otherwise make a skeleton of the sandbox again, without its node_modules.
     if not directory.is_dir():
@@ -84,16 +77,6 @@ def _output_after_kill(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
             if pipe is not None:
                 pipe.close()
         return b"", b"(its output could not be read: something it started still holds it)"
-
-
-def _same_file(path: Path, template_path: Path) -> bool:
-    try:
-        mine, theirs = path.stat(), template_path.stat()
-    except FileNotFoundError:
-        return False
-    if (mine.st_ino, mine.st_dev) == (theirs.st_ino, theirs.st_dev):
-        return True
-    return mine.st_size == theirs.st_size and path.read_bytes() == template_path.read_bytes()
 
 
 class LocalSandbox:
@@ -121,41 +104,35 @@ class LocalSandbox:
         return cls(root.resolve(), sandbox_id, template, previews)
 
     def write_files(self, files: Mapping[str, str | bytes]) -> None:
-        targets = {path: _confined(self.dir, path) for path in files}  # check every path before writing any
-        for path, target in targets.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink():
-                raise SandboxPathError(f"{path}: refusing to write through a symlink")
-            if target.exists():
-                target.unlink()  # a new file, never a write through a link shared with other sandboxes
-            content = files[path]
-            target.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        targets = {app_relative_path(path): content for path, content in files.items()}  # all checked first
+        _ensure_present(self.dir)
+        with opened_directory(self.dir) as root_fd:
+            for path, content in targets.items():
+                write_bytes(root_fd, path, content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def remove_files(self, paths: list[str]) -> None:
-        for target in [_confined(self.dir, path) for path in paths]:
-            target.unlink(missing_ok=True)
+        targets = [app_relative_path(path) for path in paths]
+        _ensure_present(self.dir)
+        with opened_directory(self.dir) as root_fd:
+            for path in targets:
+                remove(root_fd, path)
 
     def read_file(self, path: str) -> str:
-        target = _confined(self.dir, path)
-        if not target.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        return target.read_text(encoding="utf-8", errors="replace")
-
-    def _changed_files(self) -> Iterator[tuple[str, bytes]]:
-        template_dir = self._template.app_dir
-        for directory, dirs, names in os.walk(self.dir):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-            for name in sorted(names):
-                path = Path(directory) / name
-                relative = path.relative_to(self.dir).as_posix()
-                if path.is_symlink() or not path.is_file() or not is_app_file(relative):
-                    continue
-                if not _same_file(path, template_dir / relative):
-                    yield relative, path.read_bytes()
-
-    def snapshot(self, max_bytes: int) -> dict[str, str]:
+        relative = app_relative_path(path)
         _ensure_present(self.dir)
-        return encode_app(self._changed_files(), max_bytes)
+        with opened_directory(self.dir) as root_fd:
+            try:
+                data = read_bytes(root_fd, relative, DEFAULT_MAX_BYTES)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{path}: no such file") from None
+            except (FileChangedError, IsADirectoryError) as exc:
+                raise SandboxPathError(f"{path}: not a regular file") from exc
+        return data.decode("utf-8", errors="replace")
+
+    def snapshot(self, max_bytes: int, skipped: Skipped | None = None) -> dict[str, str]:
+        _ensure_present(self.dir)
+        files = changed_files(self.dir, self._template.app_dir, max_bytes, skipped or (lambda _path, _reason: None))
+        return encode_app(files, max_bytes)
 
     def server_log(self) -> str:
         return self._previews.supervisor.output_tail(self.sandbox_id)

@@ -162,7 +162,10 @@ def build_app(
             raise FinalRunError(f"The agent stopped without a task summary ({result.stop_reason})")
         log.stop_if_requested()
         try:
-            files = sandbox.snapshot(settings.fragment_max_bytes)
+            files = sandbox.snapshot(
+                settings.fragment_max_bytes,
+                skipped=lambda path, reason: log.record("files", f"Not saved: {path} ({reason})", skipped=path),
+            )
         except AppTooLargeError as exc:
             raise FinalRunError(str(exc), reply=str(exc)) from exc
         if not files:

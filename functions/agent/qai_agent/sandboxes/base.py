@@ -7,6 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+# Told of a file a snapshot leaves out: its path and why.
+Skipped = Callable[[str, str], None]
+
 
 class SandboxPathError(ValueError):
     """A path the model gave that would leave the app's directory; reported back as a tool error."""
@@ -54,9 +57,11 @@ class Sandbox(Protocol):
         """Run a shell command in the app's directory; killed at the timeout, or once ``stop()`` is true."""
         ...
 
-    def snapshot(self, max_bytes: int) -> dict[str, str]:
+    def snapshot(self, max_bytes: int, skipped: Skipped | None = None) -> dict[str, str]:
         """Every app file that differs from the template, as a fragment stores them (``qai.app_files``);
-        AppTooLargeError past ``max_bytes``."""
+        AppTooLargeError past ``max_bytes``. A file that cannot be stored (a name with a backslash or a
+        control character, a link, one that changed while it was read) is left out and passed to
+        ``skipped`` with the reason."""
         ...
 
     def server_log(self) -> str:

@@ -19,9 +19,15 @@ from typing import Any
 
 from e2b import CommandExitException, NotFoundException, Sandbox, SandboxLifecycle, TimeoutException
 
-from qai.app_files import SKIPPED_DIRS, SKIPPED_SUFFIXES, encode_app, too_large
+from qai.app_files import SKIPPED_DIRS, SKIPPED_SUFFIXES, encode_app, stored_path_problem, too_large
 from qai_agent.sandboxes.app_template import stack_paragraph
-from qai_agent.sandboxes.base import STOP_POLL_SECONDS, CommandOutcome, SandboxDescription, app_relative_path
+from qai_agent.sandboxes.base import (
+    STOP_POLL_SECONDS,
+    CommandOutcome,
+    SandboxDescription,
+    Skipped,
+    app_relative_path,
+)
 
 WORKDIR = "/home/user"
 PREVIEW_PORT = 3000
@@ -76,18 +82,22 @@ def snapshot_command() -> str:
     )
 
 
-def _archive_members(archive: bytes, max_bytes: int) -> Iterator[tuple[str, bytes]]:
+def _archive_members(archive: bytes, max_bytes: int, skipped: Skipped) -> Iterator[tuple[str, bytes]]:
     total = 0
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         for member in tar:
+            name = member.name.removeprefix("./")
             if not member.isfile():
+                continue
+            if problem := stored_path_problem(name):
+                skipped(name, problem)
                 continue
             total += member.size
             if total > max_bytes:  # checked before extracting: a small archive can unpack large
                 raise too_large(total, max_bytes)
             extracted = tar.extractfile(member)
             if extracted is not None:
-                yield app_relative_path(member.name), extracted.read()
+                yield name, extracted.read()
 
 
 class E2BSandbox:
@@ -144,13 +154,13 @@ class E2BSandbox:
                 return CommandOutcome(-1, "", str(exc), timed_out=True)
             return CommandOutcome(done.exit_code, _tail(done.stdout), _tail(done.stderr), stopped=stopped)
 
-    def snapshot(self, max_bytes: int) -> dict[str, str]:
+    def snapshot(self, max_bytes: int, skipped: Skipped | None = None) -> dict[str, str]:
         result = self._sandbox.commands.run(snapshot_command(), cwd=WORKDIR, timeout=SNAPSHOT_TIMEOUT_SECONDS)
         archive_size = int(result.stdout.strip().splitlines()[-1])
         if archive_size > max_bytes:  # compressed already too large: not worth downloading
             raise too_large(archive_size, max_bytes)
         archive = bytes(self._sandbox.files.read(SNAPSHOT_ARCHIVE, format="bytes"))
-        return encode_app(_archive_members(archive, max_bytes), max_bytes)
+        return encode_app(_archive_members(archive, max_bytes, skipped or (lambda _path, _reason: None)), max_bytes)
 
     def server_log(self) -> str:
         try:

@@ -33,6 +33,19 @@ class AppTooLargeError(ValueError):
     """The app's files exceed what one fragment may hold; the message is meant for the user."""
 
 
+def stored_path_problem(relative: str) -> str | None:
+    """Why a path cannot be stored in a fragment or a zip, or None: ``/`` separators only, relative,
+    no ``..`` or empty segment, no backslash or control character (unpacked elsewhere, such a name
+    could land outside its folder)."""
+    if "\\" in relative:
+        return "its name holds a backslash"
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in relative):
+        return "its name holds a control character"
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
+        return "its path is not a plain relative path"
+    return None
+
+
 def is_app_file(relative: str) -> bool:
     """Whether a path (relative to the app) belongs in a fragment rather than being made again."""
     parts = PurePosixPath(relative).parts
@@ -110,7 +123,7 @@ def app_archive(files: dict[str, str], folder: str, source: Path = TEMPLATE_DIR)
             if relative not in files:
                 archive.write(source / relative, f"{folder}/{relative}")
         for relative, content in sorted(files.items()):
-            # Stored paths came through the sandbox's path rules; a zip entry never leaves the folder anyway.
-            if is_app_file(relative) and not PurePosixPath(relative).is_absolute() and ".." not in relative.split("/"):
+            # Stored paths came through the sandbox's rules; a zip entry never leaves its folder anyway.
+            if is_app_file(relative) and stored_path_problem(relative) is None:
                 archive.writestr(f"{folder}/{relative}", decode_content(content))
     return buffer.getvalue()
