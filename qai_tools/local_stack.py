@@ -20,6 +20,7 @@ SANDBOX_PROVIDER …).
 from __future__ import annotations
 
 import base64
+import faulthandler
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
 API_TIMEOUT_SECONDS = 29
 DOWNLOADS_PATH = "/local/downloads"
+SLOW_STOP_SECONDS = 2
 
 
 def _port(name: str, default: int) -> int:
@@ -328,10 +330,13 @@ class LocalStack:
     def stop(self) -> None:
         # In reverse order of starting: the API and the poller first (they use the rest), the database last.
         for stop in reversed(self._stoppers):
+            started = time.monotonic()
             try:
                 stop()
             except Exception as exc:
                 print(f"while stopping: {exc}", file=sys.stderr)
+            if (took := time.monotonic() - started) > SLOW_STOP_SECONDS:
+                print(f"while stopping: {stop.__qualname__} took {took:.1f} s", file=sys.stderr, flush=True)
         self._stoppers.clear()
 
     def _start_postgres(self) -> str:
@@ -460,6 +465,8 @@ def _model_line() -> str:
 def main() -> int:
     stack = LocalStack(StackConfig.from_env())
     stopping = threading.Event()
+    # What every thread is doing, on demand: a stop that hangs can be asked where (kill -USR1).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     try:

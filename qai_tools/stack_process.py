@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -16,6 +17,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 # Settings a deployment would set, dropped so that the stack makes its own (the caller may pass any).
 INHERITED_PREFIXES = ("AWS_", "DATABASE_", "AGENT_", "LOCAL_")
+# A database stop ends with a checkpoint, which a busy disk can make slow (pg_ctl waits up to 60 s).
+STOP_TIMEOUT_SECONDS = 120
 
 
 def free_port() -> int:
@@ -42,6 +45,7 @@ class LocalStackProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group, for killing it whole if it hangs
         )
         self.output: list[str] = []
         self._ready = threading.Event()
@@ -61,6 +65,15 @@ class LocalStackProcess:
         """Ctrl-C, as a user would; the processes of ours still alive afterwards."""
         children = psutil.Process(self.process.pid).children(recursive=True)
         self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(timeout=60) == 0, "".join(self.output)
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)  # every thread's stack, into the output
+            time.sleep(1)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise AssertionError(
+                f"the stack did not stop in {STOP_TIMEOUT_SECONDS} s:\n" + "".join(self.output)
+            ) from None
+        assert code == 0, "".join(self.output)
         _, alive = psutil.wait_procs(children, timeout=10)
         return alive
