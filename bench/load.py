@@ -30,10 +30,13 @@ from qai_tools.stack_process import LocalStackProcess
 TARGET_CLAIM_MS = 300.0
 
 
-def _post(api: str, path: str, body: dict[str, str]) -> tuple[int, dict, float]:
+def _post(stack: LocalStackProcess, path: str, body: dict[str, str]) -> tuple[int, dict, float]:
     started = time.perf_counter()
     request = urllib.request.Request(  # noqa: S310 - the local stack's http URL
-        api + path, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}
+        stack.api_url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json"} | stack.auth,
     )
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the local stack
         payload = json.loads(response.read())
@@ -62,7 +65,6 @@ def main(projects: int, clients: int) -> int:
         AGENT_CHECK_APP="false",  # the agent's own work and the queue, not a dev server per run
         CREDITS_PER_PERIOD="100000",
     )
-    api = stack.api_url
     try:
 
         def runs_done(conn: psycopg.Connection, count: int) -> bool:
@@ -72,7 +74,7 @@ def main(projects: int, clients: int) -> int:
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             # 1. POST to claimed, one at a time.
             for i in range(20):
-                _post(api, "/projects", {"value": f"latency {i}"})
+                _post(stack, "/projects", {"value": f"latency {i}"})
                 while not runs_done(conn, i + 1):
                     time.sleep(0.02)
             claims = [
@@ -89,7 +91,7 @@ def main(projects: int, clients: int) -> int:
             # 2. Load.
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=clients) as pool:
-                answers = list(pool.map(lambda i: _post(api, "/projects", {"value": f"load {i}"}), range(projects)))
+                answers = list(pool.map(lambda i: _post(stack, "/projects", {"value": f"load {i}"}), range(projects)))
             latencies = [ms for _, _, ms in answers]
             assert all(status == 201 for status, _, _ in answers)
             total = 20 + projects

@@ -17,7 +17,8 @@ exit with 2 when the app was saved but failed the agent's build check, 130 when 
 A fragment is found among your projects; --project <projectId> skips the search.
 
 QAI_API_URL picks the API (default http://127.0.0.1:8787, the local stack); QAI_TOKEN, when set, is
-sent as the Bearer token a deployed API needs; QAI_USER names the local user (header X-QAI-User).
+sent as the Bearer token (a deployed API's JWT); otherwise the local stack's token is read from its
+data folder (QAI_DATA_DIR, default .qai); QAI_USER names the local user (header X-QAI-User).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from typing import Any
 
 from rich.console import Console
 
+from qai_tools.local_access import TOKEN_FILE
 from qai_tools.run_progress import FINISHED, RunDetachedError, follow_run
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_URL = "http://127.0.0.1:8787"
 FAILED_CHECK_EXIT = 2
 INTERRUPTED_EXIT = 130  # Ctrl-C, as a shell reports it
@@ -47,6 +50,17 @@ NO_MODEL_HINT = (
     "  export ANTHROPIC_BASE_URL=http://127.0.0.1:4000    (any Anthropic-compatible server)\n"
     "and run `make dev` again."
 )
+
+
+def api_token() -> str | None:
+    """QAI_TOKEN, or the local stack's token from its data folder (None when there is neither)."""
+    if token := os.environ.get("QAI_TOKEN"):
+        return token
+    data_dir = Path(os.environ.get("QAI_DATA_DIR") or ROOT / ".qai")
+    try:
+        return (data_dir / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 class ApiError(Exception):
@@ -232,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     download_.add_argument("directory", nargs="?")
     args = parser.parse_args(argv)
 
-    client = Client(
-        os.environ.get("QAI_API_URL", DEFAULT_API_URL), os.environ.get("QAI_TOKEN"), os.environ.get("QAI_USER")
-    )
+    client = Client(os.environ.get("QAI_API_URL", DEFAULT_API_URL), api_token(), os.environ.get("QAI_USER"))
     try:
         if args.command == "new":
             project = client.call("POST", "/projects", {"value": args.prompt})

@@ -5,8 +5,9 @@
 - SQS: moto in server mode, reached through boto3 exactly as in AWS (``AWS_ENDPOINT_URL``), with
   the template's queue, dead-letter queue and maxReceiveCount.
 - The HTTP API on 127.0.0.1: routes read from template.yaml, each request turned into an API
-  Gateway HTTP API v2 event for the same functions/*/app.py handler. A local user stands in for
-  the JWT; the header ``X-QAI-User`` names another.
+  Gateway HTTP API v2 event for the same functions/*/app.py handler. Only callers holding the
+  stack's token are answered (``local_access.py``); a local user stands in for the JWT, and the
+  header ``X-QAI-User`` names another.
 - A poller that feeds SQS-shaped events to functions/agent/app.py, honouring partial batch failures.
 - The local sandbox provider: the app template prepared in the background at start, and the
   preview proxy (one stable port per sandbox, dev servers started on demand).
@@ -43,6 +44,7 @@ for extra in ("layers/shared/python", "functions/agent"):
 from qai import downloads  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
+from qai_tools.local_access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
 from qai_tools.stack_process import free_port  # noqa: E402
 from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
 from qai_tools.web_client import web_answer  # noqa: E402
@@ -107,18 +109,24 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> type[BaseHTTPRequestHandler]:
+def api_handler(
+    openapi: bytes, status: dict[str, Any], downloads_dir: Path, access: LocalAccess
+) -> type[BaseHTTPRequestHandler]:
     class ApiHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def do_OPTIONS(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))  # the connection's next request follows it
-            self._send(204, b"", {})
-
         def _dispatch(self) -> None:
             url = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("content-length") or 0)) or None
+            refusal = access.refusal(self.command, url.path, {k.lower(): v for k, v in self.headers.items()})
+            if refusal is not None:
+                error = _error(refusal.code, refusal.message)
+                self._send(refusal.status, error, {"content-type": "application/json"})
+                return
+            if self.command == "OPTIONS":
+                self._send(204, b"", {})
+                return
             if self.command == "GET" and url.path == "/openapi.json":
                 self._send(200, openapi, {"content-type": "application/json"})
                 return
@@ -185,10 +193,9 @@ def api_handler(openapi: bytes, status: dict[str, Any], downloads_dir: Path) -> 
             for key, value in headers.items():
                 if key.lower() != "content-length":
                     self.send_header(key, value)
-            # Local browsers' front ends may call from another port; API Gateway's CORS does this deployed.
-            self.send_header("access-control-allow-origin", "*")
-            self.send_header("access-control-allow-headers", "authorization, content-type, x-qai-user")
-            self.send_header("access-control-allow-methods", "GET, POST, DELETE, OPTIONS")
+            # The Vite dev server's page calls from another port; API Gateway's CORS does this deployed.
+            for key, value in access.cors_headers(self.headers.get("origin")).items():
+                self.send_header(key, value)
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -268,6 +275,7 @@ class LocalStack:
         self.config = config
         self._stoppers: list[Any] = []
         self.status: dict[str, Any] = {}
+        self.web_url = ""
 
     def start(self) -> dict[str, str]:
         """Start every part; return where each is."""
@@ -318,11 +326,11 @@ class LocalStack:
         self._stoppers.append(lambda: poller.stop(grace_seconds=3))
         api_url = self._start_api()
         return {
-            "Web client": f"{api_url}/",
+            "Web client": self.web_url,
             "API": api_url,
             "OpenAPI": f"{api_url}/openapi.json",
             "Sandbox": sandbox_line,
-            "Database": database_url,
+            "Database": without_password(database_url),
             "Data folder": str(config.data_dir),
             "Queue": queue_url,
         }
@@ -428,9 +436,14 @@ class LocalStack:
         self.status.update(
             {"model": "configured" if model_configured() else "missing", "sandbox": os.environ["SANDBOX_PROVIDER"]}
         )
-        handler = api_handler(openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]))
-        server = PooledHTTPServer(("127.0.0.1", self.config.api_port), handler, workers=8)
-        api_url = f"http://127.0.0.1:{server.server_address[1]}"
+        server = PooledHTTPServer(("127.0.0.1", self.config.api_port), BaseHTTPRequestHandler, workers=8)
+        port = int(server.server_address[1])
+        access = LocalAccess(api_token(self.config.data_dir), port)
+        server.RequestHandlerClass = api_handler(
+            openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]), access
+        )
+        api_url = f"http://127.0.0.1:{port}"
+        self.web_url = f"{api_url}/#token={access.token}"
         os.environ["LOCAL_DOWNLOADS_URL"] = f"{api_url}{DOWNLOADS_PATH}"
         thread = threading.Thread(target=server.serve_forever, name="qai-api-server", daemon=True)
         thread.start()
@@ -448,6 +461,13 @@ def _prepare_template(template: Any) -> None:
         template.ensure(progress=lambda message: print(f"  template     {message}", flush=True))
     except Exception as exc:  # the first run will try again, and report it as its error
         print(f"WARNING: the app template could not be prepared: {exc}", file=sys.stderr, flush=True)
+
+
+def without_password(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    if not parts.password:
+        return database_url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def _model_line() -> str:
@@ -478,6 +498,7 @@ def main() -> int:
     for name, value in where.items():
         print(f"  {name:<12} {value}")
     print(f"  {'Model':<12} {_model_line()}")
+    print(f"  {'Token':<12} {stack.config.data_dir / TOKEN_FILE} (Authorization: Bearer <token>; ./qai reads it)")
     print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
     print(f'Open {where["Web client"]} in a browser, or try: ./qai new "a todo app with dark mode"')
     print("Ctrl-C stops everything.")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from qai_tools.local_access import TOKEN_FILE
+
 ROOT = Path(__file__).resolve().parent.parent
 # Settings a deployment would set, dropped so that the stack makes its own (the caller may pass any).
 INHERITED_PREFIXES = ("AWS_", "DATABASE_", "AGENT_", "LOCAL_")
@@ -53,6 +55,10 @@ class LocalStackProcess:
         if not self._ready.wait(ready_timeout):
             self.stop()
             raise StackDidNotStartError("the stack did not start:\n" + "".join(self.output))
+        self.token = (data_dir / TOKEN_FILE).read_text().strip()
+        # What a caller with the token sends (the CLI and the web client send the same).
+        self.auth = {"authorization": f"Bearer {self.token}"}
+        self.web_url = f"{self.api_url}/#token={self.token}"
 
     def _read(self) -> None:
         assert self.process.stdout is not None

@@ -37,7 +37,7 @@ class RunningStack(LocalStackProcess):
             pytest.fail(str(exc))
 
     def call(self, method: str, path: str, body: Any = None, user: str | None = None) -> tuple[int, Any]:
-        headers = {"content-type": "application/json"} | ({"x-qai-user": user} if user else {})
+        headers = {"content-type": "application/json"} | self.auth | ({"x-qai-user": user} if user else {})
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.api_url + path, data=data, method=method, headers=headers)
         try:
@@ -50,6 +50,7 @@ class RunningStack(LocalStackProcess):
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "QAI_API_URL": self.api_url}
+        env["QAI_DATA_DIR"] = str(self.data_dir)  # where the CLI finds the token
         return subprocess.run(
             [sys.executable, "-m", "qai_tools.cli", *args], env=env, capture_output=True, text=True, timeout=120
         )
@@ -190,6 +191,8 @@ def test_schemathesis_finds_no_server_error_and_no_failing_check(
                 str(Path(sys.executable).parent / "st"),
                 "run",
                 f"{stack.api_url}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {stack.token}",
                 "--checks",
                 "all",
                 "--max-examples",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect, sync_playwright
 
 from qai_tools import scripted_model as sm
 from tests.test_local_stack import RunningStack
@@ -76,7 +76,7 @@ def expected_statuses() -> set[int]:
 def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> Iterator[Page]:
     """A fresh browser context on the client; the test fails if the client logs an error or gets
     an error answer it did not expect."""
-    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    context = authorized_context(browser, stack, viewport={"width": 1366, "height": 860})
     opened = context.new_page()
     errors: list[str] = []
 
@@ -99,6 +99,14 @@ def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> 
     yield opened
     context.close()
     assert errors == [], errors
+
+
+def authorized_context(browser: Browser, stack: RunningStack, **options: Any) -> BrowserContext:
+    """A browser that holds the stack's token, as one that has opened the start command's address has
+    (that address itself is tried in its own test)."""
+    context = browser.new_context(**options)
+    context.add_init_script(f"localStorage.setItem('qai.localToken', {json.dumps(stack.token)})")
+    return context
 
 
 def create_project(page: Page, prompt: str) -> None:
@@ -201,7 +209,7 @@ def test_another_user_sees_only_their_projects_and_hits_the_credit_limit(
 def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: RunningStack) -> None:
     status, project = stack.call("POST", "/projects", {"value": "a phone app"}, user="phone-user")
     assert status == 201
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context = authorized_context(browser, stack, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
         page = context.new_page()
         page.goto(f"{stack.api_url}/#/")
@@ -241,3 +249,33 @@ def test_a_stack_without_a_model_says_how_to_configure_one(page: Page) -> None:
     page.reload()
     alert = page.get_by_role("alert").filter(has_text="No model is configured")
     expect(alert).to_contain_text("ANTHROPIC_API_KEY")
+
+
+def test_the_start_address_keeps_the_token_and_drops_it_from_the_address_bar(
+    browser: Browser, stack: RunningStack
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        for address in (stack.web_url, f"{stack.api_url}/"):  # later, without it: the browser kept it
+            with page.expect_response(lambda answer: urllib.parse.urlsplit(answer.url).path == "/projects") as listed:
+                page.goto(address)
+            assert listed.value.status == 200
+            expect(page.get_by_role("button", name="Build it")).to_be_visible()
+            expect(page).not_to_have_url(re.compile("token"))
+            page.goto("about:blank")
+    finally:
+        context.close()
+
+
+def test_a_browser_without_the_token_is_told_where_to_find_it(browser: Browser, stack: RunningStack) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        refused: list[int] = []
+        page.on("response", lambda response: refused.append(response.status) if response.status == 401 else None)
+        page.goto(f"{stack.api_url}/")
+        expect(page.get_by_text("This browser needs the local API's token").first).to_be_visible()
+        assert refused, "the API answered without the token"
+    finally:
+        context.close()

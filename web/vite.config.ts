@@ -9,6 +9,9 @@ export default defineConfig({
   build: { outDir: "dist", sourcemap: true, chunkSizeWarningLimit: 1200 },
   server: {
     port: 5173,
-    proxy: Object.fromEntries(["/projects", "/usage", "/config.json", "/local"].map((path) => [path, localStack])),
+    // The stack answers only its own Host (127.0.0.1:<port>): the proxy sends that one.
+    proxy: Object.fromEntries(
+      ["/projects", "/usage", "/config.json", "/local"].map((path) => [path, { target: localStack, changeOrigin: true }]),
+    ),
   },
 });

@@ -3,6 +3,7 @@ import type { AuthConfig } from "./config";
 
 export const LOCAL_USER = "local-user";
 const LOCAL_USER_KEY = "qai.localUser";
+const LOCAL_TOKEN_KEY = "qai.localToken";
 
 /** Who the client acts as: a local user name (sent as X-QAI-User), or a signed-in OIDC user. */
 export interface Session {
@@ -20,9 +21,22 @@ export function switchLocalUser(name: string): void {
   localStorage.setItem(LOCAL_USER_KEY, name.trim() || LOCAL_USER);
 }
 
+/** The local API's token: taken from the address the start command prints (…/#token=…) into this
+ * browser's storage, and dropped from the address bar (and so from history and bookmarks). */
+function localToken(): string | null {
+  const given = /^#token=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (given) {
+    localStorage.setItem(LOCAL_TOKEN_KEY, given[1]);
+    window.history.replaceState(null, "", `${window.location.pathname}#/`);
+  }
+  return localStorage.getItem(LOCAL_TOKEN_KEY);
+}
+
 function localSession(): Session {
   const name = localUser();
-  return { mode: "local", userName: name, headers: async () => ({ "x-qai-user": name }) };
+  const token = localToken();
+  const credentials: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return { mode: "local", userName: name, headers: async () => ({ ...credentials, "x-qai-user": name }) };
 }
 
 /** The authorization code flow with PKCE against the user pool (or the configured issuer). */

@@ -19,6 +19,9 @@ export function ErrorAlert({ error, title }: { error: unknown; title?: string })
     text = `They come back on ${whenCreditsReturn(usage.data?.resetsAt)}. ${apiError.message}`;
   } else if (apiError?.status === 409) {
     heading = "Not right now";
+  } else if (apiError?.status === 401) {
+    heading = "This browser needs the local API's token";
+    text = "Open the web client's address that make dev printed (it ends in #token=…); this browser keeps it.";
   } else if (apiError?.status === 404) {
     heading = "Not found";
   }
