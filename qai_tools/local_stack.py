@@ -370,7 +370,7 @@ class LocalStack:
         if os.environ["SANDBOX_PROVIDER"] != "local":
             return os.environ["SANDBOX_PROVIDER"]
         from qai_agent.config import get_agent_settings
-        from qai_local.sandbox.isolation import isolation_status
+        from qai_local.sandbox.isolation import isolation_status, limits_in_force
         from qai_local.sandbox.provider import local_previews, stop_local_previews
         from qai_local.sandbox.template_cache import TemplateCache
 
@@ -383,8 +383,9 @@ class LocalStack:
         isolation = isolation_status()
         if not isolation.bubblewrap:
             print(f"WARNING: local sandboxes are {isolation.describe()}", file=sys.stderr, flush=True)
-        self.status["isolation"] = isolation.describe()
-        return f"local, {isolation.describe()}; previews at http://127.0.0.1:<port>/, one port per sandbox"
+        described = isolation.describe() + (f"; {limits_in_force()}" if isolation.bubblewrap else "")
+        self.status["isolation"] = described
+        return f"local, {described}; previews at http://127.0.0.1:<port>/, one port per sandbox"
 
     def _create_queues(self, max_receive_count: int, visibility_timeout: int) -> str:
         import boto3

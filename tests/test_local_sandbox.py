@@ -24,6 +24,7 @@ from qai_agent.config import get_agent_settings
 from qai_agent.sandboxes.base import SandboxPathError
 from qai_local.sandbox import isolation
 from qai_local.sandbox.devservers import DevServerSupervisor
+from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.sandbox import LocalSandbox
 from qai_local.sandbox.template_cache import TemplateCache, TemplatePreparationError, template_hash
@@ -251,17 +252,75 @@ def test_hostile_commands_find_nothing_of_the_host(
     assert int(outcomes["processes"].stdout.strip()) <= 8 and outcomes["processes"].exit_code != 0
 
 
+def _cgroup_or_skip(controller: str, sandbox_id: str) -> Path:
+    group = isolation._sandbox_cgroup(controller, sandbox_id)
+    if group is None or controller not in isolation.sandbox_cgroups(sandbox_id):
+        pytest.skip(f"no {controller} cgroup can be made here")
+    isolation.release_sandbox(sandbox_id)
+    return group
+
+
 @needs_bubblewrap
 def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
-    if isolation._pids_cgroup(sandbox.sandbox_id) is None:
-        pytest.skip("no pids cgroup can be made here")
+    group = _cgroup_or_skip("pids", sandbox.sandbox_id)
     bomb = f"i=0; while [ $i -lt {isolation.PIDS_LIMIT + 200} ]; do sleep 60 & i=$((i+1)); done; wait"
     outcome = sandbox.run(bomb, timeout_seconds=20)
     assert outcome.exit_code != 0 or outcome.timed_out
     assert "fork" in outcome.stderr.lower() or "resource temporarily unavailable" in outcome.stderr.lower()
+    assert f"limited to {isolation.PIDS_LIMIT} processes" in outcome.stderr  # said so to the model
     assert sandbox.run("echo still usable", timeout_seconds=10).stdout.strip() == "still usable"
-    # Once nothing of the sandbox runs, its cgroup goes too: none piles up in the system's tree.
-    assert not (isolation.PIDS_CGROUP_ROOT / "qai" / sandbox.sandbox_id).exists()
+    # Once nothing of the sandbox runs, its cgroups go too: none piles up in the system's tree.
+    assert not group.exists()
+
+
+@needs_bubblewrap
+def test_memory_over_the_limit_kills_the_command_and_says_why(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_SANDBOX_MEMORY_MB", "128")
+    group = _cgroup_or_skip("memory", sandbox.sandbox_id)
+    hog = "node -e 'const kept = []; for (;;) kept.push(Buffer.alloc(1 << 20, 1))'"
+    outcome = sandbox.run(hog, timeout_seconds=60)
+    assert outcome.exit_code != 0 and not outcome.timed_out
+    assert "over its memory limit (128 MB" in outcome.stderr
+    assert sandbox.run("echo still usable", timeout_seconds=10).stdout.strip() == "still usable"
+    assert not group.exists()
+
+
+@needs_bubblewrap
+def test_tmp_is_512_mb_and_each_command_has_its_own(sandbox: LocalSandbox) -> None:
+    outcome = sandbox.run("dd if=/dev/zero of=/tmp/big bs=1M count=600 2>&1; df -m /tmp", timeout_seconds=60)
+    assert "No space left on device" in outcome.stdout
+    assert " 512 " in outcome.stdout  # df's size column
+    assert sandbox.run("ls /tmp/big", timeout_seconds=10).exit_code != 0  # each command's /tmp is its own
+
+
+def test_going_over_the_disk_budget_stops_the_command_and_says_why(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_SANDBOX_DISK_MB", "64")
+    assert sandbox.run("true", timeout_seconds=10).stderr == ""  # the shared packages do not count
+    writer = "i=0; while true; do i=$((i+1)); head -c 8000000 /dev/zero > big.$i; done"
+    outcome = sandbox.run(writer, timeout_seconds=60)
+    assert not outcome.timed_out and outcome.exit_code != 0
+    assert "over its disk budget of 64 MB" in outcome.stderr
+    # Short commands are measured too, once a second of them has added up.
+    assert sandbox.run("rm -f big.*", timeout_seconds=10).exit_code == 0
+    notes = [
+        sandbox.run("head -c 30000000 /dev/zero > $(mktemp big.XXXXXX); sleep 0.3", timeout_seconds=10)
+        for _ in range(6)
+    ]
+    assert any("disk budget" in outcome.stderr for outcome in notes)
+
+
+def test_a_bad_memory_or_disk_limit_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad in ("lots", "-1", "12"):
+        monkeypatch.setenv("LOCAL_SANDBOX_MEMORY_MB", bad)
+        with pytest.raises(ValueError, match="LOCAL_SANDBOX_MEMORY_MB"):
+            isolation.memory_limit_mb()
+        monkeypatch.setenv("LOCAL_SANDBOX_DISK_MB", bad.replace("12", "0"))
+        with pytest.raises(ValueError, match="LOCAL_SANDBOX_DISK_MB"):
+            disk_limit_mb()
 
 
 def test_without_bubblewrap_commands_and_previews_are_refused_with_what_to_install(

@@ -28,8 +28,15 @@ from qai_agent.sandboxes.base import (
     Skipped,
     app_relative_path,
 )
+from qai_local.sandbox.disk import CHECK_EVERY_SECONDS, over_budget
 from qai_local.sandbox.files import FileChangedError, changed_files, opened_directory, read_bytes, remove, write_bytes
-from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
+from qai_local.sandbox.isolation import (
+    SANDBOX_APP_DIR,
+    IsolationUnavailableError,
+    isolation_status,
+    limit_counts,
+    limits_hit,
+)
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import kill_group, start_in_sandbox
 from qai_local.sandbox.template_cache import TemplateCache
@@ -86,6 +93,7 @@ class LocalSandbox:
         self._template = template
         self._previews = previews
         self.description = local_description()
+        self._unmeasured_seconds = 0.0  # command time since the directory's size was last measured
 
     @classmethod
     def create(cls, root: Path, template: TemplateCache, previews: LocalPreviews) -> LocalSandbox:
@@ -154,32 +162,50 @@ class LocalSandbox:
             process = self._start(command)
         except IsolationUnavailableError as exc:
             return CommandOutcome(exit_code=126, stdout="", stderr=str(exc), timed_out=False, stopped=False)
-        ends_at = time.monotonic() + timeout_seconds
+        started = time.monotonic()
+        ends_at = started + timeout_seconds
         timed_out = stopped = False
+        counts_before = limit_counts(self.sandbox_id)
+        over_disk = ""
         try:
             while True:
                 try:
                     wait = max(0.0, min(STOP_POLL_SECONDS, ends_at - time.monotonic()))
                     stdout, stderr = process.communicate(timeout=wait)
+                    hit = limits_hit(counts_before, limit_counts(self.sandbox_id))  # before the cgroups go
                     break
                 except subprocess.TimeoutExpired:
                     timed_out = time.monotonic() >= ends_at
                     stopped = not timed_out and stop is not None and stop()
+                    over_disk = self._measure_disk(time.monotonic() - started)
+                    started = time.monotonic()
                     # The shell is done but something it started holds its output open (`cmd &`):
                     # the command has ended, and what it left behind goes, as below.
-                    if timed_out or stopped or process.poll() is not None:
+                    if timed_out or stopped or over_disk or process.poll() is not None:
+                        hit = limits_hit(counts_before, limit_counts(self.sandbox_id))
                         kill_group(process)
                         stdout, stderr = _output_after_kill(process)
                         break
         finally:
             kill_group(process)  # whatever it left running in the background goes too
+        over_disk = over_disk or self._measure_disk(time.monotonic() - started)
+        notes = "\n".join(note for note in (hit, over_disk) if note)
+        said = stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
         return CommandOutcome(
-            exit_code=process.returncode,
+            exit_code=process.returncode or (1 if over_disk else 0),
             stdout=stdout.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
-            stderr=stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
+            stderr=f"{said}\n{notes}" if notes else said,
             timed_out=timed_out,
             stopped=stopped,
         )
+
+    def _measure_disk(self, seconds: float) -> str:
+        """The disk budget's note, measured once a second of commands has added up."""
+        self._unmeasured_seconds += seconds
+        if self._unmeasured_seconds < CHECK_EVERY_SECONDS:
+            return ""
+        self._unmeasured_seconds = 0.0
+        return over_budget(self.dir, self._template.app_dir)
 
     def preview_url(self) -> str:
         return self._previews.url_for(self.sandbox_id)

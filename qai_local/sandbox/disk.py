@@ -1,0 +1,82 @@
+"""A sandbox directory's disk budget (``LOCAL_SANDBOX_DISK_MB``, 2048), measured rather than enforced
+by the file system (no quota needs setting up on the user's machine).
+
+What counts is what the sandbox wrote: every file and directory under it once, except the shared
+packages it holds as hard links of the template's own (their inodes are the template's). A walk of a
+fresh app takes about 75 ms, so a command is measured after each second it runs, and commands
+shorter than that once a second of them has added up: a sandbox overshoots by at most about one
+second of writing before it is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+DEFAULT_DISK_MB = 2048
+CHECK_EVERY_SECONDS = 1.0
+
+
+def megabytes_setting(name: str, default: int, minimum: int) -> int:
+    """A limit in megabytes from the environment, refused with its name when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ValueError(f"{name} must be a whole number of megabytes, {minimum} or more, not {raw!r}")
+    return int(raw)
+
+
+def disk_limit_mb() -> int:
+    return megabytes_setting("LOCAL_SANDBOX_DISK_MB", DEFAULT_DISK_MB, 1)
+
+
+def _walk(directory: Path, skip: frozenset[tuple[int, int]], keys: set[tuple[int, int]] | None) -> int:
+    """Bytes used under ``directory`` (each inode once, none in ``skip``); collects inodes in ``keys``."""
+    total, seen, pending = 0, set(), [str(directory)]
+    device = os.stat(directory).st_dev
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:  # gone or swapped while we looked: what is there is counted next time
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in skip or key in seen:
+                continue
+            seen.add(key)
+            total += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False) and info.st_dev == device:
+                pending.append(entry.path)
+    if keys is not None:
+        keys.update(seen)
+    return total
+
+
+@cache
+def shared_inodes(template_app_dir: Path) -> frozenset[tuple[int, int]]:
+    """The template's own files, which every sandbox shares by hard link (measured once)."""
+    keys: set[tuple[int, int]] = set()
+    if template_app_dir.is_dir():
+        _walk(template_app_dir, frozenset(), keys)
+    return frozenset(keys)
+
+
+def used_bytes(directory: Path, template_app_dir: Path) -> int:
+    return _walk(directory, shared_inodes(template_app_dir), None)
+
+
+def over_budget(directory: Path, template_app_dir: Path) -> str:
+    """What the model is told when the directory is over its budget (empty when it is not)."""
+    used, limit = used_bytes(directory, template_app_dir), disk_limit_mb()
+    if used <= limit << 20:
+        return ""
+    return (
+        f"The command was stopped: the app directory uses {used / (1 << 20):.0f} MB, over its disk budget of "
+        f"{limit} MB. Remove what is not needed (rm) before going on."
+    )
