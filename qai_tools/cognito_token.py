@@ -1,9 +1,11 @@
 """A user in the stack's Cognito user pool, and an ID token for them to call the API with.
 
-    python -m qai_tools.cognito_token --stack qai-dev --email you@example.com --password '…'
+    python -m qai_tools.cognito_token --stack qai-dev --email you@example.com
 
-Reads the pool and its client from the stack's outputs (UserPoolId, UserPoolClientId), creates the
-user with that password when they do not exist yet (no invitation email), signs in with
+The password is asked for (not echoed), or read from QAI_PASSWORD: never an argument, which any
+user of the machine can read in the process list and which stays in the shell's history. Reads
+the pool and its client from the stack's outputs (UserPoolId, UserPoolClientId), creates the user
+with that password when they do not exist yet (no invitation email), signs in with
 USER_PASSWORD_AUTH and prints the ID token (valid one hour): export QAI_TOKEN=$(python -m …).
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
+import os
 import sys
 from typing import Any
 
@@ -44,16 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cognito_token", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the deployed stack's name")
     parser.add_argument("--email", required=True)
-    parser.add_argument("--password", required=True, help="8+ characters with upper and lower case, a digit, a symbol")
     args = parser.parse_args(argv)
+    # 8+ characters with upper and lower case, a digit, a symbol (the pool's policy).
+    password = os.environ.get("QAI_PASSWORD") or getpass.getpass(f"Password for {args.email}: ")
 
     outputs = stack_outputs(boto3.client("cloudformation"), args.stack)
     if "UserPoolId" not in outputs:
         print("The stack has no Cognito user pool: it uses an external issuer (JwtIssuer).", file=sys.stderr)
         return 2
     cognito = boto3.client("cognito-idp")
-    ensure_user(cognito, outputs["UserPoolId"], args.email, args.password)
-    print(id_token(cognito, outputs["UserPoolClientId"], args.email, args.password))
+    ensure_user(cognito, outputs["UserPoolId"], args.email, password)
+    print(id_token(cognito, outputs["UserPoolClientId"], args.email, password))
     return 0
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_the_token_script_creates_the_user_once_and_prints_an_id_token(
-    aws: None, capsys: pytest.CaptureFixture[str]
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cognito = boto3.client("cognito-idp", region_name="us-east-1")
     pool = cognito.create_user_pool(PoolName="qai-dev", UsernameAttributes=["email"])["UserPool"]["Id"]
@@ -32,8 +32,12 @@ def test_the_token_script_creates_the_user_once_and_prints_an_id_token(
         body["Outputs"][output["OutputKey"]] = {"Value": output["OutputValue"]}
     cloudformation.create_stack(StackName="qai-dev", TemplateBody=json.dumps(body))
 
-    args = ["--stack", "qai-dev", "--email", "ada@example.com", "--password", "Str0ng!pass"]
+    args = ["--stack", "qai-dev", "--email", "ada@example.com"]
+    with pytest.raises(SystemExit):  # never on the command line, where the process list shows it
+        cognito_token.main([*args, "--password", "Str0ng!pass"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "Str0ng!pass")
     assert cognito_token.main(args) == 0
+    monkeypatch.setenv("QAI_PASSWORD", "Str0ng!pass")
     assert cognito_token.main(args) == 0  # a second time: the user exists, a new token
     tokens = capsys.readouterr().out.split()
     assert len(tokens) == 2 and all(token.count(".") == 2 for token in tokens)
@@ -95,7 +99,13 @@ def test_the_web_client_is_hosted_only_when_asked_and_signs_in_with_pkce() -> No
     template = load_template()
     resources, conditions = template["Resources"], template["Conditions"]
     hosted = [name for name, r in resources.items() if r.get("Condition") == "HostWeb"]
-    assert set(hosted) == {"WebBucket", "WebOriginAccessControl", "WebDistribution", "WebBucketPolicy"}
+    assert set(hosted) == {
+        "WebBucket",
+        "WebOriginAccessControl",
+        "WebDistribution",
+        "WebBucketPolicy",
+        "WebSecurityHeaders",
+    }
     assert conditions["HostWeb"] == {"Equals": [{"Ref": "HostWebClient"}, "true"]}
     assert template["Parameters"]["HostWebClient"]["Default"] == "false"
     client = resources["UserPoolClient"]["Properties"]
@@ -154,3 +164,41 @@ def test_publishing_the_web_client_uploads_it_with_its_config(aws: None, tmp_pat
         publish(dist, {k: v for k, v in outputs.items() if not k.startswith("Web")}, s3=s3, cloudfront=cloudfront)
     with pytest.raises(ValueError, match="--client-id"):  # an external issuer: its client is not an output
         web_config({k: v for k, v in outputs.items() if k != "UserPoolClientId"})
+
+
+def test_buckets_take_tls_only_and_functions_reach_only_their_own_prefix() -> None:
+    resources = load_template()["Resources"]
+    for policy in ("WebBucketPolicy", "DownloadsBucketPolicy"):
+        statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        denied = [s for s in statements if s["Effect"] == "Deny"]
+        assert denied and denied[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, policy
+        assert denied[0]["Principal"] == "*" and denied[0]["Action"] == "s3:*"
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        policies = json.dumps(resource["Properties"].get("Policies", []))
+        assert "S3CrudPolicy" not in policies and "s3:*" not in policies, name
+    (messages_s3,) = [
+        statement
+        for policy in resources["MessagesFunction"]["Properties"]["Policies"]
+        if "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    assert messages_s3["Action"] == ["s3:PutObject", "s3:GetObject"]
+    assert messages_s3["Resource"] == {"Sub": "${DownloadsBucket.Arn}/downloads/*"}
+    code = (ROOT / "layers/shared/python/qai/downloads.py").read_text()
+    assert 'f"downloads/{token}/{filename}"' in code  # the prefix the policy names
+
+
+def test_the_api_logs_each_request_and_the_web_client_sends_security_headers() -> None:
+    resources = load_template()["Resources"]
+    logs = resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"GetAtt": "ApiAccessLogGroup.Arn"}
+    fields = json.loads(logs["Format"])
+    assert {"requestId", "status", "routeKey", "ip"} <= set(fields)
+    assert "authorization" not in logs["Format"].lower()  # no credential is ever logged
+    headers = resources["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    behavior = resources["WebDistribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["ResponseHeadersPolicyId"] == {"Ref": "WebSecurityHeaders"}
