@@ -604,3 +604,20 @@ def test_a_failed_attempt_comes_back_after_the_retry_delay_not_the_visibility_ti
     (again,) = sqs.receive_message(QueueUrl=worker.queue_url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert again["MessageId"] == received["MessageId"]
     assert again["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_an_unexpected_failure_is_named_by_its_kind_never_its_text() -> None:
+    import anthropic
+    import httpx
+
+    from qai_agent.worker import _failure
+
+    secret = "postgresql://admin:hunter2@db.internal:5432/qai"
+    said = _failure(RuntimeError(f"could not connect to {secret}"), "msg-1")
+    assert said == "An unexpected error stopped this attempt (RuntimeError, reference msg-1)"
+    request = httpx.Request("POST", "https://api.anthropic.com/v1/messages")
+    response = httpx.Response(529, request=request, json={"error": {"message": "at host x.internal"}})
+    model_error = anthropic.APIStatusError("at host x.internal", response=response, body=None)
+    assert _failure(model_error, "msg-1") == "The model answered 529 (APIStatusError)"
+    unreachable = anthropic.APIConnectionError(message="no route to 10.0.0.7", request=request)
+    assert _failure(unreachable, "msg-1") == "The model could not be reached (APIConnectionError)"

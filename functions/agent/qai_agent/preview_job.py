@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from qai import db, previews
 from qai.models import PreviewJobRequest
 from qai.probe import probe_preview
-from qai_agent.app_sync import open_app
+from qai_agent.app_sync import InstallError, open_app
 from qai_agent.config import AgentSettings, get_agent_settings
 from qai_agent.loop import Deadline
 from qai_agent.sandboxes.base import Sandbox
@@ -62,7 +62,9 @@ def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
         opened = open_app(settings, dict(fragment["files"]), sandbox_id)
         url = _wait_until_it_answers(opened.sandbox, settings, deadline)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, PreviewJobError) else f"The sandbox could not be prepared: {exc}"
+        # Only our own reasons (and the app's own npm output) are shown; anything else stays in the log.
+        shown = isinstance(exc, PreviewJobError | InstallError)
+        reason = str(exc) if shown else f"The sandbox could not be prepared ({type(exc).__name__})"
         logger.warning("Preview job failed", exc_info=True)
         if opened is not None:
             opened.sandbox.close(keep=opened.attached)

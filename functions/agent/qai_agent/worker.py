@@ -313,6 +313,16 @@ def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSett
     raise RetryLaterError(f"run {run['id']} is held by another delivery", settings.lease_seconds)
 
 
+def _failure(exc: Exception, reference: str) -> str:
+    """What the run's events and API say of an unexpected failure: its kind, never its text, which
+    may name hosts, paths or accounts (the text is in the log)."""
+    if isinstance(exc, anthropic.APIStatusError):
+        return f"The model answered {exc.status_code} ({type(exc).__name__})"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return f"The model could not be reached ({type(exc).__name__})"
+    return f"An unexpected error stopped this attempt ({type(exc).__name__}, reference {reference})"
+
+
 def _attempt(
     run: ClaimedRun,
     request: AgentRunRequest,
@@ -339,7 +349,7 @@ def _attempt(
     except LostRunError:
         raise
     except Exception as exc:
-        error, error_reply = f"{type(exc).__name__}: {exc}"[:2000], None
+        error, error_reply = _failure(exc, request.message_id), None
         if receive_count < settings.max_receive_count and not deadline.passed():
             logger.exception("Attempt failed; the queue will deliver the message again")
             db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
