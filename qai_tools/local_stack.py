@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +77,23 @@ class StackConfig:
             agent_workers=_port("QAI_AGENT_WORKERS", 4),
             database_url=os.environ.get("DATABASE_URL", ""),
         )
+
+
+class StartError(Exception):
+    """The stack cannot start as set up; the message says what to change."""
+
+
+def writable_data_dir(data_dir: Path) -> None:
+    """The data folder, made if needed, or a StartError naming it when this user cannot write there."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise StartError(
+            f"The data folder {data_dir} cannot be written by this user ({exc.strerror or exc}). "
+            "Choose another with QAI_DATA_DIR=<folder>, or make this one yours."
+        ) from exc
 
 
 class PooledHTTPServer(HTTPServer):
@@ -282,7 +300,7 @@ class LocalStack:
         from qai_local.sandbox.processes import kill_running_commands
 
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        writable_data_dir(config.data_dir)
         database_url = config.database_url or self._start_postgres()
         from qai_tools.migrate import migrate
 
@@ -374,6 +392,10 @@ class LocalStack:
         from qai_local.sandbox.provider import local_previews, stop_local_previews
         from qai_local.sandbox.template_cache import TemplateCache
 
+        try:
+            limits = limits_in_force()
+        except ValueError as exc:  # a limit set to something that is not one
+            raise StartError(str(exc)) from exc
         settings = get_agent_settings()
         local_previews(settings)
         self._stoppers.append(stop_local_previews)
@@ -383,7 +405,7 @@ class LocalStack:
         isolation = isolation_status()
         if not isolation.bubblewrap:
             print(f"WARNING: local sandboxes are {isolation.describe()}", file=sys.stderr, flush=True)
-        described = isolation.describe() + (f"; {limits_in_force()}" if isolation.bubblewrap else "")
+        described = isolation.describe() + (f"; {limits}" if isolation.bubblewrap else "")
         self.status["isolation"] = described
         return f"local, {described}; previews at http://127.0.0.1:<port>/, one port per sandbox"
 
@@ -492,6 +514,10 @@ def main() -> int:
         signal.signal(signum, lambda *_: stopping.set())
     try:
         where = stack.start()
+    except StartError as exc:
+        stack.stop()
+        print(f"QAI cannot start: {exc}", file=sys.stderr)
+        return 2
     except BaseException:
         stack.stop()
         raise

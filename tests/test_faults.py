@@ -120,7 +120,7 @@ def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "60")
     get_agent_settings.cache_clear()
     model_server.script(
-        sm.terminal("sleep 47; echo finished"),
+        sm.terminal("sleep 47 && echo finished"),
         sm.write_files({"app/page.tsx": "export default function Home() { return <h1>Still here</h1> }\n"}),
         sm.summary(),
     )
@@ -132,7 +132,7 @@ def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on
         deadline = time.monotonic() + 30
         while not killed and time.monotonic() < deadline:
             for process in psutil.process_iter(["pid", "cmdline"]):
-                if "sleep 47" in " ".join(process.info["cmdline"] or []):
+                if process.info["cmdline"] == ["sleep", "47"]:  # the command's own process, not a wrapper
                     process.kill()
                     killed.append(process.info["pid"])
             time.sleep(0.05)

@@ -156,3 +156,23 @@ def test_the_cli_reads_the_token_from_the_data_folder(stack: RunningStack) -> No
     )
     assert refused.returncode != 0
     assert "token" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"QAI_DATA_DIR": "{file}/data"}, "The data folder {file}/data cannot be written"),
+        ({"LOCAL_SANDBOX_MEMORY_MB": "lots"}, "LOCAL_SANDBOX_MEMORY_MB must be a whole number"),
+    ],
+)
+def test_a_stack_that_cannot_start_says_why(tmp_path: Path, setting: dict[str, str], said: str) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "QAI_DATA_DIR": str(tmp_path / "data")}
+    env |= {name: value.format(file=a_file) for name, value in setting.items()}
+    started = subprocess.run(
+        [sys.executable, "-m", "qai_tools.local_stack"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode == 2, started.stderr[-2000:]
+    assert said.format(file=a_file) in started.stderr
+    assert "Traceback" not in started.stderr
