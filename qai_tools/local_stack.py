@@ -530,7 +530,10 @@ def main() -> int:
     print(f'Open {where["Web client"]} in a browser, or try: ./qai new "a todo app with dark mode"')
     print("Ctrl-C stops everything.")
     print("QAI ready", flush=True)
-    stopping.wait()
+    # With a timeout: a signal delivered to another thread does not wake a wait without one, and
+    # the handler runs only when this (main) thread wakes.
+    while not stopping.wait(0.5):
+        pass
     print("Stopping…", flush=True)
     stack.stop()
     print("Stopped.", flush=True)
