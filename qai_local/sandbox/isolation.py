@@ -259,8 +259,9 @@ def _cgroup_limits() -> dict[str, dict[str, str]]:
     }
 
 
+@cache
 def _own_cgroup(controller: str) -> Path | None:
-    """Where this process's cgroup of a v1 controller is mounted, or None when there is none."""
+    """Where this process's cgroup of a v1 controller is mounted, or None (read once: it does not move)."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
