@@ -10,10 +10,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -22,7 +25,7 @@ from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
 from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import get_agent_settings
 from qai_agent.sandboxes.base import SandboxPathError
-from qai_local.sandbox import isolation
+from qai_local.sandbox import isolation, processes
 from qai_local.sandbox.devservers import DevServerSupervisor
 from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.sandbox.previews import LocalPreviews
@@ -274,6 +277,37 @@ def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
 
 
 @needs_bubblewrap
+def test_a_group_ending_while_another_starts_leaves_the_sandbox_cgroups_to_it(
+    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dev server stopped as the next one starts must not remove the cgroups the new one is joining."""
+    group = _cgroup_or_skip("pids", sandbox.sandbox_id)
+    ended = sandbox._start("true")
+    ended.wait(timeout=10)
+    made, go_on = threading.Event(), threading.Event()
+
+    def sandbox_process_that_pauses(*args: Any) -> Any:
+        spec = real_sandbox_process(*args)  # the cgroups exist from here
+        made.set()
+        go_on.wait(timeout=10)
+        return spec
+
+    real_sandbox_process = processes.sandbox_process
+    monkeypatch.setattr(processes, "sandbox_process", sandbox_process_that_pauses)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starting = pool.submit(sandbox.run, "echo joined", timeout_seconds=30)
+        assert made.wait(timeout=10)
+        forgetting = threading.Thread(target=processes.forget_group, args=(ended,))
+        forgetting.start()
+        forgetting.join(timeout=0.5)
+        go_on.set()
+        forgetting.join(timeout=10)
+        outcome = starting.result(timeout=30)
+    assert (outcome.exit_code, outcome.stdout.strip(), outcome.stderr) == (0, "joined", "")
+    assert not group.exists()  # and once both have ended, they go
+
+
+@needs_bubblewrap
 def test_memory_over_the_limit_kills_the_command_and_says_why(
     sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,7 +408,7 @@ def test_the_preview_renders_the_app_stops_when_idle_and_comes_back(tmp_path: Pa
             time.sleep(0.2)
         assert supervisor.running() == []  # stopped when idle
         status, page = fetch(url)  # the same URL starts it again and waits for it
-        assert status == 200 and "Hello from Next" in page
+        assert status == 200 and "Hello from Next" in page, page
     finally:
         previews.stop()
 

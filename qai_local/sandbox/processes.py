@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -17,6 +18,9 @@ from qai_local.sandbox.isolation import release_sandbox, sandbox_process
 # behind and each sandbox's process-limit cgroup goes once nothing of it runs.
 _running_groups: dict[int, str] = {}
 _groups_lock = threading.Lock()  # commands, dev servers and their output readers run on many threads
+# Held from making a sandbox's cgroups until its process is counted in _running_groups, and while
+# they are removed: otherwise a group that ends could remove the cgroup a new process is joining.
+_sandbox_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
 
 def start_in_sandbox(
@@ -29,18 +33,36 @@ def start_in_sandbox(
     shared_node_modules: Path | None = None,
     **popen: object,
 ) -> subprocess.Popen[bytes]:
-    spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env, shared_node_modules)
-    process = subprocess.Popen(  # type: ignore[call-overload]
-        dies_with_this_process(spec.argv),
-        cwd=spec.cwd,
-        env=spec.env,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so a kill takes everything it started
-        **popen,
-    )
-    with _groups_lock:
-        _running_groups[process.pid] = sandbox_id
+    with _sandbox_lock(sandbox_id):
+        try:
+            spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env, shared_node_modules)
+            process = subprocess.Popen(  # type: ignore[call-overload]
+                dies_with_this_process(spec.argv),
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so a kill takes everything it started
+                **popen,
+            )
+        except BaseException:
+            _release_if_unused(sandbox_id)
+            raise
+        with _groups_lock:
+            _running_groups[process.pid] = sandbox_id
     return process
+
+
+def _sandbox_lock(sandbox_id: str) -> threading.Lock:
+    with _groups_lock:
+        return _sandbox_locks[sandbox_id]
+
+
+def _release_if_unused(sandbox_id: str) -> None:
+    """Remove the sandbox's cgroups if none of its groups runs; the caller holds its sandbox lock."""
+    with _groups_lock:
+        still_running = sandbox_id in _running_groups.values()
+    if not still_running:
+        release_sandbox(sandbox_id)
 
 
 def dies_with_this_process(argv: list[str]) -> list[str]:
@@ -64,10 +86,13 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 def forget_group(process: subprocess.Popen[bytes]) -> None:
     """The group has ended: drop it, and its sandbox's cgroup if nothing else of it runs."""
     with _groups_lock:
-        sandbox_id = _running_groups.pop(process.pid, None)
-        still_running = sandbox_id in _running_groups.values()
-    if sandbox_id is not None and not still_running:
-        release_sandbox(sandbox_id)
+        sandbox_id = _running_groups.get(process.pid)
+    if sandbox_id is None:
+        return
+    with _sandbox_lock(sandbox_id):
+        with _groups_lock:
+            _running_groups.pop(process.pid, None)
+        _release_if_unused(sandbox_id)
 
 
 def kill_running_commands() -> None:
