@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
+
+# The certificate authorities of Amazon RDS and RDS Proxy (scripts/rds-ca-bundle.sh makes it).
+RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 
 
 @dataclass(frozen=True)
@@ -82,13 +88,34 @@ def database_url() -> str:
     arn = os.environ.get("DATABASE_SECRET_ARN", "")
     if not arn:
         raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
-    secret = json.loads(get_secret(arn))
+    return url_from_rds_secret(json.loads(get_secret(arn)))
+
+
+def url_from_rds_secret(secret: Mapping[str, Any], ca_bundle: Path = RDS_CA_BUNDLE) -> str:
+    """The URL of the database an RDS-style secret names, over TLS to the very host it names.
+
+    ``verify-full``: the server's certificate must chain to a trusted authority and name the host,
+    so neither a network path nor a look-alike endpoint can read the password. The authorities are
+    RDS's (and RDS Proxy's) unless the secret says ``"ca": "public"``, for a hosted database whose
+    certificate comes from a public authority (Neon, Supabase, Crunchy…).
+    """
     user = quote(str(secret["username"]), safe="")
     password = quote(str(secret["password"]), safe="")
     host = quote(str(secret["host"]), safe="")
     port = secret.get("port", 5432)
     dbname = quote(str(secret.get("dbname", "postgres")), safe="")
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=prefer"
+    root = quote(str(_root_certificates(str(secret.get("ca", "rds")), ca_bundle)), safe="/")
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=verify-full&sslrootcert={root}"
+
+
+def _root_certificates(authority: str, rds_bundle: Path) -> Path:
+    if authority == "rds":
+        return rds_bundle
+    if authority == "public":
+        import certifi  # Mozilla's roots, as browsers trust them
+
+        return Path(certifi.where())
+    raise RuntimeError(f'The database secret\'s "ca" must be "rds" or "public", not {authority!r}')
 
 
 def reset_caches() -> None:
