@@ -286,8 +286,8 @@ def test_a_group_ending_while_another_starts_leaves_the_sandbox_cgroups_to_it(
     ended.wait(timeout=10)
     made, go_on = threading.Event(), threading.Event()
 
-    def sandbox_process_that_pauses(*args: Any) -> Any:
-        spec = real_sandbox_process(*args)  # the cgroups exist from here
+    def sandbox_process_that_pauses(*args: Any, **kwargs: Any) -> Any:
+        spec = real_sandbox_process(*args, **kwargs)  # the cgroups exist from here
         made.set()
         go_on.wait(timeout=10)
         return spec

@@ -60,7 +60,11 @@ SANDBOX_NETBRIDGE = "/opt/qai/netbridge.js"
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 # Inside the sandbox, before the command: the relay to the egress proxy, and a wait (bounded) until
 # it listens, read from the namespace's own /proc/net/tcp (0100007F:0C38 is 127.0.0.1:3128).
-EGRESS_RELAY = (
+# The first process in the sandbox: a watcher on the lifeline (a pipe whose only write end the
+# worker holds) kills everything in the sandbox once the worker is gone, however it ended, even
+# when bubblewrap's own --die-with-parent came too late; then the egress relay, then the command.
+SANDBOX_INIT = (
+    '(cat "/dev/fd/$1" >/dev/null 2>&1; kill -9 -1) >/dev/null 2>&1 & shift; '
     f"socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:{SANDBOX_EGRESS_DIR}/{EGRESS_SOCKET}"
     f' 2>/dev/null & i=0; while ! grep -q "0100007F:{PROXY_PORT:04X} " /proc/net/tcp && [ $i -lt 2000 ];'
     ' do i=$((i+1)); done; exec "$@"'
@@ -404,7 +408,10 @@ def sandbox_process(
     egress_dir: Path,
     extra_env: dict[str, str] | None = None,
     shared_node_modules: Path | None = None,
+    *,
+    lifeline_fd: int,
 ) -> SandboxProcess:
+    """How to start ``argv`` in the sandbox; ``lifeline_fd`` is the read end of its lifeline."""
     status = isolation_status()
     if status.refusal:
         raise IsolationUnavailableError(status.refusal)
@@ -412,7 +419,7 @@ def sandbox_process(
         env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
         return SandboxProcess(argv, env, sandbox_dir)
     env = sandbox_environment(extra_env) | proxy_environment()
-    relayed = ["/bin/sh", "-c", EGRESS_RELAY, "sandbox", *argv]
+    relayed = ["/bin/sh", "-c", SANDBOX_INIT, "sandbox", str(lifeline_fd), *argv]
     wrapped = bubblewrap_argv(sandbox_dir, relayed, env, egress_dir, shared_node_modules)
     groups = sandbox_cgroups(sandbox_id)
     if groups:

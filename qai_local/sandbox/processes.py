@@ -21,6 +21,8 @@ _groups_lock = threading.Lock()  # commands, dev servers and their output reader
 # Held from making a sandbox's cgroups until its process is counted in _running_groups, and while
 # they are removed: otherwise a group that ends could remove the cgroup a new process is joining.
 _sandbox_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+# Each running group's lifeline (leader pid → the write end): closing it ends the group's sandbox.
+_lifelines: dict[int, int] = {}
 
 
 def start_in_sandbox(
@@ -31,24 +33,41 @@ def start_in_sandbox(
     *,
     extra_env: dict[str, str] | None = None,
     shared_node_modules: Path | None = None,
+    pass_fds: tuple[int, ...] = (),
     **popen: object,
 ) -> subprocess.Popen[bytes]:
-    with _sandbox_lock(sandbox_id):
-        try:
-            spec = sandbox_process(sandbox_id, sandbox_dir, argv, egress_dir, extra_env, shared_node_modules)
-            process = subprocess.Popen(  # type: ignore[call-overload]
-                dies_with_this_process(spec.argv),
-                cwd=spec.cwd,
-                env=spec.env,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, so a kill takes everything it started
-                **popen,
-            )
-        except BaseException:
-            _release_if_unused(sandbox_id)
-            raise
-        with _groups_lock:
-            _running_groups[process.pid] = sandbox_id
+    # The lifeline: the sandbox's watcher reads its other end and ends the sandbox at end of file.
+    lifeline_read, lifeline_write = os.pipe()  # neither inherited unless passed
+    try:
+        with _sandbox_lock(sandbox_id):
+            try:
+                spec = sandbox_process(
+                    sandbox_id,
+                    sandbox_dir,
+                    argv,
+                    egress_dir,
+                    extra_env,
+                    shared_node_modules,
+                    lifeline_fd=lifeline_read,
+                )
+                process = subprocess.Popen(  # type: ignore[call-overload]
+                    dies_with_this_process(spec.argv),
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group, so a kill takes everything it started
+                    pass_fds=(*pass_fds, lifeline_read),
+                    **popen,
+                )
+            except BaseException:
+                _release_if_unused(sandbox_id)
+                os.close(lifeline_write)
+                raise
+            with _groups_lock:
+                _running_groups[process.pid] = sandbox_id
+                _lifelines[process.pid] = lifeline_write
+    finally:
+        os.close(lifeline_read)
     return process
 
 
@@ -92,13 +111,20 @@ def forget_group(process: subprocess.Popen[bytes]) -> None:
     with _sandbox_lock(sandbox_id):
         with _groups_lock:
             _running_groups.pop(process.pid, None)
+            lifeline = _lifelines.pop(process.pid, None)
+        if lifeline is not None:
+            os.close(lifeline)  # whatever the group left in its sandbox goes now
         _release_if_unused(sandbox_id)
 
 
 def kill_running_commands() -> None:
     with _groups_lock:
         groups = list(_running_groups.items())
+        lifelines = list(_lifelines.values())
         _running_groups.clear()
+        _lifelines.clear()
+    for lifeline in lifelines:
+        os.close(lifeline)
     for pgid, sandbox_id in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
