@@ -388,7 +388,8 @@ class LocalStack:
         if os.environ["SANDBOX_PROVIDER"] != "local":
             return os.environ["SANDBOX_PROVIDER"]
         from qai_agent.config import get_agent_settings
-        from qai_local.sandbox.isolation import isolation_status, limits_in_force
+        from qai_local.sandbox.cgroups import limits_in_force
+        from qai_local.sandbox.isolation import isolation_status
         from qai_local.sandbox.provider import local_previews, stop_local_previews
         from qai_local.sandbox.template_cache import TemplateCache
 

@@ -25,7 +25,7 @@ from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
 from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import get_agent_settings
 from qai_agent.sandboxes.base import SandboxPathError
-from qai_local.sandbox import isolation, processes
+from qai_local.sandbox import cgroups, isolation, processes
 from qai_local.sandbox.devservers import DevServerSupervisor
 from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.sandbox.previews import LocalPreviews
@@ -256,21 +256,21 @@ def test_hostile_commands_find_nothing_of_the_host(
 
 
 def _cgroup_or_skip(controller: str, sandbox_id: str) -> Path:
-    group = isolation._sandbox_cgroup(controller, sandbox_id)
-    if group is None or controller not in isolation.sandbox_cgroups(sandbox_id):
+    group = cgroups._sandbox_cgroup(controller, sandbox_id)
+    if group is None or controller not in cgroups.sandbox_cgroups(sandbox_id):
         pytest.skip(f"no {controller} cgroup can be made here")
-    isolation.release_sandbox(sandbox_id)
+    cgroups.release_sandbox(sandbox_id)
     return group
 
 
 @needs_bubblewrap
 def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
     group = _cgroup_or_skip("pids", sandbox.sandbox_id)
-    bomb = f"i=0; while [ $i -lt {isolation.PIDS_LIMIT + 200} ]; do sleep 60 & i=$((i+1)); done; wait"
+    bomb = f"i=0; while [ $i -lt {cgroups.PIDS_LIMIT + 200} ]; do sleep 60 & i=$((i+1)); done; wait"
     outcome = sandbox.run(bomb, timeout_seconds=20)
     assert outcome.exit_code != 0 or outcome.timed_out
     assert "fork" in outcome.stderr.lower() or "resource temporarily unavailable" in outcome.stderr.lower()
-    assert f"limited to {isolation.PIDS_LIMIT} processes" in outcome.stderr  # said so to the model
+    assert f"limited to {cgroups.PIDS_LIMIT} processes" in outcome.stderr  # said so to the model
     assert sandbox.run("echo still usable", timeout_seconds=10).stdout.strip() == "still usable"
     # Once nothing of the sandbox runs, its cgroups go too: none piles up in the system's tree.
     assert not group.exists()
@@ -351,7 +351,7 @@ def test_a_bad_memory_or_disk_limit_is_named(monkeypatch: pytest.MonkeyPatch) ->
     for bad in ("lots", "-1", "12"):
         monkeypatch.setenv("LOCAL_SANDBOX_MEMORY_MB", bad)
         with pytest.raises(ValueError, match="LOCAL_SANDBOX_MEMORY_MB"):
-            isolation.memory_limit_mb()
+            cgroups.memory_limit_mb()
         monkeypatch.setenv("LOCAL_SANDBOX_DISK_MB", bad.replace("12", "0"))
         with pytest.raises(ValueError, match="LOCAL_SANDBOX_DISK_MB"):
             disk_limit_mb()

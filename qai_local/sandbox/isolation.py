@@ -8,8 +8,7 @@ capabilities: its network is loopback plus a relay to the host's allowlisting pr
 install`` works and nothing else outside answers (see ``network``). When its process group is
 killed, the PID namespace goes with it. Limits per sandbox, for all its processes together:
 memory (``LOCAL_SANDBOX_MEMORY_MB``, 2048) and processes (512) in cgroups where the machine lets
-us make them (cgroup v1 as root, as in many containers), and a 512 MB ``/tmp``. A command that hits
-one is told so in its result.
+us make them (``cgroups``), and a 512 MB ``/tmp``. A command that hits one is told so in its result.
 
 Where bubblewrap cannot run, commands run directly in the sandbox directory with an environment
 built from scratch: that confines mistakes and leaks, not a hostile model. The stack says so.
@@ -17,30 +16,22 @@ built from scratch: that confines mistakes and leaks, not a hostile model. The s
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from qai_local.sandbox.disk import disk_limit_mb, megabytes_setting
+from qai_local.sandbox.cgroups import TMP_SIZE_MB, joining, sandbox_cgroups
 from qai_local.sandbox.network import EGRESS_SOCKET, NETBRIDGE, PROXY_PORT
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
 SANDBOX_UID = 1000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-PIDS_LIMIT = 512
-DEFAULT_MEMORY_MB = 2048
-TMP_SIZE_MB = 512
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-RELEASE_ATTEMPTS = 25
 # Read-only system paths a Node.js toolchain needs; each is bound only if the host has it.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_FILES = (
@@ -249,120 +240,6 @@ def bubblewrap_argv(
     return [*args, *argv]
 
 
-def memory_limit_mb() -> int:
-    return megabytes_setting("LOCAL_SANDBOX_MEMORY_MB", DEFAULT_MEMORY_MB, 64)
-
-
-def _cgroup_limits() -> dict[str, dict[str, str]]:
-    """Each cgroup v1 controller we use, with the files that set its limit (in the order written)."""
-    memory = str(memory_limit_mb() << 20)
-    # memsw (memory plus swap) exists only where swap accounting is on; written when it does.
-    return {
-        "pids": {"pids.max": str(PIDS_LIMIT)},
-        "memory": {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory},
-    }
-
-
-@cache
-def _own_cgroup(controller: str) -> Path | None:
-    """Where this process's cgroup of a v1 controller is mounted, or None (read once: it does not move)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            own = CGROUP_ROOT / controller / path.lstrip("/")
-            return own if own.is_dir() else None
-    return None
-
-
-def _sandbox_cgroup(controller: str, sandbox_id: str) -> Path | None:
-    own = _own_cgroup(controller)
-    return own / "qai" / sandbox_id if own is not None else None
-
-
-def sandbox_cgroups(sandbox_id: str) -> dict[str, Path]:
-    """The sandbox's cgroups (by controller) with their limits set, each where the machine lets us make one."""
-    groups = {}
-    for controller, limits in _cgroup_limits().items():
-        group = _sandbox_cgroup(controller, sandbox_id)
-        if group is None:
-            continue
-        try:
-            group.mkdir(parents=True, exist_ok=True)
-            first, *others = limits.items()
-            (group / first[0]).write_text(first[1])
-        except OSError:
-            continue
-        for name, value in others:
-            with contextlib.suppress(OSError):
-                (group / name).write_text(value)
-        groups[controller] = group
-    return groups
-
-
-def limit_counts(sandbox_id: str) -> dict[str, int]:
-    """How often each limit has stopped the sandbox so far (memory: processes killed; pids: forks refused)."""
-    counts = {}
-    for controller, counter_file, key in (("memory", "memory.oom_control", "oom_kill"), ("pids", "pids.events", "max")):
-        group = _sandbox_cgroup(controller, sandbox_id)
-        try:
-            fields = dict(line.split() for line in (group / counter_file).read_text().splitlines()) if group else {}
-        except (OSError, ValueError):
-            continue
-        counts[controller] = int(fields.get(key, 0))
-    return counts
-
-
-def limits_hit(before: dict[str, int], after: dict[str, int]) -> str:
-    """What the model is told when a command hit a limit (empty when none was)."""
-    said = []
-    if after.get("memory", 0) > before.get("memory", 0):
-        said.append(
-            f"A process was killed: the sandbox went over its memory limit ({memory_limit_mb()} MB for all "
-            "its processes together). Use less memory (smaller inputs, fewer parallel jobs)."
-        )
-    if after.get("pids", 0) > before.get("pids", 0):
-        said.append(f"A process could not start: the sandbox is limited to {PIDS_LIMIT} processes and threads.")
-    return "\n".join(said)
-
-
-def release_sandbox(sandbox_id: str) -> None:
-    """Remove the sandbox's cgroups once nothing of it runs.
-
-    The kernel refuses (EBUSY) while a process of it is still exiting, as bubblewrap's own children
-    may be for a moment after it: a short wait covers that; a cgroup still in use is left alone.
-    """
-    for controller in _cgroup_limits():
-        group = _sandbox_cgroup(controller, sandbox_id)
-        for _ in range(RELEASE_ATTEMPTS if group else 0):
-            try:
-                group.rmdir()  # type: ignore[union-attr]
-                break
-            except FileNotFoundError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    break
-            time.sleep(0.02)
-
-
-def limits_in_force() -> str:
-    """Which limits hold on this machine, for the start-up banner."""
-    probe = f"probe-{os.getpid()}"
-    held = sandbox_cgroups(probe)
-    release_sandbox(probe)
-    names = {"memory": f"memory {memory_limit_mb()} MB", "pids": f"{PIDS_LIMIT} processes"}
-    said = [names[c] for c in ("memory", "pids") if c in held]
-    said += [f"a {TMP_SIZE_MB} MB /tmp", f"{disk_limit_mb()} MB of disk"]
-    missing = [c for c in ("memory", "pids") if c not in held]
-    if missing:
-        said.append(f"no {' or '.join(missing)} limit (no cgroup this user may make)")
-    return "limits: " + ", ".join(said)
-
-
 @cache
 def isolation_status() -> IsolationStatus:
     """Whether bubblewrap can start a sandbox here: probed once per process."""
@@ -424,6 +301,5 @@ def sandbox_process(
     groups = sandbox_cgroups(sandbox_id)
     if groups:
         # Joins the cgroups before bubblewrap starts, so every process of the sandbox counts.
-        joins = " && ".join(f'echo $$ > "{group}/cgroup.procs"' for group in groups.values())
-        wrapped = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sandbox", *wrapped]
+        wrapped = ["/bin/sh", "-c", f'{joining(groups)} && exec "$@"', "sandbox", *wrapped]
     return SandboxProcess(wrapped, {"PATH": SAFE_PATH}, sandbox_dir)

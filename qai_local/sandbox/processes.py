@@ -12,7 +12,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from qai_local.sandbox.isolation import release_sandbox, sandbox_process
+from qai_local.sandbox.cgroups import release_sandbox
+from qai_local.sandbox.isolation import sandbox_process
 
 # Process groups still running (leader pid → sandbox), so that a stopping local stack leaves none
 # behind and each sandbox's process-limit cgroup goes once nothing of it runs.

@@ -28,15 +28,10 @@ from qai_agent.sandboxes.base import (
     Skipped,
     app_relative_path,
 )
+from qai_local.sandbox.cgroups import limit_counts, limits_hit
 from qai_local.sandbox.disk import CHECK_EVERY_SECONDS, over_budget
 from qai_local.sandbox.files import FileChangedError, changed_files, opened_directory, read_bytes, remove, write_bytes
-from qai_local.sandbox.isolation import (
-    SANDBOX_APP_DIR,
-    IsolationUnavailableError,
-    isolation_status,
-    limit_counts,
-    limits_hit,
-)
+from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import kill_group, start_in_sandbox
 from qai_local.sandbox.template_cache import TemplateCache
