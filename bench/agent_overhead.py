@@ -31,7 +31,7 @@ def main(runs: int) -> int:
     from qai_local.sandbox.sandbox import LocalSandbox
 
     # The agent's own overhead; the build check (a dev server) is measured apart.
-    with bench_stack(AGENT_CHECK_APP="false") as stack:
+    with bench_stack(AGENT_CHECK_APP="false", LOCAL_PREVIEW_PRESTART="false") as stack:
         sandbox_seconds = [0.0]
         create_sandbox = LocalSandbox.create
 

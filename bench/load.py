@@ -63,6 +63,7 @@ def main(projects: int, clients: int) -> int:
         ANTHROPIC_BASE_URL=model.url,
         ANTHROPIC_API_KEY="bench",
         AGENT_CHECK_APP="false",  # the agent's own work and the queue, not a dev server per run
+        LOCAL_PREVIEW_PRESTART="false",
         CREDITS_PER_PERIOD="100000",
     )
     try:

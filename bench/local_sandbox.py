@@ -3,7 +3,9 @@
 - template preparation, cold (a new cache directory: ``npm ci``, npm's own download cache as it is)
   and warm (already prepared);
 - new sandbox creation (target < 2 s) and the disk it adds (target < 50 MB, node_modules shared);
-- a cold preview, from the first request to the first 200 (target < 15 s), and a warm request;
+- a cold preview, from the first request to the first 200 (target < 5 s), and a warm request;
+- a prestarted sandbox (its dev server started, and the page compiled once, when it was made, as
+  the agent's sandboxes are): how long that takes, then the first preview after the page changed;
 - the agent's build check of an app (type check, page, dev server output) on a warm dev server;
 - the memory of one running dev server, and how many this machine holds at once;
 - the boundary's cost, side by side: a command with the network namespace, its relay and the
@@ -29,10 +31,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "funct
 
 TARGET_CREATE_S = 2.0
 TARGET_DISK_MB = 50.0
-TARGET_COLD_PREVIEW_S = 15.0
+TARGET_COLD_PREVIEW_S = 5.0
 TARGET_COMMAND_EXTRA_MS = 50.0
 TARGET_PREVIEW_EXTRA_S = 1.0
 COMMAND_RUNS = 20
+CHANGED_PAGE = (
+    "'use client';\nimport { useState } from 'react';\n"
+    "export default function Page() { const [n, setN] = useState(0); return <main className='p-8'>"
+    "<h1 className='text-2xl font-bold'>Counter</h1><button onClick={() => setN(n + 1)}>{n}</button></main>; }\n"
+)
 
 
 def _row(name: str, value: float, unit: str, target: float | None = None) -> None:
@@ -168,6 +175,13 @@ def main(servers_at_once: int) -> int:
             server = supervisor._servers[first.sandbox_id]
             one = _tree_rss_mb(server.process.pid)
             _row("one dev server's memory (RSS)", one, "MB")
+
+            prestarted = sandboxes[1]
+            started = time.perf_counter()
+            previews.prestart(prestarted.sandbox_id).result()  # as a new run's sandbox does, while the model writes
+            _row("prestart: server up, page compiled", time.perf_counter() - started, "s")
+            prestarted.write_files({"app/page.tsx": CHANGED_PAGE})  # then the model's first files
+            _row("first preview of a prestarted sandbox", _get(prestarted.preview_url()), "s", TARGET_COLD_PREVIEW_S)
 
             boundary_costs(first, cold_preview, sandboxes[-1].dir)
             for sandbox in sandboxes[1:servers_at_once]:

@@ -209,6 +209,7 @@ def agent_env(
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "5")
     # The build check starts a dev server (seconds): on only in the tests that are about it.
     monkeypatch.setenv("AGENT_CHECK_APP", "false")
+    monkeypatch.setenv("LOCAL_PREVIEW_PRESTART", "false")  # likewise: each test that needs one starts it
     get_agent_settings.cache_clear()
     yield sandboxes
     stop_local_previews()  # no dev server outlives its test

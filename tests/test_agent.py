@@ -133,7 +133,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     assert first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert [t["name"] for t in first["tools"]] == ["terminal", "createOrUpdateFiles", "readFiles"]
     system_prompt = first["system"][0]["text"]
-    assert "local sandbox" in system_prompt and "Next.js 15." in system_prompt and "radix-ui@" in system_prompt
+    assert "local sandbox" in system_prompt and "Next.js 16." in system_prompt and "radix-ui@" in system_prompt
     assert "No shadcn/ui components are installed" in system_prompt
     assert first["messages"] == [
         {

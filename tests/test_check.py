@@ -87,6 +87,16 @@ def test_errors_printed_while_the_page_loads_fail_it(page: dict) -> None:
     assert check(sandbox) == "The page loads, but the dev server reported errors.\n ⨯ unhandledRejection: Error: late"
 
 
+def test_the_start_up_banners_list_of_experiments_is_not_an_error(page: dict) -> None:
+    """next dev marks an experimental option that is set to off with the same cross as an error."""
+    banner = "▲ Next.js 16.5.0 (Turbopack)\n- Experiments (use with caution):\n  ⨯ agentUpgrade\n  ✓ reactCompiler\n"
+    sandbox = StubSandbox(page["url"], log_during_request=banner + " GET / 200 in 254ms")
+    page["sandbox"] = sandbox
+    assert check(sandbox) is None
+    sandbox.log_during_request = banner + " ⨯ ./app/page.tsx:3:1\n GET / 200 in 254ms"
+    assert check(sandbox) == "The page loads, but the dev server reported errors.\n ⨯ ./app/page.tsx:3:1"
+
+
 def test_a_preview_that_does_not_answer_fails() -> None:
     problem = check(StubSandbox("http://127.0.0.1:9/"))
     assert problem is not None and problem.startswith("The preview did not answer (")

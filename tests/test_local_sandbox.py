@@ -432,6 +432,34 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
         previews.stop()
 
 
+def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
+    tmp_path: Path, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qai_local.sandbox import provider
+
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+    previews = LocalPreviews(root, supervisor).start()
+    monkeypatch.setattr(provider, "local_previews", lambda settings: previews)
+    monkeypatch.setenv("LOCAL_SANDBOX_ROOT", str(root))
+    monkeypatch.setenv("LOCAL_TEMPLATE_CACHE", str(template.root))
+    try:
+        for prestart, expected in (("false", False), ("true", True)):
+            monkeypatch.setenv("LOCAL_PREVIEW_PRESTART", prestart)
+            get_agent_settings.cache_clear()
+            sandbox = provider.open_local_sandbox(get_agent_settings())
+            deadline = time.monotonic() + 20
+            while sandbox.sandbox_id not in supervisor.running() and expected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.3)  # long enough for a start that should not happen to show
+            assert (sandbox.sandbox_id in supervisor.running()) is expected  # before any preview request
+        status, body = fetch(sandbox.preview_url())
+        assert status == 200 and body.startswith("tiny")
+    finally:
+        get_agent_settings.cache_clear()
+        previews.stop()
+
+
 def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:
     root = tmp_path / "root"
     supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)

@@ -299,7 +299,7 @@ def test_both_providers_describe_the_template_they_run() -> None:
     from qai_local.sandbox.sandbox import local_description
 
     packages = template_packages()
-    assert packages["next"].startswith("15.") and "radix-ui" in packages and "tailwindcss" in packages
+    assert packages["next"].startswith("16.") and "radix-ui" in packages and "tailwindcss" in packages
     for description in (e2b_provider.DESCRIPTION, local_description()):
         text = description.environment
         assert f"Next.js {packages['next']}" in text and f"radix-ui@{packages['radix-ui']}" in text

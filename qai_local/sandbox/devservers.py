@@ -26,7 +26,7 @@ WITH_INGRESS_RELAY = 'node "$0" "$1" "$2" & shift 2; exec "$@"'
 
 
 def next_dev_argv(port: int) -> list[str]:
-    return ["node_modules/.bin/next", "dev", "--turbopack", "--hostname", "127.0.0.1", "--port", str(port)]
+    return ["node_modules/.bin/next", "dev", "--hostname", "127.0.0.1", "--port", str(port)]
 
 
 class SandboxGoneError(LookupError):

@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from qai.probe import EXPIRED_HEADER
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_NAME = ".previews.json"
 CHUNK = 64 * 1024
 REQUEST_HEAD_TIMEOUT_SECONDS = 10
+PRESTART_PAGE_TIMEOUT_SECONDS = 120
 
 
 def _page(status: str, title: str, text: str, *, extra_headers: str = "") -> bytes:
@@ -103,6 +105,20 @@ class LocalPreviews:
         if port is None:
             port = self._listen(sandbox_id, 0)
         return f"http://127.0.0.1:{port}/"
+
+    def prestart(self, sandbox_id: str) -> Future[None]:
+        """Start the sandbox's dev server now, in the background, and have it compile the app's page
+        once: the first preview then finds the app's shared code (layout, styles, the framework's
+        runtime) compiled, and only what changed since is compiled again."""
+        return self._executor.submit(self._prestart, sandbox_id)
+
+    def _prestart(self, sandbox_id: str) -> None:
+        try:
+            self.supervisor.ensure_running(sandbox_id)
+            with urllib.request.urlopen(self.url_for(sandbox_id), timeout=PRESTART_PAGE_TIMEOUT_SECONDS) as page:  # noqa: S310 (our own preview)
+                page.read()
+        except (DevServerError, SandboxGoneError, OSError) as exc:  # the first preview request tries again
+            logger.warning("The dev server of sandbox %s did not start ahead: %s", sandbox_id, str(exc)[-300:])
 
     def forget(self, sandbox_id: str) -> None:
         """Stop serving a sandbox that was removed on purpose (a failed run's)."""

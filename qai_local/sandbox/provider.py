@@ -43,7 +43,11 @@ def stop_local_previews() -> None:
 def open_local_sandbox(settings: AgentSettings) -> LocalSandbox:
     """A new local sandbox with the app template."""
     template = TemplateCache(settings.local_template_cache)
-    return LocalSandbox.create(settings.local_sandbox_root, template, local_previews(settings))
+    previews = local_previews(settings)
+    sandbox = LocalSandbox.create(settings.local_sandbox_root, template, previews)
+    if settings.local_preview_prestart:
+        previews.prestart(sandbox.sandbox_id)
+    return sandbox
 
 
 def attach_local_sandbox(settings: AgentSettings, sandbox_id: str) -> LocalSandbox | None:

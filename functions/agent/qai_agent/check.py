@@ -21,6 +21,9 @@ COMMAND_NOT_FOUND = 127
 ERROR_PAGE_MARKER = "__next_error__"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 ERROR_LINE = re.compile(r"\u2a2f|\bError\b|Failed to compile|Module not found|error TS\d+")
+# next dev's start-up banner lists the experimental options set, one that is off with the error's cross.
+EXPERIMENTS_HEADING = "Experiments (use with caution)"
+EXPERIMENT_ITEM = re.compile(r"^\s+\S \w+$")  # a mark, then the option's name
 EXCERPT_LINES = 40
 EXCERPT_CHARS = 3000
 
@@ -41,6 +44,20 @@ def _fetch(url: str, timeout: float) -> tuple[int | None, str]:
         return None, str(getattr(error, "reason", error))
 
 
+def _without_experiments(lines: list[str]) -> list[str]:
+    """The output without the banner's list of experimental options."""
+    kept, listing = [], False
+    for line in lines:
+        if EXPERIMENTS_HEADING in line:
+            listing = True
+        elif listing and EXPERIMENT_ITEM.match(line):
+            continue
+        else:
+            listing = False
+            kept.append(line)
+    return kept
+
+
 def _new_output(before: str, after: str) -> str:
     # The log is a bounded tail: when it has moved on past ``before``, all of it is recent enough.
     return after[len(before) :] if after.startswith(before) else after
@@ -56,7 +73,7 @@ def check_app(sandbox: Sandbox, *, time_left: Callable[[], float], page_timeout:
     before = sandbox.server_log()
     status, body = _fetch(sandbox.preview_url(), max(1.0, min(page_timeout, time_left())))
     output = _excerpt(_new_output(before, sandbox.server_log()))
-    errors = [line for line in output.splitlines() if ERROR_LINE.search(line)]
+    errors = [line for line in _without_experiments(output.splitlines()) if ERROR_LINE.search(line)]
     if status is None:
         problems.append(f"The preview did not answer ({body}).\nThe dev server's output:\n{output}")
     elif status != 200 or ERROR_PAGE_MARKER in body:

@@ -43,6 +43,8 @@ class AgentSettings:
     # A sandbox's dev server stops after this long without a request; at most this many run at once.
     local_preview_idle_seconds: float
     local_preview_max_running: int
+    # A new sandbox's dev server starts at once (during the model's first turn), not on the first preview.
+    local_preview_prestart: bool
     model_max_retries: int
     # The most a fragment may hold (its files as stored): the fragment route answers within Lambda's 6 MB.
     fragment_max_bytes: int
@@ -50,6 +52,10 @@ class AgentSettings:
     # The build check before an app is saved (type check, the preview answering without errors).
     check_app: bool
     check_page_timeout_seconds: float
+
+
+def _flag(name: str, default: str) -> bool:
+    return _env(name, default).lower() not in ("0", "false", "no", "off")
 
 
 @cache
@@ -72,10 +78,11 @@ def get_agent_settings() -> AgentSettings:
         local_template_cache=Path(_env("LOCAL_TEMPLATE_CACHE", str(Path.home() / ".cache" / "qai" / "app-template"))),
         local_preview_idle_seconds=float(_env("LOCAL_PREVIEW_IDLE_SECONDS", "600")),
         local_preview_max_running=int(_env("LOCAL_PREVIEW_MAX_RUNNING", "6")),
+        local_preview_prestart=_flag("LOCAL_PREVIEW_PRESTART", "true"),
         model_max_retries=int(_env("AGENT_MODEL_MAX_RETRIES", "4")),
         fragment_max_bytes=int(_env("FRAGMENT_MAX_BYTES", str(DEFAULT_MAX_BYTES))),
         install_timeout_seconds=float(_env("AGENT_INSTALL_TIMEOUT_SECONDS", "300")),
-        check_app=_env("AGENT_CHECK_APP", "true").lower() not in ("0", "false", "no", "off"),
+        check_app=_flag("AGENT_CHECK_APP", "true"),
         check_page_timeout_seconds=float(_env("AGENT_CHECK_PAGE_TIMEOUT_SECONDS", "120")),
     )
 
