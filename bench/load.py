@@ -74,8 +74,9 @@ def main(projects: int, clients: int) -> int:
 
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             # 1. POST to claimed, one at a time.
+            single = []  # and the API's latency with one client at a time, on an otherwise idle stack
             for i in range(20):
-                _post(stack, "/projects", {"value": f"latency {i}"})
+                single.append(_post(stack, "/projects", {"value": f"latency {i}"})[2])
                 while not runs_done(conn, i + 1):
                     time.sleep(0.02)
             claims = [
@@ -88,6 +89,7 @@ def main(projects: int, clients: int) -> int:
             print("from POST to claimed (the run's row to a worker's claim, 20 projects one at a time):")
             print(f"  median {median:6.1f} ms   p95 {_percentile(claims, 0.95):6.1f} ms   max {max(claims):6.1f} ms")
             print(f"  target {TARGET_CLAIM_MS:.0f} ms: median/target = {median / TARGET_CLAIM_MS:.2f}")
+            print(f"  API POST /projects, one client: median {statistics.median(single):6.1f} ms")
 
             # 2. Load.
             started = time.perf_counter()

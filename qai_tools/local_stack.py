@@ -20,19 +20,17 @@ SANDBOX_PROVIDER …).
 
 from __future__ import annotations
 
-import base64
 import faulthandler
 import json
-import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import urllib.request
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,19 +40,15 @@ for extra in ("layers/shared/python", "functions/agent"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
-from qai import downloads  # noqa: E402
-from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
-from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
+from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
+from qai_tools.lambda_events import QueuedMessage, sqs_event  # noqa: E402
 from qai_tools.local_access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
+from qai_tools.local_api import LOCAL_USER  # noqa: E402
 from qai_tools.stack_process import free_port  # noqa: E402
-from qai_tools.template import allowed_methods, find_route, load_template  # noqa: E402
-from qai_tools.web_client import web_answer  # noqa: E402
+from qai_tools.template import load_template  # noqa: E402
 
-LOCAL_USER = "local-user"
-USER_HEADER = "x-qai-user"
-API_TIMEOUT_SECONDS = 29
-DOWNLOADS_PATH = "/local/downloads"
 SLOW_STOP_SECONDS = 2
+AGENT_NICENESS = 10
 
 
 def _port(name: str, default: int) -> int:
@@ -67,6 +61,7 @@ class StackConfig:
     data_dir: Path
     api_port: int
     agent_workers: int
+    api_workers: int
     database_url: str
 
     @classmethod
@@ -75,6 +70,7 @@ class StackConfig:
             data_dir=Path(os.environ.get("QAI_DATA_DIR", ROOT / ".qai")).resolve(),
             api_port=_port("QAI_API_PORT", 8787),
             agent_workers=_port("QAI_AGENT_WORKERS", 4),
+            api_workers=_port("QAI_API_WORKERS", 4),
             database_url=os.environ.get("DATABASE_URL", ""),
         )
 
@@ -94,134 +90,6 @@ def writable_data_dir(data_dir: Path) -> None:
             f"The data folder {data_dir} cannot be written by this user ({exc.strerror or exc}). "
             "Choose another with QAI_DATA_DIR=<folder>, or make this one yours."
         ) from exc
-
-
-class PooledHTTPServer(HTTPServer):
-    """Requests run on a fixed pool of threads, each like a Lambda execution environment (with its
-    own database connection), rather than on a new thread per request. They reach the API functions
-    one at a time (``invoke_api``): Powertools keeps the request in state all resolvers share."""
-
-    request_queue_size = 128  # the default 5 resets connections when many clients arrive at once
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
-        super().__init__(address, handler)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qai-api")
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self._process, request, client_address)
-
-    def _process(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _error(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-
-def api_handler(
-    openapi: bytes, status: dict[str, Any], downloads_dir: Path, access: LocalAccess
-) -> type[BaseHTTPRequestHandler]:
-    class ApiHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def _dispatch(self) -> None:
-            url = urlsplit(self.path)
-            body = self.rfile.read(int(self.headers.get("content-length") or 0)) or None
-            refusal = access.refusal(self.command, url.path, {k.lower(): v for k, v in self.headers.items()})
-            if refusal is not None:
-                error = _error(refusal.code, refusal.message)
-                self._send(refusal.status, error, {"content-type": "application/json"})
-                return
-            if self.command == "OPTIONS":
-                self._send(204, b"", {})
-                return
-            if self.command == "GET" and url.path == "/openapi.json":
-                self._send(200, openapi, {"content-type": "application/json"})
-                return
-            if self.command == "GET" and url.path == "/local/status":
-                self._send(200, json.dumps(status).encode(), {"content-type": "application/json"})
-                return
-            if self.command == "GET" and url.path.startswith(f"{DOWNLOADS_PATH}/"):
-                self._send_download(url.path.removeprefix(f"{DOWNLOADS_PATH}/"))
-                return
-            if self.command == "GET" and (page := web_answer(url.path)):
-                self._send(*page)
-                return
-            found = find_route(self.command, url.path)
-            if found is None:
-                self._no_route(url.path)
-                return
-            route, params = found
-            headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != USER_HEADER}
-            event = http_event(
-                self.command,
-                url.path,
-                route_key=route.route_key,
-                path_parameters=params or None,
-                query=url.query,
-                body=body,
-                headers=headers,
-                user_id=self.headers.get(USER_HEADER) or LOCAL_USER,
-            )
-            context = LocalLambdaContext(f"qai-{route.function}", API_TIMEOUT_SECONDS)
-            response = invoke_api(route.function, event, context)
-            raw = response.get("body") or ""
-            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
-            self._send(response["statusCode"], payload, response.get("headers") or {})
-
-        def __getattr__(self, name: str) -> Any:
-            # Every method reaches the router (http.server answers 501 pages for those it lacks).
-            if name.startswith("do_"):
-                return self._dispatch
-            raise AttributeError(name)
-
-        def _no_route(self, path: str) -> None:
-            allowed = allowed_methods(path)
-            if allowed:  # a known path: the method is what is wrong
-                message = f"{self.command} is not allowed here; use {', '.join(allowed)}"
-                headers = {"content-type": "application/json", "allow": ", ".join(allowed)}
-                self._send(405, _error("METHOD_NOT_ALLOWED", message), headers)
-                return
-            message = f"No route for {self.command} {path}"
-            self._send(404, _error("NOT_FOUND", message), {"content-type": "application/json"})
-
-        def _send_download(self, rest: str) -> None:
-            token, _, filename = rest.partition("/")
-            path = downloads.local_file(downloads_dir, token, filename)
-            if path is None:
-                self._send(
-                    404, _error("NOT_FOUND", "This download link has expired"), {"content-type": "application/json"}
-                )
-                return
-            headers = {"content-type": "application/zip", "content-disposition": f'attachment; filename="{filename}"'}
-            self._send(200, path.read_bytes(), headers)
-
-        def _send(self, status_code: int, payload: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status_code)
-            for key, value in headers.items():
-                if key.lower() != "content-length":
-                    self.send_header(key, value)
-            # The Vite dev server's page calls from another port; API Gateway's CORS does this deployed.
-            for key, value in access.cors_headers(self.headers.get("origin")).items():
-                self.send_header(key, value)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return ApiHandler
 
 
 class AgentPoller:
@@ -254,6 +122,9 @@ class AgentPoller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _poll(self) -> None:
+        # Runs are background work: on a machine with few cores the API's answers come first (a
+        # thread's nice value also holds for the commands and dev servers it starts).
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AGENT_NICENESS)
         agent = load_function("agent")
         while not self._stopping.is_set():
             try:
@@ -373,15 +244,24 @@ class LocalStack:
         return str(server.get_uri())
 
     def _start_moto(self) -> str:
-        from moto.server import ThreadedMotoServer
+        """moto's server in a process of its own: in this one it would wait on the agent's threads."""
+        from qai_local.sandbox.processes import dies_with_this_process
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per queue call
         # A fixed port (QAI_QUEUE_PORT) lets `sam local` reach the same queue; any free one otherwise.
         port = int(os.environ.get("QAI_QUEUE_PORT") or 0) or free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        self._stoppers.append(server.stop)
-        return f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            dies_with_this_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        self._stoppers.append(lambda: _end(server))
+        deadline = time.monotonic() + 30
+        while not _answers(url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise StartError(f"The queue (moto) did not start on port {port}")
+            time.sleep(0.05)
+        return url
 
     def _start_sandboxes(self) -> str:
         """The local sandboxes' previews, and the app template prepared in the background."""
@@ -455,29 +335,42 @@ class LocalStack:
 
     def _start_api(self) -> str:
         from qai_agent.config import model_configured
+        from qai_tools.local_api import DOWNLOADS_PATH, ApiServer, ApiWorkers, LocalApi
         from qai_tools.openapi import openapi_document
 
         self.status.update(
             {"model": "configured" if model_configured() else "missing", "sandbox": os.environ["SANDBOX_PROVIDER"]}
         )
-        server = PooledHTTPServer(("127.0.0.1", self.config.api_port), BaseHTTPRequestHandler, workers=8)
-        port = int(server.server_address[1])
-        access = LocalAccess(api_token(self.config.data_dir), port)
-        server.RequestHandlerClass = api_handler(
-            openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]), access
-        )
-        api_url = f"http://127.0.0.1:{port}"
+        server = ApiServer(self.config.api_port)
+        api_url = f"http://127.0.0.1:{server.port}"
+        access = LocalAccess(api_token(self.config.data_dir), server.port)
         self.web_url = f"{api_url}/#token={access.token}"
         os.environ["LOCAL_DOWNLOADS_URL"] = f"{api_url}{DOWNLOADS_PATH}"
-        thread = threading.Thread(target=server.serve_forever, name="qai-api-server", daemon=True)
-        thread.start()
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-
-        self._stoppers.append(stop)
+        workers = ApiWorkers(self.config.api_workers)  # after the last setting: they start with this environment
+        self._stoppers.append(workers.stop)
+        app = LocalApi(
+            openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]), access, workers
+        )
+        server.start(app)
+        self._stoppers.append(server.stop)
         return api_url
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 (our own moto server)
+            return True
+    except OSError:
+        return False
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _prepare_template(template: Any) -> None:
