@@ -8,6 +8,7 @@ import json
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,12 @@ def test_cors_only_for_the_own_origins() -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     model = sm.ScriptedModelServer().start()
     model.responder = sm.page_from_request
-    running = RunningStack(tmp_path_factory.mktemp("access") / "qai-data", model.url, AGENT_CHECK_APP="false")
+    running = RunningStack(
+        tmp_path_factory.mktemp("access") / "qai-data",
+        model.url,
+        AGENT_CHECK_APP="false",
+        LOCAL_PREVIEW_PRESTART="false",
+    )
     yield running
     assert running.stop() == []
     model.stop()
@@ -135,6 +141,41 @@ def test_the_stack_refuses_callers_without_the_token_or_from_elsewhere(stack: Ru
     )
     assert status == 204 and answer_headers["access-control-allow-origin"] == "http://localhost:5173"
     assert raw_request(stack, "GET", "/openapi.json", {"host": host})[0] == 200
+
+
+def test_users_requests_interleaved_across_the_api_workers_each_see_their_own(stack: RunningStack) -> None:
+    """Requests of eight users at once, spread over the worker processes: nobody gets another's answer."""
+    host = stack.api_url.removeprefix("http://")
+
+    def user_session(user: str) -> tuple[set[str], set[str]]:
+        headers = {"host": host, "content-type": "application/json", "x-qai-user": user} | stack.auth
+        port = int(stack.api_url.rsplit(":", 1)[1])
+        created = set()
+        for i in range(3):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("POST", "/projects", json.dumps({"value": f"{user} app {i}"}), headers)
+            response = connection.getresponse()
+            assert response.status == 201
+            created.add(json.loads(response.read())["id"])
+            connection.close()
+        listing = {"host": host, "x-qai-user": user} | stack.auth
+        status, _, page = raw_request(stack, "GET", "/projects?limit=100", listing)
+        assert status == 200
+        return created, {project["id"] for project in page["items"]}
+
+    users = [f"interleaved-{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for created, listed in pool.map(user_session, users):
+            assert listed == created
+
+
+def test_a_body_larger_than_api_gateway_takes_is_refused_with_413(stack: RunningStack) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", int(stack.api_url.rsplit(":", 1)[1]), timeout=30)
+    headers = {"host": stack.api_url.removeprefix("http://"), "content-type": "application/json"} | stack.auth
+    connection.request("POST", "/projects", b"x" * (10 * 2**20 + 1), headers)
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    connection.close()
 
 
 def test_the_banner_gives_the_address_with_the_token_and_no_database_password(stack: RunningStack) -> None:
