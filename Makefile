@@ -87,13 +87,15 @@ clean:
 e2b-template: $(INSTALLED)
 	$(PY) sandbox-template/template.py
 
-## bench: the agent's own overhead per run (zero-latency scripted model), the local sandbox, living apps, load
+## bench: the agent's own overhead per run (zero-latency scripted model), the local sandbox, living apps, load; figures in bench/results.json
 bench: $(INSTALLED) system-deps
+	rm -f bench/results.json
 	$(PY) bench/agent_overhead.py 50
 	$(PY) bench/local_sandbox.py 3
 	$(PY) bench/living_apps.py 3
 	$(PY) bench/load.py 200 20
 	$(PY) bench/read_path.py 1000000
+	$(PY) bench/results.py
 
 ## sam-invoke: each function on its sample event with `sam local invoke` (needs Docker and env.json)
 sam-invoke: sam-build

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 
 from harness import bench_stack
+from results import record
 
 from qai_tools.functions import LocalLambdaContext, load_function
 from qai_tools.lambda_events import http_event
@@ -88,6 +89,7 @@ def main(other_messages: int) -> int:
         print(f"  through the handler        {handler_ms:6.2f} ms")
         print(f"  floor (query + json.dumps) {floor_ms:6.2f} ms")
         print(f"  ratio {handler_ms / floor_ms:.2f}   target {TARGET_RATIO}")
+        record("read_path_ratio", handler_ms / floor_ms, "x", target=TARGET_RATIO, anchor=floor_ms)
 
         few = min(1000, other_messages)
         db.connection().execute(

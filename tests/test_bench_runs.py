@@ -1,15 +1,26 @@
-"""The benchmark keeps working (its figures are read from `make bench`, not asserted here)."""
+"""The benchmark keeps working and records its figures (their values are read from `make bench`,
+not asserted here)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parent.parent
 
 
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}/layers/shared/python:{ROOT}/functions/agent:{ROOT}"}
+
+
+@pytest.fixture(autouse=True)
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "results.json"
+    monkeypatch.setitem(ENV, "QAI_BENCH_RESULTS", str(path))
+    return path
 
 
 def run_bench(*args: str) -> str:
@@ -18,8 +29,17 @@ def run_bench(*args: str) -> str:
     return out.stdout
 
 
-def test_agent_overhead_benchmark_runs() -> None:
+def recorded(results: Path) -> dict[str, dict[str, object]]:
+    figures = json.loads(results.read_text())
+    for figure in figures:
+        assert set(figure) == {"name", "value", "unit", "target", "anchor", "ratio"}
+    return {figure["name"]: figure for figure in figures}
+
+
+def test_agent_overhead_benchmark_runs(results: Path) -> None:
     assert "platform overhead  median" in run_bench("bench/agent_overhead.py", "2")
+    figure = recorded(results)["agent_overhead_ms"]
+    assert figure["target"] == 10.0 and figure["ratio"] == round(figure["value"] / 10.0, 3)  # type: ignore[operator]
 
 
 def test_living_apps_benchmark_runs() -> None:
@@ -27,11 +47,15 @@ def test_living_apps_benchmark_runs() -> None:
     assert "on the live sandbox" in out and "POST …/preview to READY" in out and "stored size" in out
 
 
-def test_load_benchmark_runs() -> None:
+def test_load_benchmark_runs(results: Path) -> None:
     out = run_bench("bench/load.py", "10", "5")
     assert "median/target" in out and "nothing left QUEUED or RUNNING: yes" in out
+    assert {"api_post_p50_ms", "api_post_p95_ms", "api_post_single_ms"} <= set(recorded(results))
 
 
-def test_read_path_benchmark_runs() -> None:
+def test_read_path_benchmark_runs(results: Path) -> None:
     out = run_bench("bench/read_path.py", "5000")
     assert "through the handler" in out and "floor (query + json.dumps)" in out
+    assert recorded(results)["read_path_ratio"]["target"] == 1.5
+    summary = run_bench("bench/results.py")
+    assert "read_path_ratio" in summary and "target 1.5" in summary
