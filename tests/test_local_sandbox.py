@@ -460,6 +460,22 @@ def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
         previews.stop()
 
 
+def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_expired(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+    previews = LocalPreviews(root, supervisor).start()
+    try:
+        (root / "doomed").mkdir(parents=True)
+        url = previews.url_for("doomed")
+        assert fetch(url)[0] == 200 and supervisor.running() == ["doomed"]
+        (root / "doomed").rename(tmp_path / "elsewhere")  # the directory goes while its server runs
+        status, page = fetch(url)
+        assert status == 404 and "This preview has expired" in page
+        assert supervisor.running() == []
+    finally:
+        previews.stop()
+
+
 def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:
     root = tmp_path / "root"
     supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)

@@ -235,7 +235,10 @@ def test_an_expired_preview_is_brought_back(page: Page, stack: RunningStack) -> 
     port = urllib.parse.urlsplit(reply["fragment"]["sandboxUrl"]).port
     ports = json.loads((stack.data_dir / "sandboxes" / ".previews.json").read_text())  # sandbox id → its port
     (sandbox_id,) = [sandbox for sandbox, its_port in ports.items() if its_port == port]
-    shutil.rmtree(stack.data_dir / "sandboxes" / sandbox_id)  # the sandbox expired
+    # The sandbox expires: its directory goes at once (its dev server may still be writing in it).
+    expired = stack.data_dir / "sandboxes" / sandbox_id
+    expired.rename(expired.with_name(f"{sandbox_id}.expired"))
+    shutil.rmtree(expired.with_name(f"{sandbox_id}.expired"), ignore_errors=True)
 
     open_as(page, "returning-user", f"{stack.api_url}/#/projects/{project['id']}")
     expect(page.get_by_text("This preview is not running")).to_be_visible(timeout=30_000)

@@ -84,14 +84,15 @@ class DevServerSupervisor:
         with self._lock:
             starting = self._starting[sandbox_id]
         with starting:
+            directory = self.root / sandbox_id
+            if not directory.is_dir():
+                self.stop(sandbox_id)  # its directory was removed: the sandbox expired, its server goes too
+                raise SandboxGoneError(sandbox_id)
             with self._lock:
                 server = self._servers.get(sandbox_id)
                 if server is not None and server.alive():
                     server.last_used = time.monotonic()
                     return server.ingress
-            directory = self.root / sandbox_id
-            if not directory.is_dir():
-                raise SandboxGoneError(sandbox_id)
             self._make_room()
             server = self._start(sandbox_id, directory)
             with self._lock:
