@@ -455,6 +455,13 @@ def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
             assert (sandbox.sandbox_id in supervisor.running()) is expected  # before any preview request
         status, body = fetch(sandbox.preview_url())
         assert status == 200 and body.startswith("tiny")
+        # At the cap (2), a prestart waits for a preview request instead of stopping a running server.
+        other = LocalSandbox.create(root, template, previews)
+        fetch(other.preview_url())
+        running = sorted(supervisor.running())
+        third = provider.open_local_sandbox(get_agent_settings())
+        time.sleep(1)
+        assert sorted(supervisor.running()) == running and third.sandbox_id not in running
     finally:
         get_agent_settings.cache_clear()
         previews.stop()

@@ -184,7 +184,7 @@ def test_schemathesis_finds_no_server_error_and_no_failing_check(
 ) -> None:
     """A tester no one here wrote: every check of schemathesis over openapi.json, against the stack
     as a user runs it (its expectations: schemathesis.toml), with a fixed seed."""
-    stack = RunningStack(data_dir, scripted_pages.url, AGENT_CHECK_APP="false")
+    stack = RunningStack(data_dir, scripted_pages.url, AGENT_CHECK_APP="false", LOCAL_PREVIEW_PRESTART="false")
     try:
         run = subprocess.run(
             [

@@ -109,10 +109,14 @@ class LocalPreviews:
     def prestart(self, sandbox_id: str) -> Future[None]:
         """Start the sandbox's dev server now, in the background, and have it compile the app's page
         once: the first preview then finds the app's shared code (layout, styles, the framework's
-        runtime) compiled, and only what changed since is compiled again."""
+        runtime) compiled, and only what changed since is compiled again. Only while fewer than the
+        cap run: a burst of new runs does not push out the previews people are looking at."""
         return self._executor.submit(self._prestart, sandbox_id)
 
     def _prestart(self, sandbox_id: str) -> None:
+        # Only into a free place: a guess about the next preview never stops one someone may be using.
+        if len(self.supervisor.running()) >= self.supervisor.max_running:
+            return
         try:
             self.supervisor.ensure_running(sandbox_id)
             with urllib.request.urlopen(self.url_for(sandbox_id), timeout=PRESTART_PAGE_TIMEOUT_SECONDS) as page:  # noqa: S310 (our own preview)
