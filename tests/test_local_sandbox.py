@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ needs_bubblewrap = pytest.mark.skipif(
 
 def tiny_server_argv(port: int) -> list[str]:
     return ["node", "-e", TINY_SERVER]
+
+
+@pytest.fixture
+def tiny_previews(tmp_path: Path) -> Iterator[LocalPreviews]:
+    """Previews whose dev servers are a tiny Node server (fast), at most two at once."""
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+    previews = LocalPreviews(root, supervisor).start()
+    yield previews
+    previews.stop()
 
 
 def sha256(path: Path) -> str:
@@ -433,13 +444,11 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
 
 
 def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
-    tmp_path: Path, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
+    tiny_previews: LocalPreviews, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from qai_local.sandbox import provider
 
-    root = tmp_path / "root"
-    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
-    previews = LocalPreviews(root, supervisor).start()
+    previews, supervisor, root = tiny_previews, tiny_previews.supervisor, tiny_previews.root
     monkeypatch.setattr(provider, "local_previews", lambda settings: previews)
     monkeypatch.setenv("LOCAL_SANDBOX_ROOT", str(root))
     monkeypatch.setenv("LOCAL_TEMPLATE_CACHE", str(template.root))
@@ -464,43 +473,32 @@ def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
         assert sorted(supervisor.running()) == running and third.sandbox_id not in running
     finally:
         get_agent_settings.cache_clear()
-        previews.stop()
 
 
-def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_expired(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
-    previews = LocalPreviews(root, supervisor).start()
-    try:
-        (root / "doomed").mkdir(parents=True)
-        url = previews.url_for("doomed")
-        assert fetch(url)[0] == 200 and supervisor.running() == ["doomed"]
-        (root / "doomed").rename(tmp_path / "elsewhere")  # the directory goes while its server runs
-        status, page = fetch(url)
-        assert status == 404 and "This preview has expired" in page
-        assert supervisor.running() == []
-    finally:
-        previews.stop()
+def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_expired(
+    tiny_previews: LocalPreviews, tmp_path: Path
+) -> None:
+    (tiny_previews.root / "doomed").mkdir(parents=True)
+    url = tiny_previews.url_for("doomed")
+    assert fetch(url)[0] == 200 and tiny_previews.supervisor.running() == ["doomed"]
+    (tiny_previews.root / "doomed").rename(tmp_path / "elsewhere")  # the directory goes while its server runs
+    status, page = fetch(url)
+    assert status == 404 and "This preview has expired" in page
+    assert tiny_previews.supervisor.running() == []
 
 
-def test_the_lru_cap_stops_the_least_recently_used_server(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
-    previews = LocalPreviews(root, supervisor).start()
-    try:
-        urls = {}
-        for name in ("a", "b", "c"):
-            (root / name).mkdir(parents=True)
-            urls[name] = previews.url_for(name)
-        assert fetch(urls["a"])[0] == 200 and fetch(urls["b"])[0] == 200
-        assert fetch(urls["a"])[0] == 200  # a is now more recently used than b
-        status, body = fetch(urls["c"])
-        assert status == 200 and body.endswith(
-            isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else "c"
-        )
-        assert sorted(supervisor.running()) == ["a", "c"]
-    finally:
-        previews.stop()
+def test_the_lru_cap_stops_the_least_recently_used_server(tiny_previews: LocalPreviews) -> None:
+    urls = {}
+    for name in ("a", "b", "c"):
+        (tiny_previews.root / name).mkdir(parents=True)
+        urls[name] = tiny_previews.url_for(name)
+    assert fetch(urls["a"])[0] == 200 and fetch(urls["b"])[0] == 200
+    assert fetch(urls["a"])[0] == 200  # a is now more recently used than b
+    status, body = fetch(urls["c"])
+    assert status == 200 and body.endswith(
+        isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else "c"
+    )
+    assert sorted(tiny_previews.supervisor.running()) == ["a", "c"]
 
 
 def test_preview_urls_survive_a_restart_and_an_expired_sandbox_says_so(tmp_path: Path) -> None:

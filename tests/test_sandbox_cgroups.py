@@ -22,11 +22,12 @@ def cgroup_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     root.mkdir()
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", root)
     monkeypatch.setattr(cgroups, "PROC_SELF_CGROUP", tmp_path / "self-cgroup")
-    cgroups._v1_base.cache_clear()
-    cgroups._v2_base.cache_clear()
+    caches = (cgroups._unified, cgroups._v1_base, cgroups._v2_base)
+    for cached in caches:
+        cached.cache_clear()
     yield root
-    cgroups._v1_base.cache_clear()
-    cgroups._v2_base.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def unified(root: Path, own_controllers: str) -> Path:

@@ -75,6 +75,7 @@ def _v2_layout() -> Layout:
     )
 
 
+@cache  # which kind of machine this is does not change while the stack runs
 def _unified() -> bool:
     return (CGROUP_ROOT / "cgroup.controllers").is_file()
 

@@ -49,11 +49,11 @@ GROUP = f"root:x:0:\nuser:x:{SANDBOX_UID}:\n"
 SANDBOX_EGRESS_DIR = "/run/qai"
 SANDBOX_NETBRIDGE = "/opt/qai/netbridge.js"
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
-# Inside the sandbox, before the command: the relay to the egress proxy, and a wait (bounded) until
-# it listens, read from the namespace's own /proc/net/tcp (0100007F:0C38 is 127.0.0.1:3128).
-# The first process in the sandbox: a watcher on the lifeline (a pipe whose only write end the
-# worker holds) kills everything in the sandbox once the worker is gone, however it ended, even
-# when bubblewrap's own --die-with-parent came too late; then the egress relay, then the command.
+# The first process in the sandbox, before the command: a watcher on the lifeline (a pipe whose only
+# write end the worker holds) kills everything in the sandbox once the worker is gone, however it
+# ended, even when bubblewrap's own --die-with-parent came too late; then the relay to the egress
+# proxy, and a wait (bounded) until it listens, read from the namespace's own /proc/net/tcp
+# (0100007F:0C38 is 127.0.0.1:3128).
 SANDBOX_INIT = (
     '(cat "/dev/fd/$1" >/dev/null 2>&1; kill -9 -1) >/dev/null 2>&1 & shift; '
     f"socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:{SANDBOX_EGRESS_DIR}/{EGRESS_SOCKET}"
