@@ -20,9 +20,10 @@ def results_path() -> Path:
 
 def record(name: str, value: float, unit: str, *, target: float | None = None, anchor: float | None = None) -> None:
     """Add (or replace) one figure in results.json."""
+    value = round(value, 3)  # the ratio from the value as written, so that the file agrees with itself
     entry = {
         "name": name,
-        "value": round(value, 3),
+        "value": value,
         "unit": unit,
         "target": target,
         "anchor": round(anchor, 3) if anchor is not None else None,
