@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -219,7 +220,7 @@ def download(client: Client, project_id: str, fragment_id: str, directory: str |
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qai", description="Prompt to running app.")
     commands = parser.add_subparsers(dest="command", required=True)
     new = commands.add_parser("new", help="create a project from a prompt")
@@ -244,55 +245,98 @@ def main(argv: list[str] | None = None) -> int:
     for waiting in (preview, restore):
         waiting.add_argument("--timeout", type=float, default=300, help="seconds to wait for the preview")
     download_.add_argument("directory", nargs="?")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def command_new(client: Client, args: argparse.Namespace) -> int:
+    project = client.call("POST", "/projects", {"value": args.prompt})
+    print(f"Project {project['name']} ({project['id']})")
+    first = client.call("GET", f"/projects/{project['id']}/messages")["items"][0]
+    return print_reply(client, project["id"], wait_for_reply(client, project["id"], first["id"], args.timeout))
+
+
+def command_say(client: Client, args: argparse.Namespace) -> int:
+    message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt})
+    reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
+    return print_reply(client, args.project_id, reply)
+
+
+def command_cancel(client: Client, args: argparse.Namespace) -> int:
+    message_id = active_run_message(client, args.project_id)
+    run = client.call("POST", f"/projects/{args.project_id}/messages/{message_id}/run/cancel")
+    print("Stopped." if run["status"] == "CANCELLED" else "Stopping: the run ends at its next step.")
+    return 0
+
+
+def command_list(client: Client, args: argparse.Namespace) -> int:
+    for project in client.call("GET", "/projects?limit=100")["items"]:
+        print(f"{project['id']}  {project['updatedAt']}  {project['name']}")
+    return 0
+
+
+def command_show(client: Client, args: argparse.Namespace) -> int:
+    for message in client.call("GET", f"/projects/{args.project_id}/messages")["items"]:
+        marker = "you" if message["role"] == "USER" else "qai"
+        print(f"[{marker}] {message['content']}")
+        if fragment := message["fragment"]:
+            print(f"      ↳ {fragment['title']} (version {fragment['id']}): {fragment['sandboxUrl']}")
+    return 0
+
+
+def newest_fragment_id(client: Client, project_id: str) -> str:
+    """The id of the project's newest fragment (its latest version with files)."""
+    items = client.call("GET", f"/projects/{project_id}/messages")["items"]
+    with_fragment = [m["fragment"] for m in items if m["fragment"]]
+    if not with_fragment:
+        raise ApiError(404, "this project has no files yet")
+    return with_fragment[-1]["id"]
+
+
+def command_files(client: Client, args: argparse.Namespace) -> int:
+    fragment_id = args.fragment_id
+    if fragment_id is None:
+        fragment_id = newest_fragment_id(client, args.project_id)
+    fragment = client.call("GET", f"/projects/{args.project_id}/fragments/{fragment_id}")
+    for path, content in sorted(fragment["files"].items()):
+        print(f"=== {path}\n{content}")
+    return 0
+
+
+def command_preview(client: Client, args: argparse.Namespace) -> int:
+    project_id = find_project_of(client, args.fragment_id, args.project)
+    return show_preview(client, project_id, args.fragment_id, args.timeout)
+
+
+def command_restore(client: Client, args: argparse.Namespace) -> int:
+    project_id = find_project_of(client, args.fragment_id, args.project)
+    restored = client.call("POST", f"/projects/{project_id}/fragments/{args.fragment_id}/restore")
+    print(f"{restored['content']} It is version {restored['fragment']['id']}.")
+    return show_preview(client, project_id, restored["fragment"]["id"], args.timeout)
+
+
+def command_download(client: Client, args: argparse.Namespace) -> int:
+    project_id = find_project_of(client, args.fragment_id, args.project)
+    return download(client, project_id, args.fragment_id, args.directory)
+
+
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
+    "new": command_new,
+    "say": command_say,
+    "cancel": command_cancel,
+    "list": command_list,
+    "show": command_show,
+    "files": command_files,
+    "preview": command_preview,
+    "restore": command_restore,
+    "download": command_download,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     client = Client(os.environ.get("QAI_API_URL", DEFAULT_API_URL), api_token(), os.environ.get("QAI_USER"))
     try:
-        if args.command == "new":
-            project = client.call("POST", "/projects", {"value": args.prompt})
-            print(f"Project {project['name']} ({project['id']})")
-            first = client.call("GET", f"/projects/{project['id']}/messages")["items"][0]
-            return print_reply(client, project["id"], wait_for_reply(client, project["id"], first["id"], args.timeout))
-        if args.command == "say":
-            message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt})
-            reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
-            return print_reply(client, args.project_id, reply)
-        if args.command == "cancel":
-            message_id = active_run_message(client, args.project_id)
-            run = client.call("POST", f"/projects/{args.project_id}/messages/{message_id}/run/cancel")
-            print("Stopped." if run["status"] == "CANCELLED" else "Stopping: the run ends at its next step.")
-            return 0
-        if args.command == "list":
-            for project in client.call("GET", "/projects?limit=100")["items"]:
-                print(f"{project['id']}  {project['updatedAt']}  {project['name']}")
-            return 0
-        if args.command == "show":
-            for message in client.call("GET", f"/projects/{args.project_id}/messages")["items"]:
-                marker = "you" if message["role"] == "USER" else "qai"
-                print(f"[{marker}] {message['content']}")
-                if fragment := message["fragment"]:
-                    print(f"      ↳ {fragment['title']} (version {fragment['id']}): {fragment['sandboxUrl']}")
-            return 0
-        if args.command in ("preview", "restore", "download"):
-            project_id = find_project_of(client, args.fragment_id, args.project)
-            if args.command == "preview":
-                return show_preview(client, project_id, args.fragment_id, args.timeout)
-            if args.command == "download":
-                return download(client, project_id, args.fragment_id, args.directory)
-            restored = client.call("POST", f"/projects/{project_id}/fragments/{args.fragment_id}/restore")
-            print(f"{restored['content']} It is version {restored['fragment']['id']}.")
-            return show_preview(client, project_id, restored["fragment"]["id"], args.timeout)
-        fragment_id = args.fragment_id
-        if fragment_id is None:
-            items = client.call("GET", f"/projects/{args.project_id}/messages")["items"]
-            with_fragment = [m["fragment"] for m in items if m["fragment"]]
-            if not with_fragment:
-                raise ApiError(404, "this project has no files yet")
-            fragment_id = with_fragment[-1]["id"]
-        fragment = client.call("GET", f"/projects/{args.project_id}/fragments/{fragment_id}")
-        for path, content in sorted(fragment["files"].items()):
-            print(f"=== {path}\n{content}")
-        return 0
+        return COMMANDS[args.command](client, args)
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -51,70 +51,80 @@ class FakeE2BSandbox:
         self.killed = False
         self.run_calls: list[tuple[str, dict[str, Any]]] = []
         self.next_run: Any = SimpleNamespace(exit_code=0, stdout="ok", stderr="", error=None)
-        outer = self
-
-        class Files:
-            def write_files(self, entries: list[dict[str, Any]]) -> None:
-                outer.written.append(entries)
-                for entry in entries:
-                    target = Path(entry["path"])
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    data = entry["data"]
-                    target.write_bytes(data if isinstance(data, bytes) else data.encode())
-
-            def read(self, path: str, format: str = "text") -> Any:
-                if not Path(path).is_file():
-                    raise NotFoundException(f"{path} not found")
-                return bytearray(Path(path).read_bytes()) if format == "bytes" else Path(path).read_text()
-
-        class Handle:
-            """A started command: a real process when the fake has a home directory."""
-
-            def __init__(self, command: str, cwd: str) -> None:
-                self.process = (
-                    subprocess.Popen(
-                        ["/bin/sh", "-c", command],
-                        cwd=cwd,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                        start_new_session=True,
-                    )
-                    if outer.home is not None
-                    else None
-                )
-
-            def wait(self) -> Any:
-                if self.process is None:
-                    if isinstance(outer.next_run, Exception):
-                        raise outer.next_run
-                    return outer.next_run
-                stdout, stderr = self.process.communicate()
-                if self.process.returncode:
-                    raise CommandExitException(
-                        stderr=stderr, stdout=stdout, exit_code=self.process.returncode, error=""
-                    )
-                return SimpleNamespace(exit_code=0, stdout=stdout, stderr=stderr, error=None)
-
-            def kill(self) -> bool:
-                assert self.process is not None
-                os.killpg(self.process.pid, signal.SIGKILL)
-                return True
-
-        class Commands:
-            def run(self, command: str, background: bool = False, **kwargs: Any) -> Any:
-                outer.run_calls.append((command, kwargs))
-                handle = Handle(command, kwargs["cwd"])
-                return handle if background else handle.wait()
-
-        self.files = Files()
-        self.commands = Commands()
+        self.files = FakeFiles(self)
+        self.commands = FakeCommands(self)
 
     def get_host(self, port: int) -> str:
         return f"{port}-{self.sandbox_id}.e2b.app"
 
     def kill(self) -> None:
         self.killed = True
+
+
+class FakeFiles:
+    """The fake's ``files``: paths are real paths on this machine."""
+
+    def __init__(self, vm: FakeE2BSandbox) -> None:
+        self.vm = vm
+
+    def write_files(self, entries: list[dict[str, Any]]) -> None:
+        self.vm.written.append(entries)
+        for entry in entries:
+            target = Path(entry["path"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = entry["data"]
+            target.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+    def read(self, path: str, format: str = "text") -> Any:
+        if not Path(path).is_file():
+            raise NotFoundException(f"{path} not found")
+        return bytearray(Path(path).read_bytes()) if format == "bytes" else Path(path).read_text()
+
+
+class FakeCommandHandle:
+    """A started command: a real process when the fake has a home directory, else the fake's next_run."""
+
+    def __init__(self, vm: FakeE2BSandbox, command: str, cwd: str) -> None:
+        self.vm = vm
+        self.process = (
+            subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            if vm.home is not None
+            else None
+        )
+
+    def wait(self) -> Any:
+        if self.process is None:
+            if isinstance(self.vm.next_run, Exception):
+                raise self.vm.next_run
+            return self.vm.next_run
+        stdout, stderr = self.process.communicate()
+        if self.process.returncode:
+            raise CommandExitException(stderr=stderr, stdout=stdout, exit_code=self.process.returncode, error="")
+        return SimpleNamespace(exit_code=0, stdout=stdout, stderr=stderr, error=None)
+
+    def kill(self) -> bool:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        return True
+
+
+class FakeCommands:
+    """The fake's ``commands``: records each call, and returns the handle when run in the background."""
+
+    def __init__(self, vm: FakeE2BSandbox) -> None:
+        self.vm = vm
+
+    def run(self, command: str, background: bool = False, **kwargs: Any) -> Any:
+        self.vm.run_calls.append((command, kwargs))
+        handle = FakeCommandHandle(self.vm, command, kwargs["cwd"])
+        return handle if background else handle.wait()
 
 
 def test_e2b_create_pauses_on_timeout_and_attach_resumes_by_id(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
@@ -86,6 +86,118 @@ def _block_param(block: Any) -> dict[str, Any]:
     return _text_block(getattr(block, "text", ""))
 
 
+@dataclass
+class _AgentLoop:
+    """One run of the loop: what it was given, the conversation so far, and how many checks ran."""
+
+    client: anthropic.Anthropic
+    model: str
+    max_turns: int
+    max_tokens: int
+    runner: ToolRunner
+    deadline: Deadline
+    meter: UsageMeter
+    check: Callable[[], str | None] | None
+    log: RunLog | None
+    system: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=_tools_with_cache_breakpoint)
+    checks: int = 0
+
+    def run(self) -> LoopResult:
+        for turn in range(1, self.max_turns + 1):
+            if self.log:
+                self.log.stop_if_requested()
+            if self.deadline.passed():
+                return LoopResult(None, "deadline", turn - 1)
+            response = self._model_turn(turn)
+            text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text")
+            if response.stop_reason == "max_tokens":
+                result = self._after_cut_off(text, turn)
+            else:
+                result = self._after_tool_calls(response.content, text, turn)
+            if result is not None:
+                return result
+        return LoopResult(None, "max_turns", self.max_turns, checks=self.checks)
+
+    def _model_turn(self, turn: int) -> anthropic.types.Message:
+        """One model call on the whole conversation, counted and logged."""
+        response = self.client.messages.create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            system=self.system,  # type: ignore[arg-type]
+            tools=self.tools,  # type: ignore[arg-type]
+            messages=_with_conversation_breakpoint(self.messages),  # type: ignore[arg-type]
+            timeout=max(self.deadline.seconds_left(), 1.0),
+        )
+        self.meter.add(response.usage)
+        self.meter.model_turns += 1
+        if self.log:
+            usage = response.usage
+            self.log.record(
+                "model",
+                f"Turn {turn} of {self.max_turns}",
+                turn=turn,
+                inputTokens=usage.input_tokens,
+                outputTokens=usage.output_tokens,
+            )
+        return response
+
+    def _after_cut_off(self, text: str, turn: int) -> LoopResult | None:
+        """A reply cut off at the output limit: its tool calls are dropped, its summary still counts."""
+        self.messages.append({"role": "assistant", "content": [_text_block(text or "(cut off)")]})
+        if summary := extract_summary(text):
+            return self._checked(summary, turn, [])
+        self.messages.append({"role": "user", "content": [_text_block(CUT_OFF_NOTE)]})
+        return None
+
+    def _after_tool_calls(self, content: list[Any], text: str, turn: int) -> LoopResult | None:
+        self.messages.append({"role": "assistant", "content": [_block_param(b) for b in content]})
+        results = self._tool_results(content)
+        if self.log:
+            self.log.flush()  # what this turn did, visible now (at most every FLUSH_INTERVAL_SECONDS)
+        if summary := extract_summary(text):
+            return self._checked(summary, turn, results)
+        self.messages.append({"role": "user", "content": results or [_text_block(KEEP_GOING_NOTE)]})
+        return None
+
+    def _tool_results(self, content: list[Any]) -> list[dict[str, Any]]:
+        """Runs each tool call of the reply, in order, and returns the tool_result blocks."""
+        results = []
+        for block in content:
+            if block.type != "tool_use":
+                continue
+            if self.log:
+                tool_started(self.log, block.name, block.input)
+            outcome = self.runner.run(block.name, block.input)
+            if self.log:
+                tool_event(self.log, block.name, block.input, outcome.content, outcome.is_error)
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": block.id,
+                    "content": outcome.content,
+                    "is_error": outcome.is_error,
+                }
+            )
+        return results
+
+    def _checked(self, summary: str, turn: int, pending: list[dict[str, Any]]) -> LoopResult | None:
+        """The result when the summary stands, or None once the check's findings are sent back."""
+        if self.log:
+            self.log.stop_if_requested()
+        problem = self.check() if self.check else None
+        self.checks += self.check is not None
+        if self.log and self.check:
+            headline = problem.strip().splitlines()[0] if problem else "The app type-checks and its page loads."
+            self.log.record("check", headline, passed=problem is None, problem=(problem or "")[:2000])
+        if problem is None or turn == self.max_turns or self.deadline.passed():
+            return LoopResult(summary, "summary", turn, check_error=problem, checks=self.checks)
+        note = _text_block(CHECK_FAILED_NOTE.format(problem=problem))
+        self.messages.append({"role": "user", "content": [*pending, note]})
+        return None
+
+
 def run_agent_loop(
     client: anthropic.Anthropic,
     *,
@@ -102,85 +214,19 @@ def run_agent_loop(
 ) -> LoopResult:
     """Model turns until a task summary. With ``check``, a summary stands only once the app passes
     it: what the check finds goes back to the model while turns and time remain."""
-    system = [{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}]
-    tools = _tools_with_cache_breakpoint()
-    messages: list[dict[str, Any]] = [{"role": "user", "content": [_text_block(first_message)]}]
-    checks = 0
-
-    def finished(summary: str, turn: int, pending: list[dict[str, Any]]) -> LoopResult | None:
-        """The result when the summary stands, or None once the check's findings are sent back."""
-        nonlocal checks
-        if log:
-            log.stop_if_requested()
-        problem = check() if check else None
-        checks += check is not None
-        if log and check:
-            headline = problem.strip().splitlines()[0] if problem else "The app type-checks and its page loads."
-            log.record("check", headline, passed=problem is None, problem=(problem or "")[:2000])
-        if problem is None or turn == max_turns or deadline.passed():
-            return LoopResult(summary, "summary", turn, check_error=problem, checks=checks)
-        messages.append({"role": "user", "content": [*pending, _text_block(CHECK_FAILED_NOTE.format(problem=problem))]})
-        return None
-
-    for turn in range(1, max_turns + 1):
-        if log:
-            log.stop_if_requested()
-        if deadline.passed():
-            return LoopResult(None, "deadline", turn - 1)
-        response = client.messages.create(
-            model=model,
-            max_tokens=max_tokens,
-            system=system,  # type: ignore[arg-type]
-            tools=tools,  # type: ignore[arg-type]
-            messages=_with_conversation_breakpoint(messages),  # type: ignore[arg-type]
-            timeout=max(deadline.seconds_left(), 1.0),
-        )
-        meter.add(response.usage)
-        meter.model_turns += 1
-        if log:
-            usage = response.usage
-            log.record(
-                "model",
-                f"Turn {turn} of {max_turns}",
-                turn=turn,
-                inputTokens=usage.input_tokens,
-                outputTokens=usage.output_tokens,
-            )
-        text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text")
-
-        if response.stop_reason == "max_tokens":
-            messages.append({"role": "assistant", "content": [_text_block(text or "(cut off)")]})
-            if (summary := extract_summary(text)) and (result := finished(summary, turn, [])):
-                return result
-            if not summary:
-                messages.append({"role": "user", "content": [_text_block(CUT_OFF_NOTE)]})
-            continue
-
-        messages.append({"role": "assistant", "content": [_block_param(b) for b in response.content]})
-        results = []
-        for block in response.content:
-            if block.type == "tool_use":
-                if log:
-                    tool_started(log, block.name, block.input)
-                outcome = runner.run(block.name, block.input)
-                if log:
-                    tool_event(log, block.name, block.input, outcome.content, outcome.is_error)
-                results.append(
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": block.id,
-                        "content": outcome.content,
-                        "is_error": outcome.is_error,
-                    }
-                )
-        if log:
-            log.flush()  # what this turn did, visible now (at most every FLUSH_INTERVAL_SECONDS)
-        if summary := extract_summary(text):
-            if result := finished(summary, turn, results):
-                return result
-            continue
-        messages.append({"role": "user", "content": results or [_text_block(KEEP_GOING_NOTE)]})
-    return LoopResult(None, "max_turns", max_turns, checks=checks)
+    return _AgentLoop(
+        client,
+        model=model,
+        max_turns=max_turns,
+        max_tokens=max_tokens,
+        runner=runner,
+        deadline=deadline,
+        meter=meter,
+        check=check,
+        log=log,
+        system=[{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}],
+        messages=[{"role": "user", "content": [_text_block(first_message)]}],
+    ).run()
 
 
 def short_text(
