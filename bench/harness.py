@@ -17,6 +17,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "functions/agent")]
 
+from qai.dependencies import Dependencies  # noqa: E402
+from qai_agent.dependencies import AgentDependencies  # noqa: E402
 from qai_tools import scripted_model as sm  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
@@ -28,6 +30,8 @@ class BenchStack:
     model: sm.ScriptedModelServer
     sandboxes: Path
     queue_url: str
+    api: Dependencies
+    agent: AgentDependencies
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """An API request through its function (as API Gateway routes it); the decoded JSON body."""
@@ -41,7 +45,7 @@ class BenchStack:
             path_parameters=params or None,
             body=json.dumps(body) if body else None,
         )
-        response = invoke_api(route.function, event, LocalLambdaContext())
+        response = invoke_api(route.function, event, LocalLambdaContext(), self.api)
         return json.loads(response["body"]) if response.get("body") else None
 
     def take_message(self) -> str:
@@ -54,18 +58,8 @@ class BenchStack:
         return str(message["Body"])
 
     def deliver(self, body: str) -> None:
-        result = load_function("agent").lambda_handler(sqs_event([QueuedMessage(body)]), LocalLambdaContext())
+        result = load_function("agent").handle(sqs_event([QueuedMessage(body)]), LocalLambdaContext(), self.agent)
         assert result == {"batchItemFailures": []}, result
-
-
-def _forget_cached_settings() -> None:
-    from qai import db, queue, settings
-    from qai_agent.config import get_agent_settings
-
-    settings.reset_caches()
-    get_agent_settings.cache_clear()
-    queue.reset_client()
-    db.close()
 
 
 @contextlib.contextmanager
@@ -101,12 +95,12 @@ def bench_stack(**settings: str) -> Iterator[BenchStack]:
         with mock_aws():
             queue_url = boto3.client("sqs").create_queue(QueueName="bench")["QueueUrl"]
             os.environ["AGENT_QUEUE_URL"] = queue_url
-            _forget_cached_settings()
-            yield BenchStack(model, work / "sandboxes", queue_url)
+            agent = AgentDependencies.from_environment()
+            try:
+                yield BenchStack(model, work / "sandboxes", queue_url, Dependencies.from_environment(), agent)
+            finally:
+                agent.sandboxes.stop()
     finally:
-        from qai_local.sandbox.provider import stop_local_previews
-
-        stop_local_previews()
         model.stop()
         server.cleanup()
         shutil.rmtree(work, ignore_errors=True)

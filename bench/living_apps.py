@@ -32,11 +32,11 @@ def _row(name: str, values: list[float], unit: str = "s") -> None:
 
 
 def _expire(stack: BenchStack) -> None:
-    from qai_agent.config import get_agent_settings
-    from qai_local.sandbox.provider import local_previews
+    from qai_local.sandbox.provider import LocalSandboxes
 
+    assert isinstance(stack.agent.sandboxes, LocalSandboxes)
     for directory in [p for p in stack.sandboxes.iterdir() if p.is_dir()]:
-        local_previews(get_agent_settings()).supervisor.stop(directory.name)
+        stack.agent.sandboxes.previews.supervisor.stop(directory.name)
         shutil.rmtree(directory)
 
 
@@ -86,7 +86,8 @@ def follow_ups_and_previews(repeats: int) -> None:
 
 def snapshots(repeats: int) -> None:
     from qai.app_files import stored_size
-    from qai_agent.config import get_agent_settings
+    from qai.settings import load_settings
+    from qai_agent.config import AgentSettings
     from qai_agent.sandboxes import e2b as e2b_provider
     from qai_local.sandbox.devservers import DevServerSupervisor
     from qai_local.sandbox.previews import LocalPreviews
@@ -96,7 +97,7 @@ def snapshots(repeats: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="qai-bench-snapshot-"))
     previews = LocalPreviews(root, DevServerSupervisor(root, idle_seconds=600, max_running=1)).start()
     try:
-        template = TemplateCache(get_agent_settings().local_template_cache)
+        template = TemplateCache(load_settings(AgentSettings).local_template_cache)
         sandbox = LocalSandbox.create(root, template, previews)
         manifest = root / "template.sha256"
         listing = f"{e2b_provider.file_listing_command()} > {manifest}"

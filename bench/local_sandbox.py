@@ -138,8 +138,9 @@ def boundary_costs(sandbox: object, cold_preview_s: float, plain_app: Path) -> N
 def main(servers_at_once: int) -> int:
     import psutil
 
+    from qai.settings import load_settings
     from qai_agent.check import check_app
-    from qai_agent.config import get_agent_settings
+    from qai_agent.config import AgentSettings
     from qai_local.sandbox.devservers import DevServerSupervisor
     from qai_local.sandbox.isolation import isolation_status
     from qai_local.sandbox.previews import LocalPreviews
@@ -152,7 +153,7 @@ def main(servers_at_once: int) -> int:
         started = time.perf_counter()
         TemplateCache(work / "cold-cache").ensure()
         _row("template preparation, cold", time.perf_counter() - started, "s")
-        template = TemplateCache(get_agent_settings().local_template_cache)
+        template = TemplateCache(load_settings(AgentSettings).local_template_cache)
         template.ensure()
         started = time.perf_counter()
         template.ensure()

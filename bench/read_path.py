@@ -63,24 +63,23 @@ def _seed(conn: object, project_id: str) -> None:
 
 
 def main(other_messages: int) -> int:
-    from qai import db
-
-    with bench_stack():
+    with bench_stack() as stack:
+        database = stack.api.database
         project_id = str(uuid.uuid4())
-        db.in_transaction(lambda conn: _seed(conn, project_id))
-        handler = load_function("messages").lambda_handler
+        database.in_transaction(lambda conn: _seed(conn, project_id))
+        handle = load_function("messages").handle
         path = f"/projects/{project_id}/messages"
         event = http_event(
             "GET", path, route_key="GET /projects/{projectId}/messages", path_parameters={"projectId": project_id}
         )
 
         def through_the_handler() -> object:
-            response = handler(event, LocalLambdaContext())
+            response = handle(event, LocalLambdaContext(), stack.api)
             assert response["statusCode"] == 200
             return response
 
         def floor() -> str:
-            rows = db.connection().execute(FLOOR_QUERY, (project_id,)).fetchall()
+            rows = database.connection().execute(FLOOR_QUERY, (project_id,)).fetchall()
             return json.dumps(rows, default=str)
 
         assert len(json.loads(through_the_handler()["body"])["items"]) == 50  # type: ignore[index]
@@ -92,23 +91,23 @@ def main(other_messages: int) -> int:
         record("read_path_ratio", handler_ms / floor_ms, "x", target=TARGET_RATIO, anchor=floor_ms)
 
         few = min(1000, other_messages)
-        db.connection().execute(
+        database.connection().execute(
             """INSERT INTO "Project" (id, name, "userId") VALUES ('bench-other', 'other', 'someone')"""
         )
-        db.connection().execute(
+        database.connection().execute(
             """INSERT INTO "Message" (id, "projectId", content, role, type)
                SELECT 'bench-other-' || g, 'bench-other', 'x', 'USER', 'RESULT' FROM generate_series(1, %s::int) g""",
             (few,),
         )
-        db.connection().execute("ANALYZE")
+        database.connection().execute("ANALYZE")
         with_few = _median_ms(through_the_handler)
-        db.connection().execute(
+        database.connection().execute(
             """INSERT INTO "Message" (id, "projectId", content, role, type)
                SELECT 'bench-other-' || g, 'bench-other', 'x', 'USER', 'RESULT'
                FROM generate_series(%s::int, %s::int) g""",
             (few + 1, other_messages),
         )
-        db.connection().execute("ANALYZE")
+        database.connection().execute("ANALYZE")
         with_many = _median_ms(through_the_handler)
         print(f"the same with {other_messages:,} other messages in the table, against {few:,}:")
         print(f"  {with_many:6.2f} ms against {with_few:6.2f} ms: ratio {with_many / with_few:.2f}")

@@ -34,11 +34,14 @@ def load_function(name: str) -> ModuleType:
 _api_requests = threading.Lock()
 
 
-def invoke_api(function: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """An API function's answer to an API Gateway event, one request at a time in this process."""
+def invoke_api(function: str, event: dict[str, Any], context: Any, deps: Any = None) -> dict[str, Any]:
+    """An API function's answer to an API Gateway event, one request at a time in this process:
+    with ``deps`` when given, else with those the function builds from the environment, as in Lambda."""
     module = load_function(function)
     with _api_requests:
-        response: dict[str, Any] = module.lambda_handler(event, context)
+        response: dict[str, Any] = (
+            module.lambda_handler(event, context) if deps is None else module.handle(event, context, deps)
+        )
     return response
 
 

@@ -106,11 +106,16 @@ class LocalApi:
     """The ASGI application in front of the workers."""
 
     def __init__(
-        self, openapi: bytes, status: dict[str, Any], downloads_dir: Path, access: LocalAccess, workers: ApiWorkers
+        self,
+        openapi: bytes,
+        status: dict[str, Any],
+        downloads: tuple[Path, float],
+        access: LocalAccess,
+        workers: ApiWorkers,
     ) -> None:
         self.openapi = openapi
         self.status = status
-        self.downloads_dir = downloads_dir
+        self.downloads_dir, self.download_link_seconds = downloads  # the folder, how long a link works
         self.access = access
         self.workers = workers
 
@@ -181,7 +186,7 @@ class LocalApi:
 
     def _download(self, rest: str) -> Answer:
         token, _, filename = rest.partition("/")
-        path = downloads.local_file(self.downloads_dir, token, filename)
+        path = downloads.local_file(self.downloads_dir, token, filename, self.download_link_seconds)
         if path is None:
             return _error(404, "NOT_FOUND", "This download link has expired")
         headers = {"content-type": "application/zip", "content-disposition": f'attachment; filename="{filename}"'}

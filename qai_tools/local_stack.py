@@ -40,6 +40,8 @@ for extra in ("layers/shared/python", "functions/agent"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
+from qai.settings import SettingsError  # noqa: E402
+from qai_agent.dependencies import AgentDependencies  # noqa: E402
 from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
 from qai_tools.lambda_events import QueuedMessage, sqs_event  # noqa: E402
 from qai_tools.local_access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
@@ -100,11 +102,13 @@ class AgentPoller:
     receives, as SQS does.
     """
 
-    def __init__(self, queue_url: str, workers: int, timeout_seconds: float) -> None:
+    def __init__(self, deps: AgentDependencies, workers: int, timeout_seconds: float) -> None:
         import boto3
 
+        self._deps = deps
+
         self._sqs = boto3.client("sqs")
-        self._queue_url = queue_url
+        self._queue_url = deps.queue.url
         self._timeout = timeout_seconds
         self._stopping = threading.Event()
         self._threads = [
@@ -150,7 +154,8 @@ class AgentPoller:
             receipt_handle=message["ReceiptHandle"],
         )
         try:
-            response = agent.lambda_handler(sqs_event([queued]), LocalLambdaContext("qai-agent", self._timeout))
+            context = LocalLambdaContext("qai-agent", self._timeout)
+            response = agent.handle(sqs_event([queued]), context, self._deps)
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         except Exception as exc:  # a crashed invocation fails its whole batch, as in Lambda
             print(f"agent invocation failed: {exc}", file=sys.stderr)
@@ -202,18 +207,23 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         queue_url = self._create_queues(int(limits["MaxReceiveCount"]), int(limits["VisibilityTimeoutSeconds"]))
         os.environ["AGENT_QUEUE_URL"] = queue_url
-        sandbox_line = self._start_sandboxes()  # after every setting: it reads (and caches) them
-        self._start_sweeper(int(limits["MaxReceiveCount"]))
+        try:  # after every setting: the agent's workers share these
+            agent = AgentDependencies.from_environment()
+        except SettingsError as exc:
+            raise StartError(str(exc)) from exc
+        self._stoppers.append(agent.sandboxes.stop)
+        sandbox_line = self._start_sandboxes(agent)
+        self._start_sweeper(agent)
 
         # Imported here, on one thread: the pollers and the API's threads only look them up.
         for function in ("projects", "messages", "agent"):
             load_function(function)
-        poller = AgentPoller(queue_url, config.agent_workers, limits["TimeoutSeconds"])
+        poller = AgentPoller(agent, config.agent_workers, limits["TimeoutSeconds"])
         poller.start()
         # A run still going after the grace period is requeued at the next start; its commands die now.
         self._stoppers.append(kill_running_commands)
         self._stoppers.append(lambda: poller.stop(grace_seconds=3))
-        api_url = self._start_api()
+        api_url = self._start_api(agent)
         return {
             "Web client": self.web_url,
             "API": api_url,
@@ -222,6 +232,7 @@ class LocalStack:
             "Database": without_password(database_url),
             "Data folder": str(config.data_dir),
             "Queue": queue_url,
+            "Model": _model_line(agent),
         }
 
     def stop(self) -> None:
@@ -263,24 +274,21 @@ class LocalStack:
             time.sleep(0.05)
         return url
 
-    def _start_sandboxes(self) -> str:
+    def _start_sandboxes(self, agent: AgentDependencies) -> str:
         """The local sandboxes' previews, and the app template prepared in the background."""
-        if os.environ["SANDBOX_PROVIDER"] != "local":
-            return os.environ["SANDBOX_PROVIDER"]
-        from qai_agent.config import get_agent_settings
         from qai_local.sandbox.cgroups import limits_in_force
         from qai_local.sandbox.isolation import isolation_status
-        from qai_local.sandbox.provider import local_previews, stop_local_previews
-        from qai_local.sandbox.template_cache import TemplateCache
+        from qai_local.sandbox.provider import LocalSandboxes
 
+        sandboxes = agent.sandboxes
+        if not isinstance(sandboxes, LocalSandboxes):
+            return agent.settings.sandbox_provider
         try:
             limits = limits_in_force()
         except ValueError as exc:  # a limit set to something that is not one
             raise StartError(str(exc)) from exc
-        settings = get_agent_settings()
-        local_previews(settings)
-        self._stoppers.append(stop_local_previews)
-        template = TemplateCache(settings.local_template_cache)
+        sandboxes.previews  # noqa: B018 - started now, not on the first run
+        template = sandboxes.template
         if not template.is_prepared():
             threading.Thread(target=_prepare_template, args=(template,), name="qai-template", daemon=True).start()
         isolation = isolation_status()
@@ -300,26 +308,25 @@ class LocalStack:
         attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)}
         return str(sqs.create_queue(QueueName="qai-agent-local", Attributes=attributes)["QueueUrl"])
 
-    def _start_sweeper(self, max_attempts: int) -> None:
+    def _start_sweeper(self, deps: AgentDependencies) -> None:
         """The outbox's sweeper, as the deployed schedule runs it, on a timer of its own.
 
         At start it also does what only a fresh start may: the previous process's workers are all
         gone, so their leases end now, and moto's queue (in memory) lost every message, so every
         unfinished run is sent again at once."""
-        from qai import db, runs
-        from qai.sweeper import SweepSettings, sweep
+        from qai import runs
+        from qai.sweeper import sweep
 
-        db.in_transaction(runs.expire_leases)
-        sweep(SweepSettings(grace_seconds=0, resend_after_seconds=0, max_attempts=max_attempts))
-        db.close()
+        deps.database.in_transaction(runs.expire_leases)
+        sweep(deps, grace_seconds=0, resend_after_seconds=0)
+        deps.database.close()
         every = float(os.environ.get("QAI_SWEEP_SECONDS") or 10)
-        settings = SweepSettings(grace_seconds=every, max_attempts=max_attempts)
         stopping = threading.Event()
 
         def run() -> None:
             while not stopping.wait(every):
                 try:
-                    sweep(settings)
+                    sweep(deps, grace_seconds=every)
                 except Exception as exc:  # the database may be going away with the stack
                     if not stopping.is_set():
                         print(f"sweeper: {exc}", file=sys.stderr)
@@ -333,13 +340,12 @@ class LocalStack:
 
         self._stoppers.append(stop)
 
-    def _start_api(self) -> str:
-        from qai_agent.config import model_configured
+    def _start_api(self, agent: AgentDependencies) -> str:
         from qai_tools.local_api import DOWNLOADS_PATH, ApiServer, ApiWorkers, LocalApi
         from qai_tools.openapi import openapi_document
 
         self.status.update(
-            {"model": "configured" if model_configured() else "missing", "sandbox": os.environ["SANDBOX_PROVIDER"]}
+            {"model": "configured" if agent.model.configured else "missing", "sandbox": agent.settings.sandbox_provider}
         )
         server = ApiServer(self.config.api_port)
         api_url = f"http://127.0.0.1:{server.port}"
@@ -349,7 +355,11 @@ class LocalStack:
         workers = ApiWorkers(self.config.api_workers)  # after the last setting: they start with this environment
         self._stoppers.append(workers.stop)
         app = LocalApi(
-            openapi_document().encode(), self.status, Path(os.environ["LOCAL_DOWNLOADS_DIR"]), access, workers
+            openapi_document().encode(),
+            self.status,
+            (Path(agent.settings.local_downloads_dir), agent.settings.download_link_seconds),
+            access,
+            workers,
         )
         server.start(app)
         self._stoppers.append(server.stop)
@@ -387,12 +397,9 @@ def without_password(database_url: str) -> str:
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
-def _model_line() -> str:
-    from qai_agent.config import get_agent_settings, model_configured
-
-    if model_configured():
-        base_url = os.environ.get("ANTHROPIC_BASE_URL", "")
-        return f"{get_agent_settings().model} via {base_url or 'the Anthropic API'}"
+def _model_line(agent: AgentDependencies) -> str:
+    if agent.model.configured:
+        return f"{agent.settings.model} via {agent.model.base_url or 'the Anthropic API'}"
     return (
         "NOT CONFIGURED: runs will end with an error. Set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for an "
         "Anthropic-compatible server) and start again."
@@ -418,7 +425,6 @@ def main() -> int:
     print("QAI is running locally")
     for name, value in where.items():
         print(f"  {name:<12} {value}")
-    print(f"  {'Model':<12} {_model_line()}")
     print(f"  {'Token':<12} {stack.config.data_dir / TOKEN_FILE} (Authorization: Bearer <token>; ./qai reads it)")
     print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
     print(f'Open {where["Web client"]} in a browser, or try: ./qai new "a todo app with dark mode"')

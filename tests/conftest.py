@@ -18,7 +18,9 @@ import psycopg
 import pytest
 from moto import mock_aws
 
-from qai import db, queue, settings
+from qai.dependencies import Dependencies
+from qai_agent.config import AgentSettings
+from qai_agent.dependencies import AgentDependencies
 from qai_tools.functions import LocalLambdaContext, invoke_api, load_function
 from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
@@ -72,7 +74,6 @@ def make_database(pg_server: str) -> Iterator[Callable[..., str]]:
         return _database_url(pg_server, name)
 
     yield make
-    db.close()
     with psycopg.connect(pg_server, autocommit=True) as conn:
         for name in created:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
@@ -108,18 +109,12 @@ def agent_queue_url(aws: None) -> str:
 
 
 @pytest.fixture
-def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The environment a deployed function sees: its database and its queue. Yields DATABASE_URL."""
+def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment a deployed function sees: its database and its queue. Its DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url)
     monkeypatch.setenv("CREDITS_PER_PERIOD", "1000")  # the credit tests set their own limits
-    settings.reset_caches()
-    queue.reset_client()
-    db.close()
-    yield fresh_database
-    db.close()
-    settings.reset_caches()
-    queue.reset_client()
+    return fresh_database
 
 
 class LambdaContextStub(LocalLambdaContext):
@@ -128,7 +123,16 @@ class LambdaContextStub(LocalLambdaContext):
 
 
 class Api:
-    """Calls the API functions the way API Gateway would (routes from template.yaml)."""
+    """Calls the API functions the way API Gateway would (routes from template.yaml), with
+    dependencies built from the test's environment (``reload()`` after changing it)."""
+
+    def __init__(self) -> None:
+        self.deps = Dependencies.from_environment()
+
+    def reload(self) -> None:
+        """New dependencies from the environment as it is now, as a new execution environment would have."""
+        self.deps.database.close()
+        self.deps = Dependencies.from_environment()
 
     def call(self, method: str, path: str, **request: Any) -> tuple[int, Any]:
         """The status and the JSON body (None when there is none)."""
@@ -164,12 +168,14 @@ class Api:
             user_id=user,
             claims=claims,
         )
-        return invoke_api(route.function if route else "projects", event, LambdaContextStub())
+        return invoke_api(route.function if route else "projects", event, LambdaContextStub(), self.deps)
 
 
 @pytest.fixture
-def api(env: str) -> Api:
-    return Api()
+def api(env: str) -> Iterator[Api]:
+    api = Api()
+    yield api
+    api.deps.database.close()
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:
@@ -193,13 +199,8 @@ def model_server() -> Iterator[ScriptedModelServer]:
 
 
 @pytest.fixture
-def agent_env(
-    env: str, model_server: ScriptedModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def agent_env(env: str, model_server: ScriptedModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The agent function's environment: scripted model, local sandboxes under a temp dir."""
-    from qai_agent.config import get_agent_settings
-    from qai_local.sandbox.provider import stop_local_previews
-
     sandboxes = tmp_path / "sandboxes"
     monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_TEST_KEY)
@@ -210,22 +211,43 @@ def agent_env(
     # The build check starts a dev server (seconds): on only in the tests that are about it.
     monkeypatch.setenv("AGENT_CHECK_APP", "false")
     monkeypatch.setenv("LOCAL_PREVIEW_PRESTART", "false")  # likewise: each test that needs one starts it
-    get_agent_settings.cache_clear()
-    yield sandboxes
-    stop_local_previews()  # no dev server outlives its test
-    get_agent_settings.cache_clear()
+    return sandboxes
 
 
 class AgentWorker:
-    """Delivers queue messages to the agent function as Lambda's SQS poller would."""
+    """Delivers queue messages to the agent function as Lambda's SQS poller would, with
+    dependencies built from the test's environment (``reload()`` after changing it)."""
 
     def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
         self.module = load_function("agent")
+        self.deps = AgentDependencies.from_environment()
+
+    @property
+    def settings(self) -> AgentSettings:
+        return self.deps.settings
+
+    @property
+    def previews(self) -> LocalPreviews:
+        """The local sandboxes' previews (started on first use)."""
+        from qai_local.sandbox.provider import LocalSandboxes
+
+        assert isinstance(self.deps.sandboxes, LocalSandboxes)
+        return self.deps.sandboxes.previews
+
+    def reload(self) -> None:
+        """New dependencies from the environment as it is now, as a new execution environment would have."""
+        self.stop()
+        self.deps = AgentDependencies.from_environment()
+
+    def stop(self) -> None:
+        """Stop the dev servers and the preview proxy this worker started; close its connection."""
+        self.deps.sandboxes.stop()
+        self.deps.database.close()
 
     def deliver(self, *messages: QueuedMessage, remaining_ms: int = 900_000) -> list[str]:
         """Run the handler on a batch; the ids of the records it reported failed."""
-        response = self.module.lambda_handler(sqs_event(list(messages)), LambdaContextStub(remaining_ms))
+        response = self.module.handle(sqs_event(list(messages)), LambdaContextStub(remaining_ms), self.deps)
         return [item["itemIdentifier"] for item in response["batchItemFailures"]]
 
     def deliver_body(self, body: dict[str, str], *, receive_count: int = 1, remaining_ms: int = 900_000) -> list[str]:
@@ -240,8 +262,10 @@ class AgentWorker:
 
 
 @pytest.fixture
-def worker(agent_env: Path, agent_queue_url: str) -> AgentWorker:
-    return AgentWorker(agent_queue_url)
+def worker(agent_env: Path, agent_queue_url: str) -> Iterator[AgentWorker]:
+    worker = AgentWorker(agent_queue_url)
+    yield worker
+    worker.stop()  # no dev server outlives its test
 
 
 def run_concurrently(work: Callable[[], Any], times: int) -> list[Any]:
@@ -251,10 +275,7 @@ def run_concurrently(work: Callable[[], Any], times: int) -> list[Any]:
 
     def run() -> None:
         barrier.wait()
-        try:
-            results.append(work())
-        finally:
-            db.close()
+        results.append(work())  # the thread's connection closes as the thread ends
 
     threads = [threading.Thread(target=run) for _ in range(times)]
     for thread in threads:
@@ -315,10 +336,9 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 30, interval: flo
 @pytest.fixture(scope="session")
 def template() -> TemplateCache:
     """The real app template, prepared once per machine (shared with every other test)."""
-    from qai_agent.config import get_agent_settings
     from qai_local.sandbox.template_cache import TemplateCache
 
-    cache = TemplateCache(get_agent_settings().local_template_cache)
+    cache = TemplateCache(AgentSettings().local_template_cache)
     cache.ensure()
     return cache
 

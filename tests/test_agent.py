@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from qai import db, runs
+from qai import runs
 from qai.app_files import TEMPLATE_DIR
 from qai_tools import scripted_model as sm
 from qai_tools.lambda_events import QueuedMessage
@@ -91,12 +91,10 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
 ) -> None:
     """The real app: a page written by the tool, a file made by a shell command, an npm package
     installed and imported, and the preview rendering all three through Next.js."""
-    from qai_agent.config import get_agent_settings
-    from qai_local.sandbox.provider import local_previews
 
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "120")
     monkeypatch.setenv("AGENT_CHECK_APP", "true")
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(
         sm.terminal("npm install dayjs@1.11.13"),
         sm.terminal("mkdir -p lib && echo 'export const GREETING = \"made by a shell\";' > lib/greeting.ts"),
@@ -151,7 +149,7 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
 
     # The sandbox expires; a follow-up rebuilds the app from the fragment, npm package included.
     (sandbox_dir,) = [path for path in agent_env.iterdir() if path.is_dir()]
-    local_previews(get_agent_settings()).supervisor.stop(sandbox_dir.name)  # it would write .next meanwhile
+    worker.previews.supervisor.stop(sandbox_dir.name)  # it would write .next meanwhile
     shutil.rmtree(sandbox_dir)
     model_server.requests.clear()
     model_server.script(
@@ -230,12 +228,11 @@ FIXED_PAGE = "export default function Home() { return <h1>Fixed at last</h1> }\n
 
 
 @pytest.fixture
-def checked(agent_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qai_agent.config import get_agent_settings
+def checked(worker: AgentWorker, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("AGENT_CHECK_APP", "true")
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "60")
-    get_agent_settings.cache_clear()
+    worker.reload()
 
 
 def test_a_build_error_goes_back_to_the_model_which_fixes_it(
@@ -270,10 +267,9 @@ def test_an_app_still_failing_its_check_is_saved_but_never_reported_ready(
     env: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from qai_agent.config import get_agent_settings
 
     monkeypatch.setenv("AGENT_MAX_TURNS", "2")
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(sm.write_files({"app/page.tsx": BROKEN_PAGE}), sm.summary("A page."))
     project, _ = create_project(api)
     (queued,) = worker.drain()
@@ -304,10 +300,9 @@ def test_a_failing_command_is_a_result_the_model_recovers_from(
 def test_an_app_too_large_to_keep_is_a_clear_error_reply_with_the_credit_back(
     api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qai_agent.config import get_agent_settings
 
     monkeypatch.setenv("FRAGMENT_MAX_BYTES", "200000")
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(
         sm.terminal("mkdir -p public && head -c 300000 /dev/urandom > public/video.bin"),
         sm.write_files({"index.html": PAGE}),
@@ -327,9 +322,8 @@ def test_no_summary_is_an_error_reply(
     api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGENT_MAX_TURNS", "3")
-    from qai_agent.config import get_agent_settings
 
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(sm.write_files({"index.html": PAGE}), sm.text("All done!"), sm.text("Really done."))
     project, _ = create_project(api)
     (queued,) = worker.drain()
@@ -419,7 +413,7 @@ def test_persistent_model_failure_is_retried_by_the_queue_then_ends_as_error(
     row = run_row(env, body["messageId"])
     assert (row["status"], row["attempts"]) == ("FAILED", 3)
     # Each failed attempt left its sandbox directory removed.
-    assert not [p for p in worker.module.get_agent_settings().local_sandbox_root.iterdir() if p.is_dir()]
+    assert not [p for p in worker.settings.local_sandbox_root.iterdir() if p.is_dir()]
 
 
 def test_the_same_message_delivered_three_times_at_once_gets_one_reply(
@@ -446,7 +440,7 @@ def test_a_run_whose_worker_died_is_taken_over_and_the_stale_worker_cannot_reply
     project, _ = create_project(api)
     (body,) = queued_messages(worker.queue_url)
     # A first worker claims the run and dies: its lease runs out.
-    dead = db.in_transaction(
+    dead = worker.deps.database.in_transaction(
         lambda conn: runs.claim_run(conn, project_id=body["projectId"], message_id=body["messageId"], lease_seconds=60)
     )
     assert dead is not None and dead.attempt == 1
@@ -460,7 +454,7 @@ def test_a_run_whose_worker_died_is_taken_over_and_the_stale_worker_cannot_reply
     row = run_row(env, body["messageId"])
     assert (row["status"], row["attempts"]) == ("SUCCEEDED", 2)
     # The first worker wakes up and tries to record its own outcome: refused.
-    stale = db.in_transaction(
+    stale = worker.deps.database.in_transaction(
         lambda conn: runs.finish_run(
             conn, dead, status="FAILED", reply_message_id=row["replyMessageId"], usage=runs.RunUsage()
         )
@@ -564,6 +558,7 @@ def test_without_a_model_configured_the_run_ends_with_a_clear_reason(
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    worker.reload()
     project, _ = create_project(api)
     (queued,) = worker.drain()
     assert conversation(api, project["id"])[-1]["type"] == "ERROR"
@@ -589,10 +584,8 @@ def test_a_failed_attempt_comes_back_after_the_retry_delay_not_the_visibility_ti
 ) -> None:
     import boto3
 
-    from qai_agent.config import get_agent_settings
-
     monkeypatch.setenv("AGENT_RETRY_BASE_SECONDS", "1")
-    get_agent_settings.cache_clear()
+    worker.reload()
     create_project(api)
     sqs = boto3.client("sqs")
     (received,) = sqs.receive_message(QueueUrl=worker.queue_url, VisibilityTimeout=600)["Messages"]

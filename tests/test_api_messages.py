@@ -7,7 +7,8 @@ import uuid
 import psycopg
 import pytest
 
-from qai import db, messages
+from qai import messages
+from qai.db import Connection, Database
 from tests.conftest import Api, queued_messages, run_concurrently
 
 
@@ -17,11 +18,11 @@ def make_project(api: Api, user: str = "user-1") -> dict:
     return body
 
 
-def finish_run_with_reply(database_url: str, project_id: str, files: dict[str, str]) -> tuple[str, str]:
+def finish_run_with_reply(database: Database, project_id: str, files: dict[str, str]) -> tuple[str, str]:
     """Stand in for the agent: an ASSISTANT reply with a fragment, and the run marked done."""
     reply_id, fragment_id = str(uuid.uuid4()), str(uuid.uuid4())
 
-    def work(conn: db.Connection) -> None:
+    def work(conn: Connection) -> None:
         messages.insert_message(
             conn, message_id=reply_id, project_id=project_id, content="Here it is.", role="ASSISTANT", type_="RESULT"
         )
@@ -38,14 +39,14 @@ def finish_run_with_reply(database_url: str, project_id: str, files: dict[str, s
             (reply_id, project_id),
         )
 
-    db.in_transaction(work)
+    database.in_transaction(work)
     return reply_id, fragment_id
 
 
 def test_conversation_lists_messages_with_fragment_paths_not_contents(api: Api, env: str) -> None:
     project = make_project(api)
     files = {"app/page.tsx": "export default 1", "README.md": "# hi", "app/layout.tsx": "x"}
-    reply_id, fragment_id = finish_run_with_reply(env, project["id"], files)
+    reply_id, fragment_id = finish_run_with_reply(api.deps.database, project["id"], files)
 
     status, body = api.call("GET", f"/projects/{project['id']}/messages")
     assert status == 200
@@ -68,7 +69,7 @@ def test_conversation_lists_messages_with_fragment_paths_not_contents(api: Api, 
 
 def test_fragment_of_another_project_or_user_is_404(api: Api, env: str) -> None:
     mine = make_project(api)
-    _, fragment_id = finish_run_with_reply(env, mine["id"], {"a.txt": "a"})
+    _, fragment_id = finish_run_with_reply(api.deps.database, mine["id"], {"a.txt": "a"})
     other = make_project(api)
     assert api.call("GET", f"/projects/{other['id']}/fragments/{fragment_id}")[0] == 404
     assert api.call("GET", f"/projects/{mine['id']}/fragments/{fragment_id}", user="mallory")[0] == 404
@@ -89,7 +90,7 @@ def test_post_message_is_409_while_a_run_is_queued(api: Api, agent_queue_url: st
 def test_post_message_after_the_run_finished(api: Api, env: str, agent_queue_url: str) -> None:
     project = make_project(api)
     queued_messages(agent_queue_url)
-    finish_run_with_reply(env, project["id"], {"a.txt": "a"})
+    finish_run_with_reply(api.deps.database, project["id"], {"a.txt": "a"})
     status, message = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": " add a button "})
     assert status == 201
     assert message["content"] == "add a button"
@@ -105,7 +106,7 @@ def test_post_message_after_the_run_finished(api: Api, env: str, agent_queue_url
 
 def test_two_concurrent_posts_give_one_201_and_one_409(api: Api, env: str, agent_queue_url: str) -> None:
     project = make_project(api)
-    finish_run_with_reply(env, project["id"], {"a.txt": "a"})
+    finish_run_with_reply(api.deps.database, project["id"], {"a.txt": "a"})
     statuses = run_concurrently(
         lambda: api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "go"})[0], 2
     )
@@ -133,7 +134,7 @@ def test_messages_of_missing_project_are_404(api: Api) -> None:
 def test_the_database_built_conversation_matches_the_models_field_for_field(api: Api, env: str) -> None:
     """The list is serialised by PostgreSQL for speed; the single routes by pydantic. Same JSON."""
     status, project = api.call("POST", "/projects", json_body={"value": 'a todo app ünïcödé "quoted"\n'})
-    reply_id, fragment_id = finish_run_with_reply(env, project["id"], {"b.tsx": "x", "a.tsx": "y"})
+    reply_id, fragment_id = finish_run_with_reply(api.deps.database, project["id"], {"b.tsx": "x", "a.tsx": "y"})
     with psycopg.connect(env, autocommit=True) as conn:
         conn.execute("""UPDATE "Fragment" SET "checkError" = 'tsc: 1 error' WHERE id = %s""", (fragment_id,))
     status, follow_up = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "more"})

@@ -149,10 +149,8 @@ def test_value_limit_counts_after_trimming(api: Api) -> None:
 
 
 def test_value_limit_is_a_setting(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qai import settings
-
     monkeypatch.setenv("MAX_VALUE_LENGTH", "10")
-    settings.reset_caches()
+    api.reload()
     assert api.call("POST", "/projects", json_body={"value": "x" * 11})[0] == 400
     assert api.call("POST", "/projects", json_body={"value": "x" * 10})[0] == 201
 
@@ -214,10 +212,8 @@ def test_unknown_routes_and_methods_are_404(api: Api, method: str, path: str) ->
 def test_a_refused_send_still_answers_201_and_leaves_the_run_to_the_sweeper(
     api: Api, env: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qai import settings
-
     monkeypatch.setenv("AGENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/missing")
-    settings.reset_caches()
+    api.reload()
     status, project = api.call("POST", "/projects", json_body={"value": "a todo app"})
     assert status == 201  # committed: the outbox's sweeper sends the message
     with psycopg.connect(env) as conn:

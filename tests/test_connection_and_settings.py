@@ -9,7 +9,9 @@ import boto3
 import psycopg
 import pytest
 
-from qai import db, settings
+from qai import settings
+from qai.settings import Settings, SettingsError, load_settings
+from qai_agent.config import AgentSettings
 from tests.conftest import Api
 
 
@@ -47,20 +49,53 @@ def test_database_from_an_rds_style_secret_read_once(api: Api, env: str, monkeyp
     arn = sm.create_secret(Name="qai/db", SecretString=json.dumps(secret))["ARN"]
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
-    settings.reset_caches()
-    db.close()
+    api.reload()
 
     assert api.call("GET", "/projects")[0] == 200
     sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
-    db.close()  # a new connection still needs no second Secrets Manager call
+    api.deps.database.close()  # a new connection still needs no second Secrets Manager call
     assert api.call("GET", "/projects")[0] == 200
 
 
-def test_secret_or_env_prefers_the_plain_value(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secret_given_directly_is_preferred_to_its_arn(aws: None) -> None:
     arn = boto3.client("secretsmanager").create_secret(Name="k", SecretString="from-secret")["ARN"]
-    monkeypatch.setenv("SOME_KEY_SECRET_ARN", arn)
-    monkeypatch.delenv("SOME_KEY", raising=False)
-    settings.reset_caches()
-    assert settings.secret_or_env("SOME_KEY", "SOME_KEY_SECRET_ARN") == "from-secret"
-    monkeypatch.setenv("SOME_KEY", "direct")
-    assert settings.secret_or_env("SOME_KEY", "SOME_KEY_SECRET_ARN") == "direct"
+    assert settings.secret_value("", arn) == "from-secret"
+    assert settings.secret_value("direct", arn) == "direct"
+    assert settings.secret_value("", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("CREDITS_PER_PERIOD", "many", "CREDITS_PER_PERIOD: Input should be a valid integer"),
+        ("MAX_VALUE_LENGTH", "0", "MAX_VALUE_LENGTH: Input should be greater than 0"),
+        ("CREDITS_PLANS", "{not json", "CREDITS_PLANS"),
+        ("AGENT_MAX_TURNS", "-1", "AGENT_MAX_TURNS: Input should be greater than 0"),
+        ("AGENT_CHECK_APP", "perhaps", "AGENT_CHECK_APP: Input should be a valid boolean"),
+    ],
+)
+def test_a_setting_that_is_not_valid_is_a_clear_error_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=expected) as raised:
+        load_settings(AgentSettings)
+    assert value not in ("many",) or "'many'" in str(raised.value)  # the value given is shown
+
+
+def test_settings_are_read_from_the_environment_each_time_they_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDITS_PER_PERIOD", "7")
+    monkeypatch.setenv("CREDITS_PLANS", '{"team": 250}')
+    monkeypatch.setenv("AGENT_MODEL", "  ")  # empty: the default
+    first = load_settings(AgentSettings)
+    monkeypatch.setenv("CREDITS_PER_PERIOD", "9")
+    assert (first.credits_per_period, load_settings(Settings).credits_per_period) == (7, 9)
+    assert first.credits_plans == {"team": 250}
+    assert first.model == "claude-sonnet-5-5"
+
+
+def test_no_database_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
+    with pytest.raises(SettingsError, match="DATABASE_URL or DATABASE_SECRET_ARN"):
+        settings.resolved_database_url(load_settings(Settings))

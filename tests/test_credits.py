@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from qai import settings
 from qai_tools import scripted_model as sm
 from tests.conftest import AgentWorker, Api, queued_messages, run_concurrently
 
@@ -16,9 +15,9 @@ PAGE = "<h1>x</h1>"
 
 
 @pytest.fixture
-def five_credits(monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+def five_credits(monkeypatch: pytest.MonkeyPatch, api: Api) -> None:
     monkeypatch.setenv("CREDITS_PER_PERIOD", "5")
-    settings.reset_caches()
+    api.reload()
 
 
 def usage(api: Api, **kwargs: object) -> dict:
@@ -80,7 +79,7 @@ def test_a_plan_claim_raises_the_limit(api: Api, five_credits: None, monkeypatch
     assert usage(api, claims={"plan": "unknown"})["limit"] == 5
     monkeypatch.setenv("CREDITS_PLAN_CLAIM", "custom:tier")
     monkeypatch.setenv("CREDITS_PLANS", '{"team": 250}')
-    settings.reset_caches()
+    api.reload()
     assert usage(api, claims={"custom:tier": "team"})["limit"] == 250
     for _ in range(6):
         assert api.call("POST", "/projects", json_body={"value": "x"}, claims={"custom:tier": "team"})[0] == 201
@@ -193,20 +192,20 @@ def test_concurrent_requests_in_one_process_each_keep_their_own_caller(
     these tests serve requests on several threads, and each must be answered from its own event."""
     import time
 
-    from qai import service
     from qai.api import caller
+    from qai.services import usage
     from qai_tools.functions import load_function
 
     app = load_function("projects").app
-    get_usage = service.get_usage
+    get_usage = usage.get_usage
     seen: list[tuple[str, str]] = []
 
-    def slow_usage(who: Any) -> Any:
+    def slow_usage(deps: Any, who: Any) -> Any:
         time.sleep(0.05)  # another request's thread runs meanwhile
         seen.append((who.user_id, caller(app).user_id))
-        return get_usage(who)
+        return get_usage(deps, who)
 
-    monkeypatch.setattr(service, "get_usage", slow_usage)
+    monkeypatch.setattr(usage, "get_usage", slow_usage)
     users = iter(["user-a", "user-b", "user-c", "user-d"])
     results = run_concurrently(lambda: api.call("GET", "/usage", user=next(users))[0], 4)
     assert results == [200] * 4 and len(seen) == 4

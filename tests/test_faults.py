@@ -17,8 +17,9 @@ from unittest.mock import ANY
 import psycopg
 import pytest
 
-from qai import db, projects, settings
-from qai.sweeper import SweepSettings, sweep
+from qai import projects
+from qai.db import Connection
+from qai.sweeper import sweep
 from qai_tools import scripted_model as sm
 from qai_tools.lambda_events import QueuedMessage, sqs_event
 from tests.conftest import AgentWorker, Api, queued_messages
@@ -27,15 +28,13 @@ from tests.conftest import AgentWorker, Api, queued_messages
 def test_a_database_that_cannot_be_reached_is_503_with_retry_after_and_then_recovers(api: Api, env: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
-        settings.reset_caches()
-        db.close()
+        api.reload()
         for method, path, body in (("GET", "/projects", None), ("POST", "/projects", {"value": "a todo app"})):
             response = api.invoke(method, path, json_body=body)
             assert response["statusCode"] == 503
             assert response["headers"]["Retry-After"] == "5"
             assert '"SERVICE_UNAVAILABLE"' in response["body"] and "127.0.0.1" not in response["body"]
-    settings.reset_caches()
-    db.close()
+    api.reload()
     assert api.call("POST", "/projects", json_body={"value": "a todo app"})[0] == 201
 
 
@@ -44,7 +43,7 @@ def test_a_connection_dropped_during_a_request_is_503_and_leaves_nothing_half_wr
 ) -> None:
     insert = projects.insert_project
 
-    def dropped_midway(conn: db.Connection, **kwargs: str) -> object:
+    def dropped_midway(conn: Connection, **kwargs: str) -> object:
         row = insert(conn, **kwargs)
         conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # the server goes away mid-transaction
         return row
@@ -115,10 +114,8 @@ def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on
 ) -> None:
     import psutil
 
-    from qai_agent.config import get_agent_settings
-
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "60")
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(
         sm.terminal("sleep 47 && echo finished"),
         sm.write_files({"app/page.tsx": "export default function Home() { return <h1>Still here</h1> }\n"}),
@@ -190,7 +187,7 @@ def test_a_worker_killed_mid_run_loses_its_lease_and_the_run_is_answered_once(
     with psycopg.connect(env) as conn:
         assert conn.execute('SELECT status::text, attempts FROM "AgentRun"').fetchone() == ("RUNNING", 1)
     time.sleep(2.5)  # its lease runs out; the sweeper sends the run again and a new delivery takes it over
-    assert sweep(SweepSettings(grace_seconds=0, resend_after_seconds=0, max_attempts=3)).resent == 1
+    assert sweep(api.deps, grace_seconds=0, resend_after_seconds=0).resent == 1
     worker.drain()
     items = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
     assert [(m["role"], m["type"]) for m in items] == [("USER", "RESULT"), ("ASSISTANT", "RESULT")]

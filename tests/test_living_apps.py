@@ -74,13 +74,10 @@ def fetch(url: str) -> str:
         return response.read().decode()
 
 
-def expire(sandbox_root: Path) -> None:
+def expire(worker: AgentWorker) -> None:
     """Delete every sandbox directory, as an expired sandbox looks on one machine."""
-    from qai_agent.config import get_agent_settings
-    from qai_local.sandbox.provider import local_previews
-
-    for directory in [path for path in sandbox_root.iterdir() if path.is_dir()]:
-        local_previews(get_agent_settings()).supervisor.stop(directory.name)  # it would write .next meanwhile
+    for directory in [path for path in worker.settings.local_sandbox_root.iterdir() if path.is_dir()]:
+        worker.previews.supervisor.stop(directory.name)  # it would write .next meanwhile
         shutil.rmtree(directory)
 
 
@@ -93,7 +90,7 @@ def test_an_expired_preview_comes_back_with_one_job_for_two_requests(
     assert wait_until_ready(api, path) == {"status": "READY", "sandboxUrl": fragment["sandboxUrl"], "error": None}
     usage_before = api.call("GET", "/usage")[1]["remaining"]
 
-    expire(agent_env)
+    expire(worker)
     status, state = api.call("GET", path)
     assert (status, state["status"]) == (200, "FAILED") and "expired" in state["error"]
 
@@ -127,7 +124,7 @@ def test_a_rebuild_that_fails_ends_failed_with_the_reason(
     status, project = api.call("POST", "/projects", json_body={"value": "an app"})
     worker.drain()
     fragment = messages(api, project["id"])[-1]["fragment"]
-    expire(agent_env)
+    expire(worker)
     path = preview_path(project["id"], fragment["id"])
     assert api.call("POST", path)[0] == 202
     worker.drain()
@@ -261,6 +258,7 @@ def test_a_download_too_large_for_one_response_is_a_short_lived_link(
     # Deployed: a presigned link to the downloads bucket.
     boto3.client("s3").create_bucket(Bucket="qai-downloads")
     monkeypatch.setenv("DOWNLOADS_BUCKET", "qai-downloads")
+    api.reload()
     response = api.invoke("GET", download)
     assert response["statusCode"] == 302 and not response.get("body")
     link = urllib.parse.urlsplit(response["headers"]["Location"])
@@ -274,10 +272,11 @@ def test_a_download_too_large_for_one_response_is_a_short_lived_link(
     monkeypatch.delenv("DOWNLOADS_BUCKET")
     monkeypatch.setenv("LOCAL_DOWNLOADS_DIR", str(tmp_path / "downloads"))
     monkeypatch.setenv("LOCAL_DOWNLOADS_URL", "http://127.0.0.1:9/local/downloads")
+    api.reload()
     location = api.invoke("GET", download)["headers"]["Location"]
     token, filename = location.removeprefix("http://127.0.0.1:9/local/downloads/").split("/")
-    path = downloads.local_file(tmp_path / "downloads", token, filename)
+    path = downloads.local_file(tmp_path / "downloads", token, filename, 900)
     assert path is not None and path.read_bytes()[:2] == b"PK"
-    assert downloads.local_file(tmp_path / "downloads", "../" + token, filename) is None
+    assert downloads.local_file(tmp_path / "downloads", "../" + token, filename, 900) is None
     os.utime(path, (time.time() - 3600, time.time() - 3600))
-    assert downloads.local_file(tmp_path / "downloads", token, filename) is None and not path.exists()
+    assert downloads.local_file(tmp_path / "downloads", token, filename, 900) is None and not path.exists()

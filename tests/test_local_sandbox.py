@@ -24,7 +24,7 @@ import pytest
 
 from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
 from qai_agent.app_sync import SyncOutcome, sync_app
-from qai_agent.config import get_agent_settings
+from qai_agent.config import AgentSettings
 from qai_agent.sandboxes.base import SandboxPathError
 from qai_local.sandbox import cgroups, isolation, processes
 from qai_local.sandbox.devservers import DevServerSupervisor
@@ -115,7 +115,7 @@ def test_the_snapshot_is_every_changed_app_file_and_syncs_back(
         sandbox.snapshot(1_000)
 
     # Another sandbox made to hold those files: same snapshot, and the rebuilt binary is byte-exact.
-    settings = get_agent_settings()
+    settings = AgentSettings()
     other = LocalSandbox.create(tmp_path / "root", template, previews)
     outcome = sync_app(other, files, settings)
     assert (outcome.written, outcome.removed, outcome.installed) == (4, 0, False)
@@ -446,33 +446,27 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
 def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
     tiny_previews: LocalPreviews, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qai_local.sandbox import provider
+    from qai_local.sandbox.provider import LocalSandboxes
 
     previews, supervisor, root = tiny_previews, tiny_previews.supervisor, tiny_previews.root
-    monkeypatch.setattr(provider, "local_previews", lambda settings: previews)
-    monkeypatch.setenv("LOCAL_SANDBOX_ROOT", str(root))
-    monkeypatch.setenv("LOCAL_TEMPLATE_CACHE", str(template.root))
-    try:
-        for prestart, expected in (("false", False), ("true", True)):
-            monkeypatch.setenv("LOCAL_PREVIEW_PRESTART", prestart)
-            get_agent_settings.cache_clear()
-            sandbox = provider.open_local_sandbox(get_agent_settings())
-            deadline = time.monotonic() + 20
-            while sandbox.sandbox_id not in supervisor.running() and expected and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(0.3)  # long enough for a start that should not happen to show
-            assert (sandbox.sandbox_id in supervisor.running()) is expected  # before any preview request
-        status, body = fetch(sandbox.preview_url())
-        assert status == 200 and body.startswith("tiny")
-        # At the cap (2), a prestart waits for a preview request instead of stopping a running server.
-        other = LocalSandbox.create(root, template, previews)
-        fetch(other.preview_url())
-        running = sorted(supervisor.running())
-        third = provider.open_local_sandbox(get_agent_settings())
-        time.sleep(1)
-        assert sorted(supervisor.running()) == running and third.sandbox_id not in running
-    finally:
-        get_agent_settings.cache_clear()
+    settings = AgentSettings(local_sandbox_root=root, local_template_cache=template.root)
+    for prestart, expected in ((False, False), (True, True)):
+        sandboxes = LocalSandboxes(settings.model_copy(update={"local_preview_prestart": prestart}), previews)
+        sandbox = sandboxes.open()
+        deadline = time.monotonic() + 20
+        while sandbox.sandbox_id not in supervisor.running() and expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # long enough for a start that should not happen to show
+        assert (sandbox.sandbox_id in supervisor.running()) is expected  # before any preview request
+    status, body = fetch(sandbox.preview_url())
+    assert status == 200 and body.startswith("tiny")
+    # At the cap (2), a prestart waits for a preview request instead of stopping a running server.
+    other = LocalSandbox.create(root, template, previews)
+    fetch(other.preview_url())
+    running = sorted(supervisor.running())
+    third = sandboxes.open()
+    time.sleep(1)
+    assert sorted(supervisor.running()) == running and third.sandbox_id not in running
 
 
 def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_expired(

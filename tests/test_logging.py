@@ -42,13 +42,11 @@ def test_two_runs_at_once_each_log_their_own_ids_and_no_secret(
     agent_log: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from qai import db, settings
-
     # A password in the database URL (the test server trusts local connections and ignores it).
     monkeypatch.setenv("DATABASE_URL", env.replace("postgres:@", "postgres:db-pw-SECRET@", 1))
     assert "db-pw-SECRET" in os.environ["DATABASE_URL"]
-    settings.reset_caches()
-    db.close()
+    api.reload()
+    worker.reload()
     model_server.responder = sm.page_from_request
     for prompt in ("a todo app", "a weather app"):
         assert api.call("POST", "/projects", json_body={"value": prompt})[0] == 201

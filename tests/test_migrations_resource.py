@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import psycopg
 import pytest
 
 import schema_migrations
-from qai import settings
 from qai_tools.functions import load_function
 from qai_tools.template import load_template
 from tests.conftest import LambdaContextStub, ResponseUrl
@@ -26,11 +25,9 @@ MIGRATIONS = sorted(p.stem for p in (ROOT / "migrations").glob("*.sql"))
 
 
 @pytest.fixture
-def database(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DATABASE_URL", empty_database)
-    settings.reset_caches()
-    yield empty_database
-    settings.reset_caches()
+    return empty_database
 
 
 @pytest.fixture
@@ -109,11 +106,7 @@ def test_an_unreachable_database_is_a_failed_answer_not_a_silent_wait(
     response_url: ResponseUrl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2")
-    settings.reset_caches()
-    try:
-        failed = invoke("create", response_url)
-    finally:
-        settings.reset_caches()
+    failed = invoke("create", response_url)
     assert failed["Status"] == "FAILED" and "OperationalError" in failed["Reason"]
     assert "secret" not in failed["Reason"]
 

@@ -121,10 +121,9 @@ def test_cancelling_a_queued_run_ends_it_at_once_with_one_reply_and_the_credit_b
 def test_cancelling_a_running_run_kills_its_command_and_ends_it_cancelled(
     api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qai_agent.config import get_agent_settings
 
     monkeypatch.setenv("AGENT_COMMAND_TIMEOUT_SECONDS", "120")
-    get_agent_settings.cache_clear()
+    worker.reload()
     model_server.script(sm.terminal("echo working; sleep 60"), sm.write_files({"a.txt": "a"}), sm.summary())
     project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
     message_id = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"][0]["id"]

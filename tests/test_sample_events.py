@@ -7,9 +7,10 @@ from pathlib import Path
 
 import psycopg
 
-from qai import db, messages, projects
+from qai import messages, projects
+from qai.db import Connection, Database
 from qai_tools.functions import load_function
-from tests.conftest import LambdaContextStub, ResponseUrl
+from tests.conftest import AgentWorker, Api, LambdaContextStub, ResponseUrl
 
 EVENTS = Path(__file__).parent.parent / "events"
 PROJECT_ID = "6f1c2a8e-3b7d-4c1e-9a2f-5d8e7b6a4c3d"
@@ -32,8 +33,8 @@ EXPECTED = [
 ]
 
 
-def seed_project_with_fragment() -> None:
-    def work(conn: db.Connection) -> None:
+def seed_project_with_fragment(database: Database) -> None:
+    def work(conn: Connection) -> None:
         projects.insert_project(conn, project_id=PROJECT_ID, name="brave-otter", user_id="local-user")
         messages.insert_message(
             conn, message_id="m-user", project_id=PROJECT_ID, content="a todo app", role="USER", type_="RESULT"
@@ -50,7 +51,7 @@ def seed_project_with_fragment() -> None:
             ),
         )
 
-    db.in_transaction(work)
+    database.in_transaction(work)
 
 
 def test_every_sample_event_is_listed() -> None:
@@ -60,12 +61,12 @@ def test_every_sample_event_is_listed() -> None:
     )
 
 
-def test_sample_http_events_reach_their_handlers(env: str) -> None:
-    seed_project_with_fragment()
+def test_sample_http_events_reach_their_handlers(api: Api) -> None:
+    seed_project_with_fragment(api.deps.database)
     for name, expected in EXPECTED:
         function = name.split("/")[0]
         event = json.loads((EVENTS / name).read_text())
-        response = load_function(function).lambda_handler(event, LambdaContextStub())
+        response = load_function(function).handle(event, LambdaContextStub(), api.deps)
         assert response["statusCode"] == expected, (name, response.get("body"))
 
 
@@ -103,8 +104,8 @@ def test_template_routes_and_resolver_routes_agree() -> None:
     assert {(r.method, r.path) for r in http_routes()} == documented
 
 
-def test_sample_sqs_event_reaches_the_agent(agent_env: Path, env: str) -> None:
-    seed_project_with_fragment()
+def test_sample_sqs_event_reaches_the_agent(worker: AgentWorker, env: str) -> None:
+    seed_project_with_fragment(worker.deps.database)
     event = json.loads((EVENTS / "agent" / "sqs.json").read_text())
     body = json.loads(event["Records"][0]["body"])
     with psycopg.connect(env, autocommit=True) as conn:
@@ -114,15 +115,15 @@ def test_sample_sqs_event_reaches_the_agent(agent_env: Path, env: str) -> None:
         )
     # The sample's message was answered already: a redelivery is acknowledged without work.
     assert body["messageId"] == "m-user"
-    assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}
+    assert worker.module.handle(event, LambdaContextStub(), worker.deps) == {"batchItemFailures": []}
 
 
-def test_sample_preview_job_event_reaches_the_agent(agent_env: Path, env: str) -> None:
-    seed_project_with_fragment()
+def test_sample_preview_job_event_reaches_the_agent(worker: AgentWorker) -> None:
+    seed_project_with_fragment(worker.deps.database)
     event = json.loads((EVENTS / "agent" / "preview-job.json").read_text())
     assert json.loads(event["Records"][0]["body"])["kind"] == "preview"
     # No preview was asked for: the job finds nothing to do, and the record is not retried.
-    assert load_function("agent").lambda_handler(event, LambdaContextStub()) == {"batchItemFailures": []}
+    assert worker.module.handle(event, LambdaContextStub(), worker.deps) == {"batchItemFailures": []}
 
 
 def test_sample_custom_resource_events_reach_the_migrations_function(env: str, response_url: ResponseUrl) -> None:

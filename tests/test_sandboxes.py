@@ -286,23 +286,16 @@ def test_e2b_template_builds_the_app_the_agent_expects() -> None:
     assert "FROM node:" in Template.to_dockerfile(module.qai_template())
 
 
-def test_e2b_provider_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qai_agent.config import get_agent_settings
-    from qai_agent.sandboxes import SandboxConfigurationError, open_sandbox
+def test_e2b_provider_needs_a_key() -> None:
+    from qai_agent.config import AgentSettings
+    from qai_agent.sandboxes import SandboxConfigurationError, sandbox_provider
 
-    monkeypatch.setenv("SANDBOX_PROVIDER", "e2b")
-    monkeypatch.delenv("E2B_API_KEY", raising=False)
-    monkeypatch.delenv("E2B_SECRET_ARN", raising=False)
-    get_agent_settings.cache_clear()
-    try:
-        with pytest.raises(SandboxConfigurationError, match="E2B_API_KEY"):
-            open_sandbox(get_agent_settings())
-        monkeypatch.setenv("SANDBOX_PROVIDER", "docker")
-        get_agent_settings.cache_clear()
-        with pytest.raises(SandboxConfigurationError, match="'docker'"):
-            open_sandbox(get_agent_settings())
-    finally:
-        get_agent_settings.cache_clear()
+    no_key = sandbox_provider(AgentSettings(sandbox_provider="e2b"), e2b_api_key="")
+    with pytest.raises(SandboxConfigurationError, match="E2B_API_KEY"):
+        no_key.open()
+    unknown = sandbox_provider(AgentSettings(sandbox_provider="docker"), e2b_api_key="e2b_x")
+    with pytest.raises(SandboxConfigurationError, match="'docker'"):
+        unknown.attach("some-id")
 
 
 def test_both_providers_describe_the_template_they_run() -> None:

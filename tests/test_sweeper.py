@@ -8,13 +8,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from qai import runs, settings
-from qai.sweeper import SweepResult, SweepSettings, sweep
+from qai import runs
+from qai.dependencies import Dependencies
+from qai.sweeper import SweepResult, sweep
 from qai_tools import scripted_model as sm
 from qai_tools.functions import load_function
 from tests.conftest import AgentWorker, Api, LambdaContextStub, queued_messages, run_concurrently
 
-NOW = SweepSettings(grace_seconds=0, resend_after_seconds=3600, max_attempts=3)
+NOW = {"grace_seconds": 0, "resend_after_seconds": 3600}
 
 
 def run_row(database_url: str, project_id: str) -> dict[str, Any]:
@@ -39,11 +40,11 @@ def replies(database_url: str, project_id: str) -> list[tuple[str, str]]:
 def refused_send(api: Api, monkeypatch: pytest.MonkeyPatch, queue_url: str) -> dict[str, Any]:
     """A project whose run's message the queue refused (after the commit)."""
     monkeypatch.setenv("AGENT_QUEUE_URL", queue_url + "-missing")
-    settings.reset_caches()
+    api.reload()
     status, project = api.call("POST", "/projects", json_body={"value": "a todo app"})
     assert status == 201
     monkeypatch.setenv("AGENT_QUEUE_URL", queue_url)
-    settings.reset_caches()
+    api.reload()
     return project
 
 
@@ -57,9 +58,9 @@ def test_a_run_whose_send_failed_is_sent_by_the_sweeper_and_answered_once(
 ) -> None:
     project = refused_send(api, monkeypatch, agent_queue_url)
     assert queued_messages(agent_queue_url) == [] and run_row(env, project["id"])["sent_at"] is None
-    assert sweep(SweepSettings(grace_seconds=3600)) == SweepResult(0, 0, 0)  # within the grace period
-    assert sweep(NOW) == SweepResult(resent=1, unsent=0, abandoned=0)
-    assert sweep(NOW) == SweepResult(0, 0, 0)  # sent now: not again before resend_after
+    assert sweep(api.deps, grace_seconds=3600) == SweepResult(0, 0, 0)  # within the grace period
+    assert sweep(api.deps, **NOW) == SweepResult(resent=1, unsent=0, abandoned=0)
+    assert sweep(api.deps, **NOW) == SweepResult(0, 0, 0)  # sent now: not again before resend_after
     model_server.script(sm.write_files({"index.html": "<h1>hi</h1>"}), sm.summary())
     (body,) = worker.drain()
     assert body == {"projectId": project["id"], "messageId": body["messageId"]}
@@ -71,7 +72,7 @@ def test_duplicates_the_sweeper_causes_are_harmless(
 ) -> None:
     project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
     # A message that looks lost (resend_after 0) is sent again while the first is still queued.
-    assert sweep(SweepSettings(grace_seconds=0, resend_after_seconds=0)).resent == 1
+    assert sweep(api.deps, grace_seconds=0, resend_after_seconds=0).resent == 1
     bodies = queued_messages(agent_queue_url)
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     model_server.script(sm.write_files({"index.html": "<h1>hi</h1>"}), sm.summary())
@@ -86,7 +87,7 @@ def test_concurrent_sweepers_send_each_run_once(
     monkeypatch.setenv("CREDITS_PER_PERIOD", "100")
     for _ in range(5):
         refused_send(api, monkeypatch, agent_queue_url)
-    results = run_concurrently(lambda: sweep(NOW), 4)
+    results = run_concurrently(lambda: sweep(api.deps, **NOW), 4)
     assert sum(result.resent for result in results) == 5
     assert len(queued_messages(agent_queue_url)) == 5
 
@@ -106,7 +107,7 @@ def test_a_run_abandoned_after_its_last_attempt_ends_as_an_error_with_its_credit
                WHERE "projectId" = %s""",
             (cancel_requested, project["id"]),
         )
-    assert sweep(NOW) == SweepResult(resent=0, unsent=0, abandoned=1)
+    assert sweep(api.deps, **NOW) == SweepResult(resent=0, unsent=0, abandoned=1)
     row = run_row(env, project["id"])
     if cancel_requested:  # the user asked it to stop, and it has
         assert replies(env, project["id"]) == [("ERROR", runs.CANCELLED_RUN_REPLY)]
@@ -115,7 +116,7 @@ def test_a_run_abandoned_after_its_last_attempt_ends_as_an_error_with_its_credit
         assert replies(env, project["id"]) == [("ERROR", "Something went wrong. Please try again.")]
         assert row["status"] == "FAILED" and "worker stopped" in row["error"]
     assert api.call("GET", "/usage")[1]["remaining"] == remaining + 1
-    assert sweep(NOW) == SweepResult(0, 0, 0)
+    assert sweep(api.deps, **NOW) == SweepResult(0, 0, 0)
     assert queued_messages(agent_queue_url) == []
 
 
@@ -131,7 +132,7 @@ def test_a_run_whose_worker_died_with_attempts_left_is_sent_again(
                    "sentAt" = (now() AT TIME ZONE 'UTC') - interval '2 hours' WHERE "projectId" = %s""",
             (project["id"],),
         )
-    assert sweep(NOW).resent == 1
+    assert sweep(api.deps, **NOW).resent == 1
     model_server.script(sm.write_files({"index.html": "<h1>hi</h1>"}), sm.summary())
     worker.drain()  # the new delivery takes the expired lease over
     assert [kind for kind, _ in replies(env, project["id"])] == ["RESULT"]
@@ -143,8 +144,8 @@ def test_a_refused_send_while_sweeping_is_left_for_the_next_sweep(
 ) -> None:
     project = refused_send(api, monkeypatch, agent_queue_url)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url + "-missing")
-    settings.reset_caches()
-    assert sweep(NOW) == SweepResult(resent=0, unsent=1, abandoned=0)
+    api.reload()
+    assert sweep(api.deps, **NOW) == SweepResult(resent=0, unsent=1, abandoned=0)
     assert run_row(env, project["id"])["sent_at"] is None
 
 
@@ -154,6 +155,6 @@ def test_the_scheduled_function_sweeps(
     refused_send(api, monkeypatch, agent_queue_url)
     monkeypatch.setenv("SWEEPER_GRACE_SECONDS", "0")
     scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
-    result = load_function("sweeper").lambda_handler(scheduled, LambdaContextStub())
+    result = load_function("sweeper").handle(scheduled, LambdaContextStub(), Dependencies.from_environment())
     assert result == {"resent": 1, "unsent": 0, "abandoned": 0}
     assert len(queued_messages(agent_queue_url)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
@@ -12,9 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qai import service
-from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resolve, resource_id
+from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
+from qai.dependencies import Dependencies
 from qai.models import Fragment, Message, MessageList, PreviewState, PromptInput, Run
+from qai.services import conversation, fragments, previews, runs
 
 logger = Logger()
 app = create_app()
@@ -32,7 +34,7 @@ def _fragment_ids(project_id: str, fragment_id: str) -> tuple[str, str, str]:
 )
 def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path parameter's public name
     # The body comes serialised from the database (a MessageList, as documented above).
-    body = service.list_messages_json(caller(app).user_id, resource_id(projectId, "Project"))
+    body = conversation.list_messages_json(dependencies(app), caller(app).user_id, resource_id(projectId, "Project"))
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
@@ -42,7 +44,7 @@ def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path par
     responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409, 429)),
 )
 def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
-    message = service.post_message(caller(app), resource_id(projectId, "Project"), body.value)
+    message = conversation.post_message(dependencies(app), caller(app), resource_id(projectId, "Project"), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 
@@ -57,7 +59,9 @@ def get_run(
     after: Annotated[int, Query(ge=0, le=2_147_483_647, description="The last seq already seen")] = 0,
 ) -> Run:
     user_id = caller(app).user_id
-    return service.get_run(user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"), after=after)
+    return runs.get_run(
+        dependencies(app), user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"), after=after
+    )
 
 
 @app.post(
@@ -67,7 +71,9 @@ def get_run(
 )
 def cancel_run(projectId: str, messageId: str) -> Response[Run]:  # noqa: N803
     user_id = caller(app).user_id
-    run = service.cancel_run(user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message"))
+    run = runs.cancel_run(
+        dependencies(app), user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message")
+    )
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=run)
 
 
@@ -77,7 +83,7 @@ def cancel_run(projectId: str, messageId: str) -> Response[Run]:  # noqa: N803
     responses=documented_responses(ok=Fragment),
 )
 def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
-    return service.get_fragment(*_fragment_ids(projectId, fragmentId))
+    return fragments.get_fragment(dependencies(app), *_fragment_ids(projectId, fragmentId))
 
 
 @app.get(
@@ -86,7 +92,7 @@ def get_fragment(projectId: str, fragmentId: str) -> Fragment:  # noqa: N803
     responses=documented_responses(ok=PreviewState),
 )
 def get_preview(projectId: str, fragmentId: str) -> PreviewState:  # noqa: N803
-    return service.get_preview(*_fragment_ids(projectId, fragmentId))
+    return previews.get_preview(dependencies(app), *_fragment_ids(projectId, fragmentId))
 
 
 @app.post(
@@ -95,7 +101,7 @@ def get_preview(projectId: str, fragmentId: str) -> PreviewState:  # noqa: N803
     responses=documented_responses(ok=PreviewState, accepted=PreviewState),
 )
 def request_preview(projectId: str, fragmentId: str) -> Response[PreviewState]:  # noqa: N803
-    state = service.request_preview(*_fragment_ids(projectId, fragmentId))
+    state = previews.request_preview(dependencies(app), *_fragment_ids(projectId, fragmentId))
     status = 200 if state.status == "READY" else 202
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=state)
 
@@ -107,7 +113,9 @@ def request_preview(projectId: str, fragmentId: str) -> Response[PreviewState]: 
 )
 def restore_fragment(projectId: str, fragmentId: str) -> Response[Message]:  # noqa: N803
     user_id = caller(app).user_id
-    message = service.restore_fragment(user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment"))
+    message = fragments.restore_fragment(
+        dependencies(app), user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment")
+    )
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 
@@ -127,7 +135,7 @@ ZIP_RESPONSES: dict[int, OpenAPIResponse] = {
     responses=ZIP_RESPONSES,
 )
 def download_fragment(projectId: str, fragmentId: str) -> Response[str]:  # noqa: N803
-    download = service.download_fragment(*_fragment_ids(projectId, fragmentId))
+    download = fragments.download_fragment(dependencies(app), *_fragment_ids(projectId, fragmentId))
     if download.url is not None:
         return Response(status_code=302, headers={"Location": download.url}, body="")
     # Encoded here rather than given as bytes: response validation would decode bytes as UTF-8 text.
@@ -141,6 +149,16 @@ def download_fragment(projectId: str, fragmentId: str) -> Response[str]:  # noqa
     return response
 
 
+@cache
+def environment_dependencies() -> Dependencies:
+    """Built once per execution environment, on its first request."""
+    return Dependencies.from_environment()
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handle(event: dict, context: LambdaContext, deps: Dependencies) -> dict:
+    return resolve(app, event, context, deps)
+
+
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(app, event, context)
+    return handle(event, context, environment_dependencies())

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 import schema_migrations
 from cfn_response import Outcome, response_body, send
 from qai.models import CustomResourceEvent
-from qai.settings import database_url
+from qai.settings import Settings, load_settings, resolved_database_url
 
 logger = Logger()
 PHYSICAL_RESOURCE_ID = "qai-database-schema"  # one schema per stack; never replaced, so never deleted
@@ -31,7 +31,8 @@ ANSWER_MARGIN_SECONDS = 15.0
 
 def apply_migrations() -> Outcome:
     try:
-        applied = schema_migrations.migrate(database_url(), schema_migrations.MIGRATIONS_DIR)
+        database_url = resolved_database_url(load_settings(Settings))
+        applied = schema_migrations.migrate(database_url, schema_migrations.MIGRATIONS_DIR)
     except Exception as exc:
         logger.exception("Migrations failed")
         return Outcome("FAILED", f"Migration failed: {type(exc).__name__}: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
@@ -10,9 +11,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qai import service
-from qai.api import COMMON_ERRORS, caller, create_app, documented_responses, resolve, resource_id
+from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
+from qai.dependencies import Dependencies
 from qai.models import Project, ProjectPage, PromptInput, Usage
+from qai.services import projects, usage
 
 logger = Logger()
 app = create_app()
@@ -24,7 +26,7 @@ app = create_app()
     responses=documented_responses(created=Project, errors=(*COMMON_ERRORS, 429)),
 )
 def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
-    project = service.create_project(caller(app), body.value)
+    project = projects.create_project(dependencies(app), caller(app), body.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
 
 
@@ -37,12 +39,12 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ProjectPage:
-    return service.list_projects(caller(app).user_id, limit=limit, cursor=cursor)
+    return projects.list_projects(dependencies(app), caller(app).user_id, limit=limit, cursor=cursor)
 
 
 @app.get("/projects/<projectId>", summary="One project", responses=documented_responses(ok=Project))
 def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's public name
-    return service.get_project(caller(app).user_id, resource_id(projectId, "Project"))
+    return projects.get_project(dependencies(app), caller(app).user_id, resource_id(projectId, "Project"))
 
 
 @app.delete(
@@ -51,7 +53,7 @@ def get_project(projectId: str) -> Project:  # noqa: N803 - the path parameter's
     responses=documented_responses(no_content=True),
 )
 def delete_project(projectId: str) -> Response[None]:  # noqa: N803
-    service.delete_project(caller(app).user_id, resource_id(projectId, "Project"))
+    projects.delete_project(dependencies(app), caller(app).user_id, resource_id(projectId, "Project"))
     return Response(status_code=204)
 
 
@@ -61,9 +63,19 @@ def delete_project(projectId: str) -> Response[None]:  # noqa: N803
     responses=documented_responses(ok=Usage, errors=(401, 500, 503)),
 )
 def get_usage() -> Usage:
-    return service.get_usage(caller(app))
+    return usage.get_usage(dependencies(app), caller(app))
+
+
+@cache
+def environment_dependencies() -> Dependencies:
+    """Built once per execution environment, on its first request."""
+    return Dependencies.from_environment()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handle(event: dict, context: LambdaContext, deps: Dependencies) -> dict:
+    return resolve(app, event, context, deps)
+
+
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(app, event, context)
+    return handle(event, context, environment_dependencies())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from qai.app_files import decode_content
 from qai_agent.config import AgentSettings
-from qai_agent.sandboxes import attach_sandbox, open_sandbox
+from qai_agent.sandboxes import SandboxProvider
 from qai_agent.sandboxes.base import Sandbox
 
 DEPENDENCY_FILES = frozenset({"package.json", "package-lock.json"})
@@ -54,12 +54,14 @@ def sync_app(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) -
     return SyncOutcome(written=len(changed), removed=len(removed), installed=install)
 
 
-def open_app(settings: AgentSettings, files: dict[str, str], sandbox_id: str | None) -> OpenedApp:
+def open_app(
+    sandboxes: SandboxProvider, settings: AgentSettings, files: dict[str, str], sandbox_id: str | None
+) -> OpenedApp:
     """The fragment's own sandbox when it still lives (and may be taken), else a new one from its files."""
-    sandbox = attach_sandbox(settings, sandbox_id) if sandbox_id else None
+    sandbox = sandboxes.attach(sandbox_id) if sandbox_id else None
     attached = sandbox is not None
     if sandbox is None:
-        sandbox = open_sandbox(settings)
+        sandbox = sandboxes.open()
     try:
         return OpenedApp(sandbox, attached, sync_app(sandbox, files, settings))
     except BaseException:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from qai import db, previews
+from qai import previews
 from qai.models import PreviewJobRequest
 from qai.probe import probe_preview
 from qai_agent.app_sync import InstallError, open_app
-from qai_agent.config import AgentSettings, get_agent_settings
+from qai_agent.config import AgentSettings
+from qai_agent.dependencies import AgentDependencies
 from qai_agent.loop import Deadline
 from qai_agent.sandboxes.base import Sandbox
 
@@ -41,14 +42,14 @@ def _wait_until_it_answers(sandbox: Sandbox, settings: AgentSettings, deadline: 
     return url
 
 
-def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
-    settings = get_agent_settings()
+def process_preview_job(deps: AgentDependencies, job: PreviewJobRequest, *, deadline: Deadline) -> str:
+    settings, database = deps.settings, deps.database
     logger.thread_safe_append_keys(projectId=job.project_id, fragmentId=job.fragment_id)
-    attempt = db.in_transaction(
+    attempt = database.in_transaction(
         lambda conn: previews.claim_job(conn, fragment_id=job.fragment_id, lease_seconds=settings.lease_seconds)
     )
     fragment = (
-        db.in_transaction(lambda conn: previews.job_fragment(conn, fragment_id=job.fragment_id))
+        database.in_transaction(lambda conn: previews.job_fragment(conn, fragment_id=job.fragment_id))
         if attempt is not None
         else None
     )
@@ -59,7 +60,7 @@ def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
     sandbox_id = None if fragment["held_by_newer"] else fragment["sandbox_id"]
     opened = None
     try:
-        opened = open_app(settings, dict(fragment["files"]), sandbox_id)
+        opened = open_app(deps.sandboxes, settings, dict(fragment["files"]), sandbox_id)
         url = _wait_until_it_answers(opened.sandbox, settings, deadline)
     except Exception as exc:
         # Only our own reasons (and the app's own npm output) are shown; anything else stays in the log.
@@ -68,7 +69,7 @@ def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
         logger.warning("Preview job failed", exc_info=True)
         if opened is not None:
             opened.sandbox.close(keep=opened.attached)
-        db.in_transaction(
+        database.in_transaction(
             lambda conn: previews.finish_job(
                 conn, fragment_id=job.fragment_id, attempt=attempt, error=reason[:ERROR_LIMIT]
             )
@@ -76,7 +77,7 @@ def process_preview_job(job: PreviewJobRequest, *, deadline: Deadline) -> str:
         metrics.add_metric(name="PreviewJobsFailed", unit=MetricUnit.Count, value=1)
         return "failed"
     sandbox = opened.sandbox
-    recorded = db.in_transaction(
+    recorded = database.in_transaction(
         lambda conn: previews.finish_job(
             conn,
             fragment_id=job.fragment_id,

@@ -18,7 +18,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from qai import db, run_events
+from qai import run_events
+from qai.db import Database
 
 logger = Logger()
 
@@ -36,7 +37,8 @@ class RunStoppedError(Exception):
 
 
 class RunLog:
-    def __init__(self, run_id: str, *, cancel_requested: bool = False) -> None:
+    def __init__(self, database: Database, run_id: str, *, cancel_requested: bool = False) -> None:
+        self._database = database
         self.run_id = run_id
         self.cancel_requested = cancel_requested
         self._recorded = 0
@@ -66,7 +68,9 @@ class RunLog:
     def _write(self) -> None:
         pending = self.drain()
         try:
-            asked = db.in_autocommit(lambda conn: run_events.append(conn, run_id=self.run_id, events=pending))
+            asked = self._database.in_autocommit(
+                lambda conn: run_events.append(conn, run_id=self.run_id, events=pending)
+            )
         except Exception:
             logger.warning("Run events not recorded", extra={"events": len(pending)}, exc_info=True)
             return

@@ -9,11 +9,9 @@ as the reply.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal, get_args
 
 import anthropic
@@ -21,15 +19,17 @@ import psycopg
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from qai import db, messages, run_events, runs
+from qai import messages, run_events, runs
 from qai.app_files import AppTooLargeError
+from qai.db import Connection
 from qai.messages import FragmentContent
 from qai.models import AgentRunRequest
 from qai.replies import RunTakenOverError, record_reply
 from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
 from qai_agent.check import check_app
-from qai_agent.config import AgentSettings, anthropic_api_key, get_agent_settings, model_configured
+from qai_agent.config import AgentSettings
+from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
 from qai_agent.run_log import RunLog, RunStoppedError
@@ -78,23 +78,13 @@ class BuiltApp:
     fragment: FragmentContent
 
 
-def model_client(settings: AgentSettings) -> anthropic.Anthropic:
-    if not model_configured():
+def model_client(model: ModelAccess) -> anthropic.Anthropic:
+    if not model.configured:
         raise FinalRunError(
             "No model configured: set ANTHROPIC_API_KEY (or ANTHROPIC_SECRET_ARN), "
             "or ANTHROPIC_BASE_URL for an Anthropic-compatible server"
         )
-    # A server reached through ANTHROPIC_BASE_URL may need no key; the SDK still wants one.
-    return _cached_client(
-        anthropic_api_key() or "not-needed", os.environ.get("ANTHROPIC_BASE_URL", ""), settings.model_max_retries
-    )
-
-
-@cache
-def _cached_client(api_key: str, base_url: str, max_retries: int) -> anthropic.Anthropic:
-    # One client per execution environment: it keeps its connections, and building one (its TLS
-    # context) costs ~30 ms.
-    return anthropic.Anthropic(api_key=api_key, base_url=base_url or None, max_retries=max_retries)
+    return model.client
 
 
 def _title(text: str | None, request: str) -> str:
@@ -105,14 +95,16 @@ def _title(text: str | None, request: str) -> str:
 
 
 def build_app(
-    request: AgentRunRequest, settings: AgentSettings, deadline: Deadline, meter: UsageMeter, log: RunLog
+    deps: AgentDependencies, request: AgentRunRequest, deadline: Deadline, meter: UsageMeter, log: RunLog
 ) -> BuiltApp:
-    def load(conn: db.Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
+    settings = deps.settings
+
+    def load(conn: Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
         return recent, messages.latest_fragment(conn, project_id=request.project_id)
 
     log.stop_if_requested()  # cancelled while its delivery waited
-    recent, latest = db.in_transaction(load)
+    recent, latest = deps.database.in_transaction(load)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
         raise FinalRunError("The message to answer is not among the project's recent messages")
@@ -120,9 +112,9 @@ def build_app(
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
     prompt = first_user_message(current["content"], history, sorted(previous_files))
 
-    client = model_client(settings)
+    client = model_client(deps.model)
     try:
-        opened = open_app(settings, previous_files, latest["sandbox_id"] if latest else None)
+        opened = open_app(deps.sandboxes, settings, previous_files, latest["sandbox_id"] if latest else None)
     except SandboxConfigurationError as exc:
         raise FinalRunError(str(exc)) from exc
     sandbox = opened.sandbox
@@ -220,6 +212,7 @@ def _put_back(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) 
 
 
 def _record_reply(
+    deps: AgentDependencies,
     run: ClaimedRun,
     request: AgentRunRequest,
     meter: UsageMeter,
@@ -236,7 +229,7 @@ def _record_reply(
     content = built.reply if built else (error_reply or runs.FAILED_RUN_REPLY)
     events = log.drain()
 
-    def record(conn: db.Connection) -> None:
+    def record(conn: Connection) -> None:
         record_reply(
             conn,
             run,
@@ -251,32 +244,34 @@ def _record_reply(
             run_events.append(conn, run_id=run.id, events=events)
 
     try:
-        db.in_transaction(record)
+        deps.database.in_transaction(record)
     except RunTakenOverError as exc:
         raise LostRunError(str(exc)) from exc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise LostRunError("the project was deleted during the run") from exc
 
 
-def process_run_request(request: AgentRunRequest, *, receive_count: int, deadline: Deadline) -> Outcome:
-    settings = get_agent_settings()
+def process_run_request(
+    deps: AgentDependencies, request: AgentRunRequest, *, receive_count: int, deadline: Deadline
+) -> Outcome:
+    settings = deps.settings
     # Thread-local: the local stack runs several workers in one process (the handler clears them).
     logger.thread_safe_append_keys(projectId=request.project_id, messageId=request.message_id)
-    run = db.in_transaction(
+    run = deps.database.in_transaction(
         lambda conn: runs.claim_run(
             conn, project_id=request.project_id, message_id=request.message_id, lease_seconds=settings.lease_seconds
         )
     )
     if run is None:
-        return _unclaimed(request, receive_count, settings)
+        return _unclaimed(deps, request, receive_count)
     logger.thread_safe_append_keys(runId=run.id, attempt=run.attempt)
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
     meter = UsageMeter()
-    log = RunLog(run.id, cancel_requested=run.cancel_requested)
+    log = RunLog(deps.database, run.id, cancel_requested=run.cancel_requested)
     log.record("status", f"Started (attempt {run.attempt})", status="RUNNING", attempt=run.attempt)
     try:
-        outcome = _attempt(run, request, receive_count, settings, deadline, meter, log)
+        outcome = _attempt(deps, run, request, receive_count, deadline, meter, log)
     except LostRunError as exc:
         logger.warning("Outcome not recorded", extra={"reason": str(exc)})
         return "skipped"
@@ -290,14 +285,15 @@ def process_run_request(request: AgentRunRequest, *, receive_count: int, deadlin
     return outcome
 
 
-def _unclaimed(request: AgentRunRequest, receive_count: int, settings: AgentSettings) -> Outcome:
+def _unclaimed(deps: AgentDependencies, request: AgentRunRequest, receive_count: int) -> Outcome:
     """A delivery that could not claim its run: acknowledge it, or report it failed to see it again."""
-    run = db.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
+    settings = deps.settings
+    run = deps.database.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
     if run is not None and run["status"] in get_args(runs.FinalStatus):
         logger.info("Nothing to do: the run is finished")
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return "skipped"
-    if receive_count >= settings.max_receive_count:
+    if receive_count >= settings.agent_max_receive_count:
         logger.warning("Giving up on this delivery", extra={"runStatus": run["status"] if run else None})
         metrics.add_metric(name="DeliveriesGivenUp", unit=MetricUnit.Count, value=1)
         return "skipped"
@@ -324,24 +320,25 @@ def _failure(exc: Exception, reference: str) -> str:
 
 
 def _attempt(
+    deps: AgentDependencies,
     run: ClaimedRun,
     request: AgentRunRequest,
     receive_count: int,
-    settings: AgentSettings,
     deadline: Deadline,
     meter: UsageMeter,
     log: RunLog,
 ) -> Outcome:
+    settings = deps.settings
     try:
-        built = build_app(request, settings, deadline, meter, log)
+        built = build_app(deps, request, deadline, meter, log)
         log.record("status", "Done: the reply is ready", status="SUCCEEDED")
-        _record_reply(run, request, meter, log, built=built, error=None)
+        _record_reply(deps, run, request, meter, log, built=built, error=None)
         return "succeeded"
     except RunStoppedError:
         logger.info("Run cancelled by the user")
         log.record("status", "Stopped at your request", status="CANCELLED")
         reply = runs.CANCELLED_RUN_REPLY
-        _record_reply(run, request, meter, log, built=None, error=None, error_reply=reply, cancelled=True)
+        _record_reply(deps, run, request, meter, log, built=None, error=None, error_reply=reply, cancelled=True)
         return "cancelled"
     except FinalRunError as exc:
         logger.warning("Run failed", extra={"reason": str(exc)})
@@ -350,9 +347,9 @@ def _attempt(
         raise
     except Exception as exc:
         error, error_reply = _failure(exc, request.message_id), None
-        if receive_count < settings.max_receive_count and not deadline.passed():
+        if receive_count < settings.agent_max_receive_count and not deadline.passed():
             logger.exception("Attempt failed; the queue will deliver the message again")
-            db.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
+            deps.database.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
             metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
             log.record("error", error)
             log.record("status", "This attempt failed: it will be tried again", status="QUEUED")
@@ -360,5 +357,5 @@ def _attempt(
         logger.exception("Last attempt failed")
     log.record("error", error)
     log.record("status", "Failed", status="FAILED")
-    _record_reply(run, request, meter, log, built=None, error=error, error_reply=error_reply)
+    _record_reply(deps, run, request, meter, log, built=None, error=error, error_reply=error_reply)
     return "failed"

@@ -22,9 +22,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
+from qai.dependencies import Dependencies
 from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
 from qai.models import Caller, ErrorResponse, storable_text
-from qai.settings import get_settings
 
 logger = Logger()
 SIGN_IN = "Sign in to continue."
@@ -136,10 +136,11 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
-def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Route an API Gateway event. Bodies are JSON only: Powertools would also parse form and
-    multipart bodies (and then report their JSON fields missing), so those are refused as an
-    unsupported content type, which the handler above answers 400 naming the Content-Type."""
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str, Any]:
+    """Route an API Gateway event, with ``deps`` for the routes (``dependencies(app)``). Bodies are
+    JSON only: Powertools would also parse form and multipart bodies (and then report their JSON
+    fields missing), so those are refused as an unsupported content type, which the handler above
+    answers 400 naming the Content-Type."""
     body = event.get("body") or ""
     authenticated = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt", {}).get("claims", {})
     if len(body) > MAX_BODY_CHARS and authenticated.get("sub"):  # anonymous callers hear 401 first
@@ -154,7 +155,15 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) ->
     if event.get("body") and content_type and not content_type.startswith("application/json"):
         headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         event = {**event, "headers": {**headers, "content-type": "application/x-not-json"}}
+    # Powertools' way to share data with routes: the context lives for this request only.
+    app.append_context(deps=deps)
     return app.resolve(event, context)
+
+
+def dependencies(app: APIGatewayHttpResolver) -> Dependencies:
+    """The dependencies of the request being handled."""
+    deps: Dependencies = app.context["deps"]
+    return deps
 
 
 def _jwt_subject(app: APIGatewayHttpResolver) -> str | None:
@@ -169,7 +178,7 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
     sub = _jwt_subject(app)
     if sub is None:
         raise UnauthorizedError(SIGN_IN)
-    plan = app.current_event.request_context.authorizer.jwt_claim.get(get_settings().credits_plan_claim)
+    plan = app.current_event.request_context.authorizer.jwt_claim.get(dependencies(app).settings.credits_plan_claim)
     return Caller(user_id=sub, plan=plan if isinstance(plan, str) and plan else None)
 
 

@@ -16,68 +16,70 @@ from typing import TypeVar
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
-from qai.settings import database_url
-
 T = TypeVar("T")
 Connection = psycopg.Connection[DictRow]
 
 # The current time as the schema stores it: UTC in TIMESTAMP(3), whatever the session's TimeZone.
 UTC_NOW = "(now() AT TIME ZONE 'UTC')"
 
-_local = threading.local()
 
+class Database:
+    """The units of work over one database: one connection per thread (a Lambda execution
+    environment has one; the local stack runs several workers in one process), opened on first use."""
 
-def _connect() -> Connection:
-    # prepare_threshold=None: no server-side prepared statements, which RDS Proxy and PgBouncer
-    # in transaction mode cannot carry across the backends they multiplex.
-    return psycopg.connect(
-        database_url(),
-        autocommit=True,
-        prepare_threshold=None,
-        row_factory=dict_row,
-        connect_timeout=10,
-    )
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._local = threading.local()
 
+    def _connect(self) -> Connection:
+        # prepare_threshold=None: no server-side prepared statements, which RDS Proxy and PgBouncer
+        # in transaction mode cannot carry across the backends they multiplex.
+        return psycopg.connect(
+            self._url,
+            autocommit=True,
+            prepare_threshold=None,
+            row_factory=dict_row,
+            connect_timeout=10,
+        )
 
-def connection() -> Connection:
-    """The execution environment's connection (one per thread, for the local stack's threads)."""
-    conn: Connection | None = getattr(_local, "conn", None)
-    if conn is None or conn.closed:
-        conn = _connect()
-        _local.conn = conn
-    return conn
+    def connection(self) -> Connection:
+        """This thread's connection, opened again if it was closed."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
 
+    def close(self) -> None:
+        """Close this thread's connection (the next unit of work opens another)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
-def close() -> None:
-    conn: Connection | None = getattr(_local, "conn", None)
-    if conn is not None:
-        conn.close()
-        _local.conn = None
-
-
-def in_autocommit(work: Callable[[Connection], T]) -> T:
-    """Run ``work`` (one statement, atomic by itself) outside a transaction: one round trip instead
-    of three; a dropped connection is re-opened once, as in_transaction does."""
-    try:
-        return work(connection())
-    except psycopg.OperationalError:
-        conn = connection()
+    def _reconnected(self, error: psycopg.OperationalError, conn: Connection) -> Connection:
+        """A new connection when ``conn`` dropped; ``error`` itself when the statement failed otherwise."""
         if not conn.broken and not conn.closed:
-            raise
-        close()
-        return work(connection())
+            raise error
+        self.close()
+        return self.connection()
 
+    def in_autocommit(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (one statement, atomic by itself) outside a transaction: one round trip
+        instead of three; a dropped connection is re-opened once, as in_transaction does."""
+        conn = self.connection()
+        try:
+            return work(conn)
+        except psycopg.OperationalError as exc:
+            return work(self._reconnected(exc, conn))
 
-def in_transaction(work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in one transaction; on a dropped connection, reconnect and run it once more."""
-    conn = connection()
-    try:
-        with conn.transaction():
-            return work(conn)
-    except psycopg.OperationalError:
-        if not conn.broken and not conn.closed:
-            raise
-        close()
-        conn = connection()
-        with conn.transaction():
-            return work(conn)
+    def in_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction; on a dropped connection, reconnect and run it once more."""
+        conn = self.connection()
+        try:
+            with conn.transaction():
+                return work(conn)
+        except psycopg.OperationalError as exc:
+            conn = self._reconnected(exc, conn)
+            with conn.transaction():
+                return work(conn)

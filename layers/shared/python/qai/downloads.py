@@ -9,13 +9,13 @@ bucket (its lifecycle rule deletes objects after a day), or, on one machine, a f
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
 from pathlib import Path
 
-LINK_SECONDS = int(os.environ.get("DOWNLOAD_LINK_SECONDS", "").strip() or 900)
+from qai.settings import Settings
+
 TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
@@ -23,47 +23,53 @@ class DownloadStoreUnavailableError(RuntimeError):
     """Neither DOWNLOADS_BUCKET nor LOCAL_DOWNLOADS_DIR is set: a large download has nowhere to go."""
 
 
-def inline_max_bytes() -> int:
-    return int(os.environ.get("DOWNLOAD_INLINE_MAX_BYTES", "").strip() or 4_000_000)
+class DownloadStore:
+    """Where the API puts a zip too large to answer with: S3, or a folder on one machine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.inline_max_bytes = settings.download_inline_max_bytes
+        self._link_seconds = settings.download_link_seconds
+        self._bucket = settings.downloads_bucket
+        self._directory = settings.local_downloads_dir
+        self._url = settings.local_downloads_url
+
+    def store(self, data: bytes, filename: str) -> str:
+        """Keep ``data`` for a short while; a link to it that needs no credentials."""
+        token = uuid.uuid4().hex
+        if self._bucket:
+            import boto3
+            from botocore.config import Config
+
+            s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+            key = f"downloads/{token}/{filename}"
+            s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=data,
+                ContentType="application/zip",
+                ContentDisposition=f'attachment; filename="{filename}"',
+            )
+            return str(
+                s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=self._link_seconds
+                )
+            )
+        if self._directory:
+            target = Path(self._directory) / token / filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            return f"{self._url.rstrip('/')}/{token}/{filename}"
+        raise DownloadStoreUnavailableError("Set DOWNLOADS_BUCKET (or LOCAL_DOWNLOADS_DIR) for large downloads")
 
 
-def store(data: bytes, filename: str) -> str:
-    """Keep ``data`` for a short while; a link to it that needs no credentials."""
-    token = uuid.uuid4().hex
-    bucket = os.environ.get("DOWNLOADS_BUCKET", "").strip()
-    if bucket:
-        import boto3
-        from botocore.config import Config
-
-        s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
-        key = f"downloads/{token}/{filename}"
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=data,
-            ContentType="application/zip",
-            ContentDisposition=f'attachment; filename="{filename}"',
-        )
-        return str(
-            s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=LINK_SECONDS)
-        )
-    directory = os.environ.get("LOCAL_DOWNLOADS_DIR", "").strip()
-    if directory:
-        target = Path(directory) / token / filename
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return f"{os.environ['LOCAL_DOWNLOADS_URL'].rstrip('/')}/{token}/{filename}"
-    raise DownloadStoreUnavailableError("Set DOWNLOADS_BUCKET (or LOCAL_DOWNLOADS_DIR) for large downloads")
-
-
-def local_file(directory: Path, token: str, filename: str) -> Path | None:
+def local_file(directory: Path, token: str, filename: str, link_seconds: float) -> Path | None:
     """A stored local download that has not expired (expired ones are removed), or None."""
     if not TOKEN.fullmatch(token) or "/" in filename or filename.startswith("."):
         return None
     path = directory / token / filename
     if not path.is_file():
         return None
-    if time.time() - path.stat().st_mtime > LINK_SECONDS:
+    if time.time() - path.stat().st_mtime > link_seconds:
         path.unlink(missing_ok=True)
         return None
     return path

@@ -22,8 +22,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from qai.settings import get_settings
-
 
 def _as_utc(value: datetime) -> datetime:
     # Postgres TIMESTAMP(3) columns hold UTC without a zone (the Prisma convention).
@@ -82,10 +80,7 @@ class PromptInput(ApiModel):
             raise ValueError("must not be empty")
         if not storable_text(trimmed):
             raise ValueError("must not contain NUL characters or unpaired surrogates")
-        limit = get_settings().max_value_length
-        if len(trimmed) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return trimmed
+        return trimmed  # its length is checked against MAX_VALUE_LENGTH by the service
 
 
 class Project(ApiModel):

@@ -1,94 +1,124 @@
 """Configuration from the environment, with secrets from AWS Secrets Manager.
 
-Everything is read once per execution environment (cold start) and cached: a Lambda that is
-re-used does not pay for Secrets Manager again, and tests call ``reset_caches()``.
+Each entry point reads its settings once, at cold start, into the dependencies object it passes
+down (``qai.dependencies``); nothing here is cached, so tests build settings of their own.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
+
+import pydantic_settings
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The certificate authorities of Amazon RDS and RDS Proxy (scripts/rds-ca-bundle.sh makes it).
 RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 
 
-@dataclass(frozen=True)
-class Settings:
-    agent_queue_url: str
-    max_value_length: int
+class SettingsError(RuntimeError):
+    """A setting's value is not valid: the message names the environment variable and what is wrong."""
+
+
+class Settings(BaseSettings):
+    """What every function reads from its environment: each field is the variable of its name in
+    upper case (``AGENT_QUEUE_URL``…); an empty variable counts as unset."""
+
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", populate_by_name=True)
+
+    agent_queue_url: str = ""
+    max_value_length: PositiveInt = 1000
     # Must match the queue's maxReceiveCount: the delivery with this ApproximateReceiveCount is the
     # last one, so the agent records a failure instead of leaving it to the dead-letter queue.
-    agent_max_receive_count: int
+    agent_max_receive_count: PositiveInt = 3
     # Usage credits: CREDITS_PER_PERIOD per rolling CREDITS_PERIOD_DAYS, raised by a plan claim in
     # the JWT (CREDITS_PLAN_CLAIM) looked up in CREDITS_PLANS, a JSON object of plan → credits.
-    credits_per_period: int
-    credits_period_days: int
-    credits_plan_claim: str
-    credits_plans: dict[str, int]
+    credits_per_period: NonNegativeInt = 5
+    credits_period_days: PositiveInt = 30
+    credits_plan_claim: str = "plan"
+    credits_plans: dict[str, NonNegativeInt] = {"pro": 100}
     # A preview job still STARTING after this long is taken as lost: a new request starts another.
-    preview_job_stale_seconds: int
+    preview_job_stale_seconds: PositiveInt = 900
     # How long GET …/preview waits for the preview to answer before it says STARTING.
-    preview_probe_timeout_seconds: float
+    preview_probe_timeout_seconds: PositiveFloat = 3
+    # The outbox's sweeper: a send that is merely slow is not repeated within the grace; a message
+    # older than the agent's lease looks lost.
+    sweeper_grace_seconds: NonNegativeFloat = 60
+    sweeper_resend_after_seconds: NonNegativeFloat = 960
+    # The database: a URL (on one machine), or an RDS-style secret in Secrets Manager (deployed).
+    database_url: str = Field("", repr=False)
+    database_secret_arn: str = ""
+    # Downloads too large for a response (qai.downloads): a link to S3, or to a local folder.
+    download_inline_max_bytes: PositiveInt = 4_000_000
+    download_link_seconds: PositiveInt = 900
+    downloads_bucket: str = ""
+    local_downloads_dir: str = ""
+    local_downloads_url: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, values: Any) -> Any:
+        """Values without the white space around them; one that is only white space counts as unset."""
+        if not isinstance(values, dict):
+            return values
+        stripped = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
+        return {key: value for key, value in stripped.items() if value != ""}
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
+S = TypeVar("S", bound=BaseSettings)
 
 
-@cache
-def get_settings() -> Settings:
-    return Settings(
-        agent_queue_url=os.environ.get("AGENT_QUEUE_URL", ""),
-        max_value_length=_int_env("MAX_VALUE_LENGTH", 1000),
-        agent_max_receive_count=_int_env("AGENT_MAX_RECEIVE_COUNT", 3),
-        credits_per_period=_int_env("CREDITS_PER_PERIOD", 5),
-        credits_period_days=_int_env("CREDITS_PERIOD_DAYS", 30),
-        credits_plan_claim=os.environ.get("CREDITS_PLAN_CLAIM", "").strip() or "plan",
-        credits_plans={
-            str(k): int(v) for k, v in json.loads(os.environ.get("CREDITS_PLANS") or '{"pro": 100}').items()
-        },
-        preview_job_stale_seconds=_int_env("PREVIEW_JOB_STALE_SECONDS", 900),
-        preview_probe_timeout_seconds=float(os.environ.get("PREVIEW_PROBE_TIMEOUT_SECONDS", "").strip() or 3),
-    )
+def load_settings(model: type[S]) -> S:
+    """``model`` read from the environment, or a SettingsError naming each variable that is wrong."""
+    try:
+        return model()
+    except pydantic_settings.SettingsError as exc:  # a JSON value that does not parse
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1).upper() if field else model.__name__
+        raise SettingsError(f"Invalid settings: {name}: not valid JSON ({exc.__cause__})") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{str(error['loc'][0]).upper() if error['loc'] else model.__name__}: {error['msg']}"
+            f" (got {error['input']!r})"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"Invalid settings: {problems}") from None
 
 
-@cache
-def get_secret(arn: str) -> str:
-    """The secret's string value, fetched once per cold start."""
+def fetch_secret(arn: str) -> str:
+    """A Secrets Manager secret's string value (the dependencies object fetches each once)."""
     # Imported here so that functions configured by plain environment variables skip the cost.
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(arn)
+    value = parameters.get_secret(arn, max_age=0)
     return value if isinstance(value, str) else value.decode()
 
 
-def secret_or_env(value_env: str, arn_env: str) -> str:
-    """A credential given directly (local runs) or as a Secrets Manager ARN (deployments)."""
-    direct = os.environ.get(value_env, "")
-    if direct:
-        return direct
-    arn = os.environ.get(arn_env, "")
-    return get_secret(arn) if arn else ""
+def secret_value(direct: str, arn: str) -> str:
+    """A credential given directly (on one machine) or as a Secrets Manager ARN (deployed)."""
+    return direct or (fetch_secret(arn) if arn else "")
 
 
-@cache
-def database_url() -> str:
-    """``DATABASE_URL``, or a URL built from an RDS-style secret at ``DATABASE_SECRET_ARN``."""
-    direct = os.environ.get("DATABASE_URL", "")
-    if direct:
-        return direct
-    arn = os.environ.get("DATABASE_SECRET_ARN", "")
-    if not arn:
-        raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
-    return url_from_rds_secret(json.loads(get_secret(arn)))
+def resolved_database_url(settings: Settings) -> str:
+    """``DATABASE_URL``, or a URL built from the RDS-style secret at ``DATABASE_SECRET_ARN``."""
+    if settings.database_url:
+        return settings.database_url
+    if not settings.database_secret_arn:
+        raise SettingsError("Set DATABASE_URL or DATABASE_SECRET_ARN")
+    return url_from_rds_secret(json.loads(fetch_secret(settings.database_secret_arn)))
 
 
 def url_from_rds_secret(secret: Mapping[str, Any], ca_bundle: Path = RDS_CA_BUNDLE) -> str:
@@ -116,8 +146,3 @@ def _root_certificates(authority: str, rds_bundle: Path) -> Path:
 
         return Path(certifi.where())
     raise RuntimeError(f'The database secret\'s "ca" must be "rds" or "public", not {authority!r}')
-
-
-def reset_caches() -> None:
-    for cached in (get_settings, get_secret, database_url):
-        cached.cache_clear()

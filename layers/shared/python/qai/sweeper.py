@@ -13,19 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from qai import db, queue, runs
+from qai import runs
+from qai.db import Connection
+from qai.dependencies import Dependencies
 from qai.replies import record_reply
 from qai.runs import ClaimedRun, RunUsage
 
 logger = logging.getLogger(__name__)
 ABANDONED = "The last attempt's worker stopped before it recorded an outcome."
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    grace_seconds: float = 60  # a send that is merely slow is not repeated
-    resend_after_seconds: float = 960  # the agent's lease: a message older than this looks lost
-    max_attempts: int = 3  # the queue's maxReceiveCount
 
 
 @dataclass(frozen=True)
@@ -35,21 +30,28 @@ class SweepResult:
     abandoned: int
 
 
-def sweep(settings: SweepSettings) -> SweepResult:
-    due = db.in_transaction(
+def sweep(
+    deps: Dependencies, *, grace_seconds: float | None = None, resend_after_seconds: float | None = None
+) -> SweepResult:
+    """One sweep, with the settings' grace and resend delays unless others are given."""
+    settings = deps.settings
+    max_attempts = settings.agent_max_receive_count
+    grace = settings.sweeper_grace_seconds if grace_seconds is None else grace_seconds
+    resend_after = settings.sweeper_resend_after_seconds if resend_after_seconds is None else resend_after_seconds
+    due = deps.database.in_transaction(
         lambda conn: runs.runs_to_resend(
             conn,
-            grace_seconds=settings.grace_seconds,
-            resend_after_seconds=settings.resend_after_seconds,
-            max_attempts=settings.max_attempts,
+            grace_seconds=grace,
+            resend_after_seconds=resend_after,
+            max_attempts=max_attempts,
         )
     )
-    unsent = [row["message_id"] for row in due if not _send(row["project_id"], row["message_id"])]
+    unsent = [row["message_id"] for row in due if not _send(deps, row["project_id"], row["message_id"])]
     if unsent:
-        db.in_transaction(lambda conn: runs.mark_unsent(conn, message_ids=unsent))
+        deps.database.in_transaction(lambda conn: runs.mark_unsent(conn, message_ids=unsent))
 
-    def end_abandoned(conn: db.Connection) -> int:
-        rows = runs.abandoned_runs(conn, max_attempts=settings.max_attempts)
+    def end_abandoned(conn: Connection) -> int:
+        rows = runs.abandoned_runs(conn, max_attempts=max_attempts)
         for row in rows:
             cancelled = row["cancel_requested"]  # the user asked it to stop: it has
             record_reply(
@@ -63,13 +65,13 @@ def sweep(settings: SweepSettings) -> SweepResult:
             )
         return len(rows)
 
-    abandoned = db.in_transaction(end_abandoned)
+    abandoned = deps.database.in_transaction(end_abandoned)
     return SweepResult(resent=len(due) - len(unsent), unsent=len(unsent), abandoned=abandoned)
 
 
-def _send(project_id: str, message_id: str) -> bool:
+def _send(deps: Dependencies, project_id: str, message_id: str) -> bool:
     try:
-        queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
+        deps.queue.enqueue_agent_run(project_id=project_id, message_id=message_id)
         return True
     except Exception:
         logger.warning("The queue refused a send; the next sweep tries again", exc_info=True)

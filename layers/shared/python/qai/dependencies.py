@@ -1,0 +1,33 @@
+"""What an entry point hands down: built once per execution environment (at cold start) from the
+environment, or by a test or the local stack for itself. Nothing else in the code keeps state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qai.db import Database
+from qai.downloads import DownloadStore
+from qai.queue import AgentQueue
+from qai.settings import Settings, load_settings, resolved_database_url
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    settings: Settings
+    database: Database
+    queue: AgentQueue
+    downloads: DownloadStore
+
+    @classmethod
+    def build(cls, settings: Settings) -> Dependencies:
+        """The database, the queue and the download store that ``settings`` name (secrets fetched now)."""
+        return cls(
+            settings=settings,
+            database=Database(resolved_database_url(settings)),
+            queue=AgentQueue(settings.agent_queue_url),
+            downloads=DownloadStore(settings),
+        )
+
+    @classmethod
+    def from_environment(cls) -> Dependencies:
+        return cls.build(load_settings(Settings))
