@@ -50,7 +50,7 @@ test: $(INSTALLED) test-deps web
 
 ## dev: start the whole system locally (API, queue, agent, database, previews)
 dev: $(INSTALLED) system-deps web
-	$(PY) -m qai_tools.local_stack
+	$(PY) -m qai_local.stack
 
 ## migrate: apply pending migrations to $DATABASE_URL
 migrate: $(INSTALLED)

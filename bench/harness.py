@@ -19,9 +19,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers/shared/python"), str(ROOT / "funct
 
 from qai.dependencies import Dependencies  # noqa: E402
 from qai_agent.dependencies import AgentDependencies  # noqa: E402
+from qai_local.stack.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
+from qai_local.stack.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools import scripted_model as sm  # noqa: E402
-from qai_tools.functions import LocalLambdaContext, invoke_api, load_function  # noqa: E402
-from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event  # noqa: E402
 from qai_tools.template import find_route  # noqa: E402
 
 

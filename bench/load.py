@@ -25,8 +25,8 @@ from pathlib import Path
 from harness import ROOT  # noqa: F401 (puts the project on the path)
 from results import record
 
+from qai_local.stack.process import LocalStackProcess
 from qai_tools import scripted_model as sm
-from qai_tools.stack_process import LocalStackProcess
 
 TARGET_CLAIM_MS = 300.0
 # 200 projects by 20 clients with 4 agent workers running, on a 2-core machine.

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from harness import bench_stack
 from results import record
 
-from qai_tools.functions import LocalLambdaContext, load_function
-from qai_tools.lambda_events import http_event
+from qai_local.stack.functions import LocalLambdaContext, load_function
+from qai_local.stack.lambda_events import http_event
 
 TARGET_RATIO = 1.5
 FLOOR_QUERY = """SELECT m.id, m."projectId", m.content, m.role, m.type, m."createdAt", m."updatedAt",

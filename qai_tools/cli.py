@@ -38,7 +38,7 @@ from typing import Any
 
 from rich.console import Console
 
-from qai_tools.local_access import TOKEN_FILE
+from qai_local.stack.access import TOKEN_FILE
 from qai_tools.run_progress import FINISHED, RunDetachedError, follow_run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from qai_tools.web_client import WEB_DIST
+from qai_local.stack.web_client import WEB_DIST
 
 CHANGING = ("index.html", "config.json")
 

@@ -17,7 +17,7 @@ runuser -u "$user" -- bash -c '
 	test "$(id -u)" != 0
 	bash scripts/smoke-dev.sh
 	# A data folder this user cannot write is a start-up error that names it.
-	if QAI_DATA_DIR=/root/qai-data .venv/bin/python -m qai_tools.local_stack 2>err.txt; then exit 1; fi
+	if QAI_DATA_DIR=/root/qai-data .venv/bin/python -m qai_local.stack 2>err.txt; then exit 1; fi
 	grep -q "The data folder /root/qai-data cannot be written" err.txt || { cat err.txt; exit 1; }
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_sandbox_network.py tests/test_sandbox_boundary.py tests/test_sandbox_files.py
 '

@@ -21,8 +21,8 @@ from moto import mock_aws
 from qai.dependencies import Dependencies
 from qai_agent.config import AgentSettings
 from qai_agent.dependencies import AgentDependencies
-from qai_tools.functions import LocalLambdaContext, invoke_api, load_function
-from qai_tools.lambda_events import QueuedMessage, http_event, sqs_event
+from qai_local.stack.functions import LocalLambdaContext, invoke_api, load_function
+from qai_local.stack.lambda_events import QueuedMessage, http_event, sqs_event
 from qai_tools.migrate import migrate
 from qai_tools.scripted_model import ScriptedModelServer
 from qai_tools.template import find_route

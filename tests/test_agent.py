@@ -14,8 +14,8 @@ import pytest
 
 from qai import runs
 from qai.app_files import TEMPLATE_DIR
+from qai_local.stack.lambda_events import QueuedMessage
 from qai_tools import scripted_model as sm
-from qai_tools.lambda_events import QueuedMessage
 from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages, run_concurrently
 
 PAGE = "<!doctype html><title>Todos</title><h1>Todo list</h1><script src='app.js'></script>"

@@ -194,7 +194,7 @@ def test_concurrent_requests_in_one_process_each_keep_their_own_caller(
 
     from qai.api import caller
     from qai.services import usage
-    from qai_tools.functions import load_function
+    from qai_local.stack.functions import load_function
 
     app = load_function("projects").app
     get_usage = usage.get_usage

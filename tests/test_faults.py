@@ -20,8 +20,8 @@ import pytest
 from qai import projects
 from qai.db import Connection
 from qai.sweeper import sweep
+from qai_local.stack.lambda_events import QueuedMessage, sqs_event
 from qai_tools import scripted_model as sm
-from qai_tools.lambda_events import QueuedMessage, sqs_event
 from tests.conftest import AgentWorker, Api, queued_messages
 
 
@@ -148,7 +148,7 @@ def test_a_command_killed_mid_run_is_a_result_the_model_sees_and_the_run_goes_on
 
 WORKER_PROCESS = """
 import json, sys
-from qai_tools.functions import LocalLambdaContext, load_function
+from qai_local.stack.functions import LocalLambdaContext, load_function
 print(load_function("agent").lambda_handler(json.loads(sys.stdin.read()), LocalLambdaContext()))
 """
 

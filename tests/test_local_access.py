@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from qai_local.stack.access import TOKEN_FILE, LocalAccess, api_token
+from qai_local.stack.stack import without_password
 from qai_tools import scripted_model as sm
-from qai_tools.local_access import TOKEN_FILE, LocalAccess, api_token
-from qai_tools.local_stack import without_password
 from tests.test_local_stack import ROOT, RunningStack
 
 PORT = 8787
@@ -212,7 +212,7 @@ def test_a_stack_that_cannot_start_says_why(tmp_path: Path, setting: dict[str, s
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "QAI_DATA_DIR": str(tmp_path / "data")}
     env |= {name: value.format(file=a_file) for name, value in setting.items()}
     started = subprocess.run(
-        [sys.executable, "-m", "qai_tools.local_stack"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "qai_local.stack.stack"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert started.returncode == 2, started.stderr[-2000:]
     assert said.format(file=a_file) in started.stderr

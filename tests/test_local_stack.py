@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
+from qai_local.stack.process import LocalStackProcess, StackDidNotStartError
 from qai_tools import scripted_model as sm
-from qai_tools.stack_process import LocalStackProcess, StackDidNotStartError
 
 ROOT = Path(__file__).parent.parent
 EVENTS = ROOT / "events"

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 import schema_migrations
-from qai_tools.functions import load_function
+from qai_local.stack.functions import load_function
 from qai_tools.template import load_template
 from tests.conftest import LambdaContextStub, ResponseUrl
 

@@ -9,7 +9,7 @@ import psycopg
 
 from qai import messages, projects
 from qai.db import Connection, Database
-from qai_tools.functions import load_function
+from qai_local.stack.functions import load_function
 from tests.conftest import AgentWorker, Api, LambdaContextStub, ResponseUrl
 
 EVENTS = Path(__file__).parent.parent / "events"

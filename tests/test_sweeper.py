@@ -11,8 +11,8 @@ import pytest
 from qai import runs
 from qai.dependencies import Dependencies
 from qai.sweeper import SweepResult, sweep
+from qai_local.stack.functions import load_function
 from qai_tools import scripted_model as sm
-from qai_tools.functions import load_function
 from tests.conftest import AgentWorker, Api, LambdaContextStub, queued_messages, run_concurrently
 
 NOW = {"grace_seconds": 0, "resend_after_seconds": 3600}

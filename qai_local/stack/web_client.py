@@ -10,7 +10,7 @@ import json
 import mimetypes
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEB_DIST = ROOT / "web" / "dist"
 # The local user needs no sign-in: the API takes it from X-QAI-User (see local_stack).
 LOCAL_CONFIG = json.dumps({"apiUrl": "", "auth": {"mode": "local"}}).encode()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from qai_tools.local_access import TOKEN_FILE
+from qai_local.stack.access import TOKEN_FILE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Settings a deployment would set, dropped so that the stack makes its own (the caller may pass any).
 INHERITED_PREFIXES = ("AWS_", "DATABASE_", "AGENT_", "LOCAL_")
 # A database stop ends with a checkpoint, which a busy disk can make slow (pg_ctl waits up to 60 s).
@@ -41,7 +41,7 @@ class LocalStackProcess:
         self.api_url = f"http://127.0.0.1:{env['QAI_API_PORT']}"
         self.data_dir = data_dir
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qai_tools.local_stack"],
+            [sys.executable, "-m", "qai_local.stack.stack"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

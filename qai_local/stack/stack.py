@@ -11,7 +11,7 @@
 - A poller that feeds SQS-shaped events to functions/agent/app.py, honouring partial batch failures.
 - The local sandbox provider: the app template prepared in the background at start, and the
   preview proxy (one stable port per sandbox, dev servers started on demand).
-- The web client at the API's root URL (``qai_tools/web_client.py``).
+- The web client at the API's root URL (``qai_local/stack/web_client.py``).
 
 Settings (environment): QAI_DATA_DIR (default .qai), QAI_API_PORT (8787), QAI_QUEUE_PORT (any free),
 QAI_AGENT_WORKERS (4), DATABASE_URL, plus the agent's own (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
@@ -35,22 +35,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 for extra in ("layers/shared/python", "functions/agent"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
 from qai.settings import SettingsError  # noqa: E402
 from qai_agent.dependencies import AgentDependencies  # noqa: E402
-from qai_tools.functions import LocalLambdaContext, load_function  # noqa: E402
-from qai_tools.lambda_events import QueuedMessage, sqs_event  # noqa: E402
-from qai_tools.local_access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
-from qai_tools.local_api import LOCAL_USER  # noqa: E402
-from qai_tools.stack_process import free_port  # noqa: E402
+from qai_local.stack.access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
+from qai_local.stack.api import LOCAL_USER  # noqa: E402
+from qai_local.stack.functions import load_function  # noqa: E402
+from qai_local.stack.poller import AgentPoller  # noqa: E402
+from qai_local.stack.process import free_port  # noqa: E402
 from qai_tools.template import load_template  # noqa: E402
 
 SLOW_STOP_SECONDS = 2
-AGENT_NICENESS = 10
 
 
 def _port(name: str, default: int) -> int:
@@ -92,76 +91,6 @@ def writable_data_dir(data_dir: Path) -> None:
             f"The data folder {data_dir} cannot be written by this user ({exc.strerror or exc}). "
             "Choose another with QAI_DATA_DIR=<folder>, or make this one yours."
         ) from exc
-
-
-class AgentPoller:
-    """Lambda's SQS event source, locally: receive, invoke the agent handler, delete what succeeded.
-
-    A record the handler reports failed stays on the queue until its visibility runs out (the agent
-    shortens it for a retry), and moto moves it to the dead-letter queue after maxReceiveCount
-    receives, as SQS does.
-    """
-
-    def __init__(self, deps: AgentDependencies, workers: int, timeout_seconds: float) -> None:
-        import boto3
-
-        self._deps = deps
-
-        self._sqs = boto3.client("sqs")
-        self._queue_url = deps.queue.url
-        self._timeout = timeout_seconds
-        self._stopping = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._poll, name=f"qai-agent-{i}", daemon=True) for i in range(workers)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self, grace_seconds: float) -> None:
-        self._stopping.set()
-        deadline = time.monotonic() + grace_seconds
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _poll(self) -> None:
-        # Runs are background work: on a machine with few cores the API's answers come first (a
-        # thread's nice value also holds for the commands and dev servers it starts).
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AGENT_NICENESS)
-        agent = load_function("agent")
-        while not self._stopping.is_set():
-            try:
-                received = self._sqs.receive_message(
-                    QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=1,
-                    WaitTimeSeconds=1,
-                    MessageSystemAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception as exc:  # the queue is going away with the stack
-                if not self._stopping.is_set():
-                    print(f"agent poller: {exc}", file=sys.stderr)
-                    time.sleep(1)
-                continue
-            for message in received:
-                self._invoke(agent, message)
-
-    def _invoke(self, agent: Any, message: dict[str, Any]) -> None:
-        queued = QueuedMessage(
-            message["Body"],
-            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
-            message_id=message["MessageId"],
-            receipt_handle=message["ReceiptHandle"],
-        )
-        try:
-            context = LocalLambdaContext("qai-agent", self._timeout)
-            response = agent.handle(sqs_event([queued]), context, self._deps)
-            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-        except Exception as exc:  # a crashed invocation fails its whole batch, as in Lambda
-            print(f"agent invocation failed: {exc}", file=sys.stderr)
-            failed = {queued.message_id}
-        if queued.message_id not in failed:
-            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=queued.receipt_handle)
 
 
 class LocalStack:
@@ -341,7 +270,7 @@ class LocalStack:
         self._stoppers.append(stop)
 
     def _start_api(self, agent: AgentDependencies) -> str:
-        from qai_tools.local_api import DOWNLOADS_PATH, ApiServer, ApiWorkers, LocalApi
+        from qai_local.stack.api import DOWNLOADS_PATH, ApiServer, ApiWorkers, LocalApi
         from qai_tools.openapi import openapi_document
 
         self.status.update(

@@ -27,11 +27,11 @@ from typing import Any
 import uvicorn
 
 from qai import downloads
-from qai_tools.functions import LocalLambdaContext, load_function
-from qai_tools.lambda_events import http_event
-from qai_tools.local_access import LocalAccess
+from qai_local.stack.access import LocalAccess
+from qai_local.stack.functions import LocalLambdaContext, load_function
+from qai_local.stack.lambda_events import http_event
+from qai_local.stack.web_client import web_answer
 from qai_tools.template import allowed_methods, find_route, http_routes
-from qai_tools.web_client import web_answer
 
 LOCAL_USER = "local-user"
 USER_HEADER = "x-qai-user"
