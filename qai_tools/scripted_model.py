@@ -54,6 +54,10 @@ def terminal(command: str) -> Reply:
     return tool("terminal", {"command": command})
 
 
+def edit_file(path: str, *edits: tuple[str, str]) -> Reply:
+    return tool("editFile", {"path": path, "edits": [{"oldText": old, "newText": new} for old, new in edits]})
+
+
 def read_files(paths: list[str]) -> Reply:
     return tool("readFiles", {"files": paths})
 

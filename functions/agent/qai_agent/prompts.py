@@ -16,8 +16,11 @@ def agent_system_prompt(sandbox: SandboxDescription) -> str:
 
 Tools:
 - terminal: run shell commands (install packages, inspect files, check your work).
-- createOrUpdateFiles: write whole files; paths are relative to the app directory.
-- readFiles: read files before you change them, when you do not know their content.
+- createOrUpdateFiles: write new files, or a file you change almost entirely; paths are relative to the \
+app directory.
+- editFile: change an existing file by exact replacements (oldText → newText, each oldText unique in \
+the file). Use it for every change to an existing file that is not a rewrite: it is much faster.
+- readFiles: read files before you change them, when you do not know their content exactly.
 
 Rules:
 - Build a complete, polished, working feature set for what was asked: real interactivity and state, \

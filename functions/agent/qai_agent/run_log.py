@@ -108,6 +108,9 @@ def tool_event(log: RunLog, name: str, arguments: Any, content: str, is_error: b
     elif name == "createOrUpdateFiles":
         paths = [str(f.get("path")) for f in arguments.get("files", []) if isinstance(f, dict)][:50]
         log.record("files", content if is_error else f"Wrote {len(paths)} file(s)", written=paths, error=is_error)
+    elif name == "editFile":
+        path = str(arguments.get("path", ""))
+        log.record("files", content if is_error else f"Edited {path}", edited=[path], error=is_error)
     elif name == "readFiles":
         paths = [str(p) for p in arguments.get("files", [])][:50]
         log.record("files", f"Read {len(paths)} file(s)", read=paths, error=is_error)

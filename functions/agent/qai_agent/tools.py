@@ -1,4 +1,4 @@
-"""The agent's three tools, their schemas, and how a call runs against the sandbox."""
+"""The agent's tools, their schemas, and how a call runs against the sandbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qai_agent.edits import apply_edits, parse_edits
 from qai_agent.sandboxes.base import Sandbox, SandboxPathError, app_relative_path
 
 TOOLS: list[dict[str, Any]] = [
@@ -39,6 +40,32 @@ TOOLS: list[dict[str, Any]] = [
                 }
             },
             "required": ["files"],
+        },
+    },
+    {
+        "name": "editFile",
+        "description": (
+            "Change an existing file by replacing exact text: each oldText must appear exactly once in the "
+            "file (include enough surrounding lines), edits must not overlap, and all apply or none does. "
+            "Prefer this to rewriting a file for any change smaller than the whole file."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "Relative to the app, e.g. app/page.tsx"},
+                "edits": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "oldText": {"type": "string", "description": "Exact text now in the file"},
+                            "newText": {"type": "string", "description": "What replaces it"},
+                        },
+                        "required": ["oldText", "newText"],
+                    },
+                },
+            },
+            "required": ["path", "edits"],
         },
     },
     {
@@ -78,6 +105,8 @@ class ToolRunner:
                 return self._terminal(arguments)
             if name == "createOrUpdateFiles":
                 return self._write(arguments)
+            if name == "editFile":
+                return self._edit(arguments)
             if name == "readFiles":
                 return self._read(arguments)
             return ToolResult(f"Unknown tool {name!r}", is_error=True)
@@ -108,6 +137,21 @@ class ToolRunner:
             batch[app_relative_path(entry["path"])] = entry["content"]
         self.sandbox.write_files(batch)
         return ToolResult(f"Wrote {len(batch)} file(s): {', '.join(sorted(batch))}")
+
+    def _edit(self, arguments: dict[str, Any]) -> ToolResult:
+        raw_path = arguments.get("path")
+        if not isinstance(raw_path, str) or not raw_path.strip():
+            raise ValueError("path must be the file's path, relative to the app")
+        path = app_relative_path(raw_path)
+        edits = parse_edits(arguments.get("edits"))
+        try:
+            original = self.sandbox.read_file(path)
+        except FileNotFoundError:
+            raise ValueError(f"{path} does not exist: create it with createOrUpdateFiles") from None
+        if "\ufffd" in original:  # undecodable bytes: writing text back would corrupt the file
+            raise ValueError(f"{path} is not a text file: replace it whole with createOrUpdateFiles")
+        self.sandbox.write_files({path: apply_edits(original, edits)})
+        return ToolResult(f"Edited {path} ({len(edits)} edit{'s' if len(edits) > 1 else ''})")
 
     def _read(self, arguments: dict[str, Any]) -> ToolResult:
         paths = arguments.get("files")

@@ -132,7 +132,10 @@ class E2BSandbox:
             self._sandbox.commands.run(f"rm -f -- {quoted}", cwd=WORKDIR)
 
     def read_file(self, path: str) -> str:
-        return str(self._sandbox.files.read(self._absolute(path)))
+        try:
+            return str(self._sandbox.files.read(self._absolute(path)))
+        except NotFoundException:
+            raise FileNotFoundError(f"{path}: no such file") from None
 
     def run(self, command: str, *, timeout_seconds: float, stop: Callable[[], bool] | None = None) -> CommandOutcome:
         # Started in the background and waited for on a thread, so that a stop can kill it meanwhile.
