@@ -10,7 +10,7 @@ export PYTHONPATH := layers/shared/python:functions/agent:functions/migrations:.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: system-deps test-deps web publish-web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
+.PHONY: system-deps test-deps web web-check publish-web dev test migrate bench openapi lint typecheck check sam-validate sam-build sam-check sam-invoke ci clean e2b-template
 
 $(INSTALLED): requirements-dev.txt layers/shared/requirements.txt functions/agent/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,12 +40,16 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web/dist/index.html: web/node_modules/.package-lock.json openapi.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f ! -name schema.d.ts 2>/dev/null)
 	cd web && npm run --silent build
 
+## web-check: the web client's lint (ESLint) and unit tests (vitest), on the types made from openapi.json
+web-check: web/node_modules/.package-lock.json
+	cd web && npm run --silent types && npm run --silent lint && npm run --silent test
+
 ## publish-web: the built web client to a deployed stack's bucket (STACK=<name>, HostWebClient=true)
 publish-web: $(INSTALLED) web
 	$(PY) -m qai_tools.publish_web $(STACK) $(PUBLISH_ARGS)
 
 ## test: the whole test suite (real PostgreSQL, moto, scripted model server, the real app template)
-test: $(INSTALLED) test-deps web
+test: $(INSTALLED) test-deps web web-check
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## dev: start the whole system locally (API, queue, agent, database, previews)

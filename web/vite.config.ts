@@ -1,5 +1,6 @@
+/// <reference types="vitest/config" />
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defineConfig, searchForWorkspaceRoot } from "vite";
 
 // `npm run dev` serves the client on port 5173 with hot reload, in front of the local stack (make dev).
 const localStack = process.env.QAI_API_URL ?? "http://127.0.0.1:8787";
@@ -13,5 +14,9 @@ export default defineConfig({
     proxy: Object.fromEntries(
       ["/projects", "/usage", "/config.json", "/local"].map((path) => [path, { target: localStack, changeOrigin: true }]),
     ),
+    // The client reads values from the API's OpenAPI document, one folder up (src/prompt.ts).
+    fs: { allow: [searchForWorkspaceRoot(process.cwd()), "../openapi.json"] },
   },
+  // npm test: unit tests of the client's own logic (src/**/*.test.ts), in Node: none needs a DOM.
+  test: { environment: "node", include: ["src/**/*.test.ts"] },
 });

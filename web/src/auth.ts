@@ -36,7 +36,7 @@ function localSession(): Session {
   const name = localUser();
   const token = localToken();
   const credentials: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  return { mode: "local", userName: name, headers: async () => ({ ...credentials, "x-qai-user": name }) };
+  return { mode: "local", userName: name, headers: () => Promise.resolve({ ...credentials, "x-qai-user": name }) };
 }
 
 /** The authorization code flow with PKCE against the user pool (or the configured issuer). */
@@ -62,7 +62,7 @@ async function oidcSession(auth: Extract<AuthConfig, { mode: "oidc" }>): Promise
   }
   return {
     mode: "oidc",
-    userName: (user.profile.email as string | undefined) ?? user.profile.sub,
+    userName: user.profile.email ?? user.profile.sub,
     headers: async (): Promise<Record<string, string>> => {
       const current = await manager.getUser();
       return current ? { authorization: `Bearer ${current.access_token}` } : {};

@@ -7,11 +7,17 @@ export type Message = components["schemas"]["Message"];
 export type FragmentSummary = components["schemas"]["FragmentSummary"];
 export type Fragment = components["schemas"]["Fragment"];
 export type Run = components["schemas"]["Run"];
+export type RunStatus = Run["status"];
+/** One of the run's events: a union on `kind`, each kind with its own `data`. */
 export type RunEvent = components["schemas"]["RunEvent"];
+export type CommandStartedData = components["schemas"]["CommandStartedData"];
 export type PreviewState = components["schemas"]["PreviewState"];
 export type Usage = components["schemas"]["Usage"];
 
-export const FINISHED_RUN = ["SUCCEEDED", "FAILED", "CANCELLED"];
+/** The HTTP statuses the OpenAPI document gives any operation (200 … 503): what the client may be
+ * answered, so that what it says of a status is checked against the document. */
+type Operation = { [P in keyof paths]: paths[P][Exclude<keyof paths[P], "parameters">] }[keyof paths];
+export type AnswerStatus = Operation extends infer O ? (O extends { responses: infer R } ? keyof R : never) : never;
 
 /** An error answer of the API ({"error": {code, message}}), or no answer at all (status 0). */
 export class ApiError extends Error {

@@ -1,5 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, FINISHED_RUN, type Message, type PreviewState, type Run, unwrap } from "./client";
+import { useCallback } from "react";
+import { activeRun, isFinished, withNewerEvents } from "../runProgress";
+import { api, type PreviewState, type Run, unwrap } from "./client";
 
 /** Server state through TanStack Query: one key per resource, polling only while something runs. */
 export const keys = {
@@ -20,10 +22,6 @@ export function useProjects() {
 
 export function useUsage() {
   return useQuery({ queryKey: keys.usage, queryFn: () => unwrap(api().GET("/usage")), refetchInterval: 60_000 });
-}
-
-export function activeRun(messages: Message[] | undefined): Message | undefined {
-  return messages?.findLast((m) => m.run && !FINISHED_RUN.includes(m.run.status));
 }
 
 export function useMessages(projectId: string) {
@@ -48,9 +46,9 @@ export function useRun(projectId: string, messageId: string) {
           params: { path: { projectId, messageId }, query: { after: seen?.nextAfter ?? 0 } },
         }),
       );
-      return { ...run, events: [...(seen?.events ?? []), ...run.events] };
+      return withNewerEvents(seen, run);
     },
-    refetchInterval: (query) => (query.state.data && FINISHED_RUN.includes(query.state.data.status) ? false : 1000),
+    refetchInterval: (query) => (query.state.data && isFinished(query.state.data.status) ? false : 1000),
   });
 }
 
@@ -94,14 +92,15 @@ export function useBringPreviewBack(projectId: string, fragmentId: string) {
   });
 }
 
-/** After a run starts or ends: the conversation, the project order and the credits change. */
+/** After a run starts or ends: the conversation, the project order and the credits change. (One
+ * function per project, so that an effect can list it and run only when its other inputs change.) */
 export function useRefreshAfterRun(projectId: string) {
   const queryClient = useQueryClient();
-  return () => {
+  return useCallback(() => {
     void queryClient.invalidateQueries({ queryKey: keys.messages(projectId) });
     void queryClient.invalidateQueries({ queryKey: keys.projects });
     void queryClient.invalidateQueries({ queryKey: keys.usage });
-  };
+  }, [queryClient, projectId]);
 }
 
 export function useCreateProject() {
@@ -168,7 +167,7 @@ export async function downloadVersion(projectId: string, fragmentId: string, nam
     }),
   );
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob as Blob);
+  link.href = URL.createObjectURL(blob);
   link.download = `${name}.zip`;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);

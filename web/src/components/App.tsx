@@ -1,7 +1,7 @@
 import { AppShell, Burger, Group, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import type { Session } from "../auth";
-import { openProject, useOpenProject } from "../route";
+import { openProject, projectHash, useOpenProject } from "../route";
 import { CreditsBadge } from "./CreditsBadge";
 import { LocalStatusBanner } from "./LocalStatusBanner";
 import { NewProjectForm } from "./NewProjectForm";
@@ -23,7 +23,7 @@ export function App({ session }: { session: Session }) {
           <Group gap="sm" wrap="nowrap">
             <Burger opened={navOpen} onClick={nav.toggle} hiddenFrom="sm" size="sm" aria-label="Projects" />
             <Title order={1} size="h3">
-              <a href="#/" style={{ color: "inherit", textDecoration: "none" }}>
+              <a href={projectHash(null)} style={{ color: "inherit", textDecoration: "none" }}>
                 QAI
               </a>
             </Title>

@@ -2,10 +2,11 @@ import { Button, Group, ScrollArea, Stack, Text, Textarea } from "@mantine/core"
 import { IconSend } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 import type { Message } from "../api/client";
-import { activeRun, useSendMessage } from "../api/queries";
+import { useSendMessage } from "../api/queries";
+import { PROMPT_LIMIT } from "../prompt";
+import { activeRun } from "../runProgress";
 import { ErrorAlert } from "./ErrorAlert";
 import { MessageBubble } from "./MessageBubble";
-import { PROMPT_LIMIT } from "./NewProjectForm";
 
 export function Conversation({
   projectId,

@@ -1,6 +1,6 @@
 import { Badge, Tooltip } from "@mantine/core";
 import { useUsage } from "../api/queries";
-import { whenCreditsReturn } from "./ErrorAlert";
+import { whenCreditsReturn } from "../errorDisplay";
 
 export function CreditsBadge() {
   const usage = useUsage();

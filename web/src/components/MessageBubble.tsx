@@ -1,16 +1,17 @@
 import { Alert, Anchor, Badge, Button, Code, Group, Paper, Stack, Text } from "@mantine/core";
 import { IconAlertTriangle } from "@tabler/icons-react";
 import { useState } from "react";
-import type { Message } from "../api/client";
+import type { Message, RunStatus } from "../api/client";
 import { RunProgress } from "./RunProgress";
 
-const RUN_BADGE: Record<string, string> = {
+// Every status of the OpenAPI document has its colour: a new one fails the type check until it has one.
+const RUN_BADGE = {
   QUEUED: "gray",
   RUNNING: "blue",
   SUCCEEDED: "green",
   FAILED: "red",
   CANCELLED: "orange",
-};
+} satisfies Record<RunStatus, string>;
 
 export function MessageBubble({
   projectId,

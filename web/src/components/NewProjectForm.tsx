@@ -1,9 +1,8 @@
 import { Button, Container, Stack, Text, Textarea, Title } from "@mantine/core";
 import { useState } from "react";
 import { useCreateProject } from "../api/queries";
+import { PROMPT_LIMIT } from "../prompt";
 import { ErrorAlert } from "./ErrorAlert";
-
-export const PROMPT_LIMIT = 1000;
 
 export function NewProjectForm({ onCreated }: { onCreated: (projectId: string) => void }) {
   const [value, setValue] = useState("");

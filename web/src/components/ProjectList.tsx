@@ -3,7 +3,7 @@ import { IconPlus, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import type { Project } from "../api/client";
 import { useDeleteProject, useProjects } from "../api/queries";
-import { openProject } from "../route";
+import { openProject, projectHash } from "../route";
 import { ErrorAlert } from "./ErrorAlert";
 
 export function ProjectList({ current, onOpen }: { current: string | null; onOpen: () => void }) {
@@ -26,7 +26,7 @@ export function ProjectList({ current, onOpen }: { current: string | null; onOpe
           {projects.data?.items.map((project) => (
             <Group key={project.id} gap={0} wrap="nowrap">
               <NavLink
-                href={`#/projects/${project.id}`}
+                href={projectHash(project.id)}
                 label={project.name}
                 description={new Date(project.updatedAt).toLocaleString()}
                 active={project.id === current}

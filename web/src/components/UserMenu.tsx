@@ -2,13 +2,14 @@ import { Button, Menu, TextInput } from "@mantine/core";
 import { IconUser } from "@tabler/icons-react";
 import { useState } from "react";
 import { type Session, switchLocalUser } from "../auth";
+import { projectHash } from "../route";
 
 /** Locally: switch to another user to try isolation (each sees only their own projects). */
 export function UserMenu({ session }: { session: Session }) {
   const [name, setName] = useState("");
   const switchTo = (user: string) => {
     switchLocalUser(user);
-    window.location.hash = "#/";
+    window.location.hash = projectHash(null);
     window.location.reload();
   };
   return (

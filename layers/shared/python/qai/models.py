@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -19,8 +19,10 @@ from pydantic import (
     Tag,
     TypeAdapter,
     field_validator,
+    with_config,
 )
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypeAliasType, TypedDict
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -138,12 +140,114 @@ class Message(ApiModel):
     run: RunRef | None = Field(default=None, description="The run a USER message asked for; null otherwise.")
 
 
-class RunEvent(ApiModel):
+# A run's events, one model per kind, each with the data the agent records for it (qai_agent's
+# run_log.py, worker.py and loop.py). The data keep the keys as recorded (camelCase where the agent
+# wrote them so) and allow more: an event stored by an older or newer agent is still served.
+
+
+@with_config(ConfigDict(extra="allow"))
+class StatusEventData(TypedDict):
+    """The run's status when it changed; at the start of the work, how the sandbox was had."""
+
+    status: NotRequired[RunStatus]
+    attempt: NotRequired[Annotated[int, Field(description="Which delivery of the run this is, from 1.")]]
+    attached: NotRequired[Annotated[bool, Field(description="The project's earlier sandbox was reconnected.")]]
+    installed: NotRequired[Annotated[bool, Field(description="npm packages were installed into a new sandbox.")]]
+
+
+@with_config(ConfigDict(extra="allow"))
+class ModelEventData(TypedDict):
+    """One model turn and its token usage."""
+
+    turn: int
+    inputTokens: int
+    outputTokens: int
+
+
+@with_config(ConfigDict(extra="allow"))
+class CommandStartedData(TypedDict):
+    """A command that is running now: a later event with the same text says how it ended."""
+
+    status: Literal["running"]
+
+
+@with_config(ConfigDict(extra="allow"))
+class CommandEndedData(TypedDict):
+    """A command that ended, with the last of its output."""
+
+    status: Annotated[str, Field(description="'exit code N', 'timed out' or 'stopped'.")]
+    output: str
+    error: bool
+
+
+@with_config(ConfigDict(extra="allow"))
+class FilesEventData(TypedDict):
+    """Files written, edited or read by the model (at most 50 paths), or one left out of the saved app."""
+
+    written: NotRequired[list[str]]
+    edited: NotRequired[list[str]]
+    read: NotRequired[list[str]]
+    error: NotRequired[bool]
+    skipped: NotRequired[Annotated[str, Field(description="The path not saved; the text says why.")]]
+
+
+@with_config(ConfigDict(extra="allow"))
+class CheckEventData(TypedDict):
+    """The agent's build check of the app: passed, or what it found broken."""
+
+    passed: bool
+    problem: Annotated[str, Field(description="What the check found (its first 2000 characters); empty when passed.")]
+
+
+@with_config(ConfigDict(extra="allow"))
+class ErrorEventData(TypedDict):
+    """Nothing: the event's text says what went wrong."""
+
+
+class _RunEventBase(ApiModel):
     seq: int
     at: UtcDatetime
-    kind: Literal["status", "model", "command", "files", "check", "error"]
     text: str
-    data: dict[str, Any]
+
+
+class StatusEvent(_RunEventBase):
+    kind: Literal["status"]
+    data: StatusEventData
+
+
+class ModelEvent(_RunEventBase):
+    kind: Literal["model"]
+    data: ModelEventData
+
+
+class CommandEvent(_RunEventBase):
+    kind: Literal["command"]
+    data: CommandStartedData | CommandEndedData
+
+
+class FilesEvent(_RunEventBase):
+    kind: Literal["files"]
+    data: FilesEventData
+
+
+class CheckEvent(_RunEventBase):
+    kind: Literal["check"]
+    data: CheckEventData
+
+
+class ErrorEvent(_RunEventBase):
+    kind: Literal["error"]
+    data: ErrorEventData
+
+
+# A named alias, so that the OpenAPI document has one "RunEvent" schema: oneOf the kinds, by "kind".
+RunEvent = TypeAliasType(
+    "RunEvent",
+    Annotated[
+        StatusEvent | ModelEvent | CommandEvent | FilesEvent | CheckEvent | ErrorEvent,
+        Field(discriminator="kind"),
+    ],
+)
 
 
 class Run(ApiModel):
