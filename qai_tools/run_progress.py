@@ -54,6 +54,21 @@ def activity(event: dict[str, Any], turn: str) -> str:
     return f"{turn} · thinking"
 
 
+def _tokens(count: int) -> str:
+    return f"{count / 1000:.1f}k" if count >= 1000 else str(count)
+
+
+def usage_line(usage: dict[str, Any]) -> str:
+    """What the run's model calls used and cost, in one line."""
+    cached = usage["cacheReadTokens"] + usage["cacheWriteTokens"]
+    cost = "cost unknown" if usage["costUsd"] is None else f"${usage['costUsd']:.4f}"
+    calls = usage["modelCalls"]
+    return (
+        f"{calls} model call{'s' if calls != 1 else ''} · {_tokens(usage['inputTokens'] + cached)} tokens in "
+        f"({_tokens(usage['cacheReadTokens'])} from the cache) · {_tokens(usage['outputTokens'])} out · {cost}"
+    )
+
+
 def follow_run(
     client: RunApi,
     run_path: str,
@@ -79,6 +94,8 @@ def follow_run(
                     doing = activity(event, turn)
                 after = run["nextAfter"]
                 if run["status"] in FINISHED:
+                    if run.get("usage", {}).get("modelCalls"):
+                        console.print(f"[dim]{usage_line(run['usage'])}[/]")
                     return run
                 if time.monotonic() - started > timeout:
                     raise TimeoutError(f"the run is still {run['status']} after {int(timeout)} s")

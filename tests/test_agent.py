@@ -37,7 +37,7 @@ def run_row(database_url: str, message_id: str) -> dict[str, Any]:
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
         row = conn.execute(
             'SELECT status::text, attempts, error, "replyMessageId", "inputTokens", "outputTokens",'
-            ' "cacheReadTokens", "cacheWriteTokens", "modelTurns", "finishedAt" FROM "AgentRun"'
+            ' "cacheReadTokens", "cacheWriteTokens", "modelTurns", "modelCalls", "finishedAt" FROM "AgentRun"'
             ' WHERE "messageId" = %s',
             (message_id,),
         ).fetchone()
@@ -122,14 +122,14 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
     row = run_row(env, queued["messageId"])
     assert row["status"] == "SUCCEEDED" and row["attempts"] == 1 and row["replyMessageId"] == reply["id"]
     # Four agent turns and two fast-model calls, each reporting the scripted usage.
-    assert row["modelTurns"] == 4
+    assert (row["modelTurns"], row["modelCalls"]) == (4, 6)  # and the title and the reply
     assert (row["inputTokens"], row["outputTokens"]) == (6 * 120, 6 * 40)
     assert (row["cacheReadTokens"], row["cacheWriteTokens"]) == (6 * 900, 6 * 30)
 
     first = model_server.agent_requests()[0]
     assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
     assert first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-    assert [t["name"] for t in first["tools"]] == ["terminal", "createOrUpdateFiles", "readFiles"]
+    assert [t["name"] for t in first["tools"]] == ["terminal", "createOrUpdateFiles", "editFile", "readFiles"]
     system_prompt = first["system"][0]["text"]
     assert "local sandbox" in system_prompt and "Next.js 16." in system_prompt and "radix-ui@" in system_prompt
     assert "No shadcn/ui components are installed" in system_prompt

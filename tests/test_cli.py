@@ -76,7 +76,9 @@ class ScriptedRunApi:
         if gets == self.interrupt_at:
             raise KeyboardInterrupt
         status, events = self.polls[min(gets - 1, len(self.polls) - 1)]
-        return {"status": status, "events": events, "nextAfter": events[-1]["seq"] if events else 0}
+        usage = {"inputTokens": 1200, "outputTokens": 340, "cacheReadTokens": 9000, "cacheWriteTokens": 300}
+        usage |= {"modelCalls": 4, "costUsd": 0.01234}
+        return {"status": status, "events": events, "nextAfter": events[-1]["seq"] if events else 0, "usage": usage}
 
 
 def event(seq: int, kind: str, text: str, **data: Any) -> dict[str, Any]:
@@ -124,6 +126,16 @@ def test_a_run_is_shown_as_it_happens(no_wait: None) -> None:
     assert "$ npm install dayjs (exit code 0)" in shown and "✎ Wrote 1 file(s): app/page.tsx" in shown
     assert "✓ The app type-checks" in shown and "• Done: the reply is ready" in shown
     assert shown.count("npm install") == 1  # the running command is the spinner's, not a line
+    assert "4 model calls · 10.5k tokens in (9.0k from the cache) · 340 out · $0.0123" in shown
+
+
+def test_a_run_whose_cost_is_unknown_says_so() -> None:
+    from qai_tools.run_progress import usage_line
+
+    usage = {"inputTokens": 10, "outputTokens": 5, "cacheReadTokens": 0, "cacheWriteTokens": 0, "modelCalls": 1}
+    assert (
+        usage_line(usage | {"costUsd": None}) == "1 model call · 10 tokens in (0 from the cache) · 5 out · cost unknown"
+    )
 
 
 def test_ctrl_c_offers_to_stop_the_run(no_wait: None) -> None:

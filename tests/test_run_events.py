@@ -178,3 +178,50 @@ def test_cancel_is_404_for_another_user_or_no_run_and_409_once_finished(
     status, body = api.call("POST", cancel_path(project["id"], user_message["id"]))
     assert status == 409 and body["error"]["message"] == "The run has already finished."
     assert api.call("GET", run_path(project["id"], user_message["id"]))[1]["status"] == "SUCCEEDED"
+
+
+def test_a_run_reports_its_usage_and_cost_over_every_model_call(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_server.script(
+        sm.write_files({"app/page.tsx": "export default function Home() { return null }\n"}), sm.summary()
+    )
+    project = api.call("POST", "/projects", json_body={"value": "a todo app"})[1]
+    message = api.call("GET", f"/projects/{project['id']}/messages")[1]["items"][0]
+    assert api.call("GET", run_path(project["id"], message["id"]))[1]["usage"] == {
+        "inputTokens": 0,
+        "outputTokens": 0,
+        "cacheReadTokens": 0,
+        "cacheWriteTokens": 0,
+        "modelCalls": 0,
+        "costUsd": 0,
+    }
+    worker.drain()
+    usage = api.call("GET", run_path(project["id"], message["id"]))[1]["usage"]
+    # Two agent turns, the title and the reply, each with the scripted usage.
+    assert {k: v for k, v in usage.items() if k != "costUsd"} == {
+        "inputTokens": 480,
+        "outputTokens": 160,
+        "cacheReadTokens": 3600,
+        "cacheWriteTokens": 120,
+        "modelCalls": 4,
+    }
+    sonnet, haiku = (2 * 120 + 10 * 40 + 0.1 * 900 + 2.5 * 30) / 1e6, (12 + 20 + 9 + 3.75) / 1e6
+    assert usage["costUsd"] == pytest.approx(2 * sonnet + 2 * haiku, abs=1e-6)
+
+    # AGENT_PRICES over the built-in prices; a model with no price makes the cost unknown.
+    monkeypatch.setenv(
+        "AGENT_PRICES", '{"claude-sonnet-5-5": {"input": 0, "output": 1000, "cacheRead": 0, "cacheWrite": 0}}'
+    )
+    worker.reload()
+    model_server.script(sm.summary("Nothing to change."))
+    follow_up = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "again"})[1]
+    worker.drain()
+    priced = api.call("GET", run_path(project["id"], follow_up["id"]))[1]["usage"]
+    assert priced["costUsd"] == pytest.approx(1000 * 40 / 1e6 + 2 * haiku, abs=1e-6)
+    monkeypatch.setenv("AGENT_FAST_MODEL", "a-model-without-a-price")
+    worker.reload()
+    model_server.script(sm.summary("Still nothing."))
+    unknown = api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "once more"})[1]
+    worker.drain()
+    assert api.call("GET", run_path(project["id"], unknown["id"]))[1]["usage"]["costUsd"] is None

@@ -9,6 +9,7 @@ import {
   isFinished,
   runHeadline,
   shownEvents,
+  usageText,
   withNewerEvents,
 } from "./runProgress";
 
@@ -78,7 +79,8 @@ const error: RunEvent = { seq: 11, at, kind: "error", text: "Unknown tool paint"
 const done: RunEvent = { seq: 12, at, kind: "status", text: "Done: the reply is ready", data: { status: "SUCCEEDED" } };
 
 function run(status: RunStatus, events: RunEvent[], nextAfter: number): Run {
-  return { id: "r1", messageId: "m1", status, createdAt: at, startedAt: at, finishedAt: null, events, nextAfter };
+  const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, modelCalls: 0, costUsd: 0 };
+  return { id: "r1", messageId: "m1", status, createdAt: at, startedAt: at, finishedAt: null, usage, events, nextAfter };
 }
 
 function message(id: string, status: RunStatus | null): Message {
@@ -165,5 +167,20 @@ describe("the events shown", () => {
     expect(checkProblem(checkFailed)).toBe("x".repeat(600));
     expect(checkProblem(checkPassed)).toBeNull();
     expect(checkProblem(error)).toBeNull();
+  });
+});
+
+describe("usageText", () => {
+  const usage = { inputTokens: 1200, outputTokens: 340, cacheReadTokens: 9000, cacheWriteTokens: 300, modelCalls: 4 };
+  it("sums the tokens in, says what came from the cache, and the cost", () => {
+    expect(usageText({ ...usage, costUsd: 0.01234 })).toBe(
+      "4 model calls · 10.5k tokens in (9.0k from the cache) · 340 out · $0.0123",
+    );
+  });
+  it("says when the cost is unknown, and nothing before the first call", () => {
+    expect(usageText({ ...usage, modelCalls: 1, costUsd: null })).toContain("1 model call · ");
+    expect(usageText({ ...usage, modelCalls: 1, costUsd: null })).toContain("cost unknown");
+    expect(usageText({ ...usage, modelCalls: 0, costUsd: 0 })).toBeNull();
+    expect(usageText(undefined)).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import type { CommandStartedData, Message, Run, RunEvent, RunStatus } from "./api/client";
+import type { CommandStartedData, Message, Run, RunEvent, RunStatus, RunUsage } from "./api/client";
 
 /** How a run and its events become the progress the conversation shows. The statuses, kinds and
  * values come from the OpenAPI document's types: each map below `satisfies` a record over the
@@ -84,4 +84,17 @@ export function eventTone(event: RunEvent): EventTone {
 /** What a failed build check found (its first 600 characters), shown under the event; null otherwise. */
 export function checkProblem(event: RunEvent): string | null {
   return event.kind === "check" && !event.data.passed ? event.data.problem.slice(0, 600) : null;
+}
+
+function tokens(count: number): string {
+  return count >= 1000 ? `${(count / 1000).toFixed(1)}k` : String(count);
+}
+
+/** What a finished run's model calls used and cost, in one line; null before any call. */
+export function usageText(usage: RunUsage | undefined): string | null {
+  if (!usage || usage.modelCalls === 0) return null;
+  const cost = usage.costUsd === null ? "cost unknown" : `$${usage.costUsd.toFixed(4)}`;
+  const calls = `${usage.modelCalls} model call${usage.modelCalls === 1 ? "" : "s"}`;
+  const input = tokens(usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens);
+  return `${calls} · ${input} tokens in (${tokens(usage.cacheReadTokens)} from the cache) · ${tokens(usage.outputTokens)} out · ${cost}`;
 }

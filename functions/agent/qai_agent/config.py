@@ -9,6 +9,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from qai.app_files import DEFAULT_MAX_BYTES
 from qai.settings import Settings
+from qai_agent.pricing import DEFAULT_PRICES, ModelPrice
 
 # Current models from the anthropic SDK's model list: a Sonnet to build, a Haiku for the short texts.
 DEFAULT_AGENT_MODEL = "claude-sonnet-5-5"
@@ -37,6 +38,11 @@ class AgentSettings(Settings):
     check_page_timeout_seconds: PositiveFloat = Field(120, validation_alias="AGENT_CHECK_PAGE_TIMEOUT_SECONDS")
     # The most a fragment may hold (its files as stored): the fragment route answers within Lambda's 6 MB.
     fragment_max_bytes: PositiveInt = DEFAULT_MAX_BYTES
+    # AGENT_PRICES: model id → {input, output, cacheRead, cacheWrite} in USD per million tokens,
+    # merged over the built-in prices (pricing.py).
+    agent_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # Rounds of the build check's findings sent back after the first summary, at most.
+    max_fixes: NonNegativeInt = Field(3, validation_alias="AGENT_MAX_FIXES")
     # The model: a key given directly or as a Secrets Manager ARN, or an Anthropic-compatible server.
     anthropic_api_key: str = Field("", repr=False)
     anthropic_secret_arn: str = ""
@@ -53,3 +59,8 @@ class AgentSettings(Settings):
     local_preview_max_running: PositiveInt = 6
     # A new sandbox's dev server starts at once (during the model's first turn), not on the first preview.
     local_preview_prestart: bool = True
+
+
+def prices(settings: AgentSettings) -> dict[str, ModelPrice]:
+    """The built-in prices with AGENT_PRICES over them."""
+    return {**DEFAULT_PRICES, **settings.agent_prices}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 
 from qai.runs import RunUsage
+from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, call_cost, price_of
 from qai_agent.prompts import agent_system_prompt, extract_summary
 from qai_agent.run_log import RunLog, tool_event, tool_started
 from qai_agent.sandboxes.base import SandboxDescription
@@ -30,13 +31,18 @@ CACHED = {"type": "ephemeral"}
 
 @dataclass
 class UsageMeter(RunUsage):
-    """Token counts over every model call of a run, added up as the SDK reports them."""
+    """Tokens and cost over every model call of a run, added up as the SDK reports them."""
 
-    def add(self, usage: Any) -> None:
+    prices: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES, repr=False)
+
+    def add(self, usage: Any, model: str) -> None:
         self.input_tokens += usage.input_tokens or 0
         self.output_tokens += usage.output_tokens or 0
         self.cache_read_tokens += getattr(usage, "cache_read_input_tokens", 0) or 0
         self.cache_write_tokens += getattr(usage, "cache_creation_input_tokens", 0) or 0
+        self.model_calls += 1
+        price = price_of(model, self.prices)
+        self.cost_usd = None if price is None or self.cost_usd is None else self.cost_usd + call_cost(price, usage)
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,10 @@ class _AgentLoop:
     log: RunLog | None
     system: list[dict[str, Any]]
     messages: list[dict[str, Any]]
+    max_fixes: int = 3
     tools: list[dict[str, Any]] = field(default_factory=_tools_with_cache_breakpoint)
     checks: int = 0
+    last_problem: str | None = None
 
     def run(self) -> LoopResult:
         for turn in range(1, self.max_turns + 1):
@@ -130,7 +138,7 @@ class _AgentLoop:
             messages=_with_conversation_breakpoint(self.messages),  # type: ignore[arg-type]
             timeout=max(self.deadline.seconds_left(), 1.0),
         )
-        self.meter.add(response.usage)
+        self.meter.add(response.usage, self.model)
         self.meter.model_turns += 1
         if self.log:
             usage = response.usage
@@ -182,6 +190,12 @@ class _AgentLoop:
             )
         return results
 
+    def _give_up(self, problem: str) -> bool:
+        """No more fixing: AGENT_MAX_FIXES rounds of findings were sent, or a fix changed nothing (the
+        check found the very same problem again), which more turns would only repeat at a cost."""
+        same = self.last_problem is not None and " ".join(problem.split()) == " ".join(self.last_problem.split())
+        return same or self.checks > self.max_fixes
+
     def _checked(self, summary: str, turn: int, pending: list[dict[str, Any]]) -> LoopResult | None:
         """The result when the summary stands, or None once the check's findings are sent back."""
         if self.log:
@@ -191,8 +205,9 @@ class _AgentLoop:
         if self.log and self.check:
             headline = problem.strip().splitlines()[0] if problem else "The app type-checks and its page loads."
             self.log.record("check", headline, passed=problem is None, problem=(problem or "")[:2000])
-        if problem is None or turn == self.max_turns or self.deadline.passed():
+        if problem is None or turn == self.max_turns or self.deadline.passed() or self._give_up(problem):
             return LoopResult(summary, "summary", turn, check_error=problem, checks=self.checks)
+        self.last_problem = problem
         note = _text_block(CHECK_FAILED_NOTE.format(problem=problem))
         self.messages.append({"role": "user", "content": [*pending, note]})
         return None
@@ -211,9 +226,11 @@ def run_agent_loop(
     meter: UsageMeter,
     check: Callable[[], str | None] | None = None,
     log: RunLog | None = None,
+    max_fixes: int = 3,
 ) -> LoopResult:
     """Model turns until a task summary. With ``check``, a summary stands only once the app passes
-    it: what the check finds goes back to the model while turns and time remain."""
+    it: what the check finds goes back to the model while turns and time remain, at most
+    ``max_fixes`` times, and not again once a fix left the same problem."""
     return _AgentLoop(
         client,
         model=model,
@@ -224,6 +241,7 @@ def run_agent_loop(
         meter=meter,
         check=check,
         log=log,
+        max_fixes=max_fixes,
         system=[{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}],
         messages=[{"role": "user", "content": [_text_block(first_message)]}],
     ).run()
@@ -239,6 +257,6 @@ def short_text(
         )
     except anthropic.APIError:
         return None
-    meter.add(response.usage)
+    meter.add(response.usage, model)
     text = "".join(getattr(block, "text", "") for block in response.content if block.type == "text").strip()
     return text or None

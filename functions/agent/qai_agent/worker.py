@@ -28,7 +28,7 @@ from qai.replies import RunTakenOverError, record_reply
 from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
 from qai_agent.check import check_app
-from qai_agent.config import AgentSettings
+from qai_agent.config import AgentSettings, prices
 from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
@@ -147,6 +147,7 @@ def build_app(
             meter=meter,
             check=_app_check(sandbox, settings, deadline) if settings.check_app else None,
             log=log,
+            max_fixes=settings.max_fixes,
         )
         metrics.add_metric(name="ModelTurns", unit=MetricUnit.Count, value=result.turns)
         metrics.add_metric(name="AppChecks", unit=MetricUnit.Count, value=result.checks)
@@ -267,7 +268,7 @@ def process_run_request(
     logger.thread_safe_append_keys(runId=run.id, attempt=run.attempt)
     metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
     started = time.monotonic()
-    meter = UsageMeter()
+    meter = UsageMeter(prices=prices(settings))
     log = RunLog(deps.database, run.id, cancel_requested=run.cancel_requested)
     log.record("status", f"Started (attempt {run.attempt})", status="RUNNING", attempt=run.attempt)
     try:

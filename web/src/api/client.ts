@@ -8,6 +8,7 @@ export type FragmentSummary = components["schemas"]["FragmentSummary"];
 export type Fragment = components["schemas"]["Fragment"];
 export type Run = components["schemas"]["Run"];
 export type RunStatus = Run["status"];
+export type RunUsage = components["schemas"]["RunUsage"];
 /** One of the run's events: a union on `kind`, each kind with its own `data`. */
 export type RunEvent = components["schemas"]["RunEvent"];
 export type CommandStartedData = components["schemas"]["CommandStartedData"];

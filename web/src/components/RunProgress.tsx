@@ -12,7 +12,16 @@ import {
 import { useEffect } from "react";
 import type { RunEvent } from "../api/client";
 import { useCancelRun, useRefreshAfterRun, useRun } from "../api/queries";
-import { checkProblem, eventFailed, eventText, eventTone, isFinished, runHeadline, shownEvents } from "../runProgress";
+import {
+  checkProblem,
+  eventFailed,
+  eventText,
+  eventTone,
+  isFinished,
+  runHeadline,
+  shownEvents,
+  usageText,
+} from "../runProgress";
 import { ErrorAlert } from "./ErrorAlert";
 
 const ICONS = {
@@ -44,6 +53,7 @@ export function RunProgress({ projectId, messageId, live }: { projectId: string;
     if (finished && live) refresh();
   }, [finished, live, refresh]);
   const events = shownEvents(run.data?.events ?? []);
+  const usage = finished ? usageText(run.data?.usage) : null;
   return (
     <Paper withBorder p="xs" w="92%" aria-label="Run progress">
       <Stack gap={4}>
@@ -91,6 +101,11 @@ export function RunProgress({ projectId, messageId, live }: { projectId: string;
             );
           })}
         </ol>
+        {usage && (
+          <Text size="xs" c="dimmed" aria-label="Run usage">
+            {usage}
+          </Text>
+        )}
       </Stack>
     </Paper>
   );

@@ -250,6 +250,17 @@ RunEvent = TypeAliasType(
 )
 
 
+class RunUsage(ApiModel):
+    """What a run's model calls used, over every attempt: the agent's turns, the title and the reply."""
+
+    input_tokens: int = Field(description="Input tokens not read from the prompt cache.")
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    model_calls: int
+    cost_usd: float | None = Field(description="At the agent's prices (AGENT_PRICES); null when a model had none.")
+
+
 class Run(ApiModel):
     id: str
     message_id: str
@@ -257,6 +268,7 @@ class Run(ApiModel):
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
+    usage: RunUsage
     events: list[RunEvent] = Field(description="In seq order, after the requested seq.")
     next_after: int = Field(description="Pass as ?after= next time for the newer events only.")
 

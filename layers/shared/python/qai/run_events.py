@@ -37,7 +37,11 @@ def find_run(conn: Connection, *, project_id: str, message_id: str, user_id: str
     """The run that USER message asked for, if it is that user's."""
     return conn.execute(
         """SELECT r.id, r."messageId" AS message_id, r.status::text AS status, r."createdAt" AS created_at,
-                  r."startedAt" AS started_at, r."finishedAt" AS finished_at
+                  r."startedAt" AS started_at, r."finishedAt" AS finished_at,
+                  json_build_object('input_tokens', r."inputTokens", 'output_tokens', r."outputTokens",
+                                    'cache_read_tokens', r."cacheReadTokens",
+                                    'cache_write_tokens', r."cacheWriteTokens",
+                                    'model_calls', r."modelCalls", 'cost_usd', r."costUsd") AS usage
            FROM "AgentRun" r JOIN "Project" p ON p.id = r."projectId"
            WHERE r."messageId" = %s AND p.id = %s AND p."userId" = %s""",
         (message_id, project_id, user_id),

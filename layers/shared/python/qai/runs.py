@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
@@ -43,7 +43,21 @@ class RunUsage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
-    model_turns: int = 0
+    model_turns: int = 0  # the agent's turns
+    model_calls: int = 0  # every call: the turns, the title and the reply
+    cost_usd: float | None = 0.0  # None once a call's model had no price
+
+    def sql_values(self) -> tuple[int | float | None, ...]:
+        """In the order of _ADD_USAGE's placeholders."""
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.model_turns,
+            self.model_calls,
+            self.cost_usd,
+        )
 
 
 def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_seconds: int) -> ClaimedRun | None:
@@ -67,7 +81,7 @@ def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_secon
 
 _ADD_USAGE = """"inputTokens" = "inputTokens" + %s, "outputTokens" = "outputTokens" + %s,
     "cacheReadTokens" = "cacheReadTokens" + %s, "cacheWriteTokens" = "cacheWriteTokens" + %s,
-    "modelTurns" = "modelTurns" + %s"""
+    "modelTurns" = "modelTurns" + %s, "modelCalls" = "modelCalls" + %s, "costUsd" = "costUsd" + %s"""
 
 
 def finish_run(
@@ -85,7 +99,7 @@ def finish_run(
                "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}, {_ADD_USAGE}
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'
            RETURNING id""",
-        (status, reply_message_id, error, *astuple(usage), run.id, run.attempt),
+        (status, reply_message_id, error, *usage.sql_values(), run.id, run.attempt),
     ).fetchone()
     return row is not None
 
@@ -95,7 +109,7 @@ def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsag
     conn.execute(
         f"""UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL, error = %s, {_ADD_USAGE}
            WHERE id = %s AND attempts = %s AND status = 'RUNNING'""",
-        (error, *astuple(usage), run.id, run.attempt),
+        (error, *usage.sql_values(), run.id, run.attempt),
     )
 
 
