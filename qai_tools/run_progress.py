@@ -41,7 +41,7 @@ def event_line(event: dict[str, Any]) -> str | None:
         return f"[red]![/] {text}"
     if kind == "status":
         return f"[dim]• {text}[/]"
-    return None  # a model turn: the spinner says which
+    return None  # a model turn, or what it is writing: the spinner says
 
 
 def activity(event: dict[str, Any], turn: str) -> str:
@@ -51,6 +51,8 @@ def activity(event: dict[str, Any], turn: str) -> str:
         return f"{turn} · running [bold]{escape(event['text'][:60])}[/]"
     if event["kind"] == "check":
         return f"{turn} · checking the app"
+    if event["kind"] == "writing":  # the model's reply as it streams: which file, how much so far
+        return f"{turn} · {escape(event['text'][:80])}"
     return f"{turn} · thinking"
 
 

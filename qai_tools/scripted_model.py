@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +30,8 @@ class Reply:
     status: int = 200
     error_type: str = ""
     delay_seconds: float = 0.0
+    # Streamed (the request asked for ``stream``): the pause between two chunks of the reply.
+    chunk_seconds: float = 0.0
 
 
 def text(value: str) -> Reply:
@@ -89,6 +91,34 @@ def page_naming(prompt: str) -> str:
     return f"export default function Home() {{\n  return <h1>{prompt}</h1>;\n}}\n"
 
 
+def stream_events(message: dict[str, Any], chunk_chars: int) -> Iterator[dict[str, Any]]:
+    """The server-sent events of ``message``: its text and tool inputs cut into chunks."""
+    yield {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": USAGE}}
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "tool_use":
+            yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
+            whole, delta = json.dumps(block["input"]), "input_json_delta"
+        else:
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            whole, delta = block["text"], "text_delta"
+        for start in range(0, len(whole), chunk_chars):
+            piece = whole[start : start + chunk_chars]
+            body = (
+                {"type": delta, "partial_json": piece}
+                if delta == "input_json_delta"
+                else {"type": delta, "text": piece}
+            )
+            yield {"type": "content_block_delta", "index": index, "delta": body}
+        yield {"type": "content_block_stop", "index": index}
+    final_usage = {"output_tokens": USAGE["output_tokens"]}
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": final_usage,
+    }
+    yield {"type": "message_stop"}
+
+
 class ScriptedModelServer:
     def __init__(self, agent_model: str = "claude-sonnet-5-5") -> None:
         self.agent_model = agent_model
@@ -104,6 +134,10 @@ class ScriptedModelServer:
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
         # Time spent answering, measured inside the server: the "model latency" a benchmark subtracts.
         self.busy_seconds = 0.0
+        # Streamed replies: characters per chunk, the pause between chunks, and each event sent with when.
+        self.chunk_chars = 64
+        self.chunk_seconds = 0.0
+        self.streamed: list[tuple[dict[str, Any], float]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-model", daemon=True)
@@ -144,60 +178,85 @@ class ScriptedModelServer:
                 return self._script.popleft()
             return self.responder(request) if self.responder else error(500, "api_error")
 
+    def _sent(self, out: Any, event: dict[str, Any]) -> None:
+        """One server-sent event written out, and noted with when."""
+        out.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+        out.flush()
+        with self._lock:
+            self.streamed.append((event, time.perf_counter()))
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("Handler", (_Handler,), {"model_server": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
 
-            def do_POST(self) -> None:
-                started = time.perf_counter()
-                try:
-                    self._answer_post()
-                finally:
-                    with server._lock:
-                        server.busy_seconds += time.perf_counter() - started
+class _Handler(BaseHTTPRequestHandler):
+    """The Messages API's one route, answered from the server's script (``model_server``)."""
 
-            def _answer_post(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                request = json.loads(self.rfile.read(length) or b"{}")
-                if self.path.split("?")[0] != "/v1/messages":
-                    self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "no route"}})
-                    return
-                reply = server._answer(request)
-                if reply.delay_seconds:
-                    threading.Event().wait(reply.delay_seconds)
-                if reply.status != 200:
-                    body = {"type": "error", "error": {"type": reply.error_type, "message": reply.error_type}}
-                    self._send(reply.status, body, {"retry-after-ms": "1", "x-should-retry": "true"})
-                    return
-                self._send(
-                    200,
-                    {
-                        "id": f"msg_{uuid.uuid4().hex[:24]}",
-                        "type": "message",
-                        "role": "assistant",
-                        "model": request.get("model"),
-                        "content": reply.content,
-                        "stop_reason": reply.stop_reason,
-                        "stop_sequence": None,
-                        "usage": USAGE,
-                    },
-                )
+    model_server: ScriptedModelServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
 
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(raw)
+    def do_POST(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._answer_post()
+        finally:
+            with self.model_server._lock:
+                self.model_server.busy_seconds += time.perf_counter() - started
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+    def _answer_post(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        request = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.split("?")[0] != "/v1/messages":
+            self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "no route"}})
+            return
+        reply = self.model_server._answer(request)
+        if reply.delay_seconds:
+            threading.Event().wait(reply.delay_seconds)
+        if reply.status != 200:
+            body = {"type": "error", "error": {"type": reply.error_type, "message": reply.error_type}}
+            self._send(reply.status, body, {"retry-after-ms": "1", "x-should-retry": "true"})
+            return
+        message = {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": request.get("model"),
+            "content": reply.content,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": None,
+            "usage": USAGE,
+        }
+        if request.get("stream"):
+            self._stream(message, reply.chunk_seconds or self.model_server.chunk_seconds)
+        else:
+            self._send(200, message)
 
-        return Handler
+    def _stream(self, message: dict[str, Any], chunk_seconds: float) -> None:
+        """The message as the Messages API streams it (server-sent events), in small chunks."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for event in stream_events(message, self.model_server.chunk_chars):
+                if event["type"] == "content_block_delta" and chunk_seconds:
+                    threading.Event().wait(chunk_seconds)
+                self.model_server._sent(self.wfile, event)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client closed the stream (a cancelled run)
+
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

@@ -121,3 +121,16 @@ class _Files:
 
     def write_files(self, files: dict[str, str]) -> None:
         self.files = files
+
+
+def test_a_reply_may_be_as_long_as_the_model_allows_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qai.settings import load_settings
+    from qai_agent.config import AgentSettings
+    from qai_agent.pricing import FALLBACK_MAX_OUTPUT, max_output_tokens
+
+    assert max_output_tokens("claude-sonnet-5-5") == 128_000
+    assert max_output_tokens("claude-haiku-4-5-20251001") == 64_000
+    assert max_output_tokens("claude-sonnet-50") == FALLBACK_MAX_OUTPUT  # a prefix only at a dash
+    assert load_settings(AgentSettings).max_tokens == 128_000
+    monkeypatch.setenv("AGENT_MAX_TOKENS", "8000")
+    assert load_settings(AgentSettings).max_tokens == 8000

@@ -152,3 +152,11 @@ def test_ctrl_c_offers_to_stop_the_run(no_wait: None) -> None:
     with pytest.raises(RunDetachedError):  # "no": the run goes on, unwatched
         follow_run(api, "/r", Console(record=True), timeout=60, confirm=lambda question: False)
     assert ("POST", "/r/cancel") not in api.calls
+
+
+def test_what_the_model_is_writing_shows_in_the_spinner_not_the_log() -> None:
+    from qai_tools.run_progress import activity, event_line
+
+    writing = event(5, "writing", "writing app/page.tsx (3.2 kB so far)", turn=2, tool="createOrUpdateFiles")
+    assert event_line(writing) is None
+    assert activity(writing, "Turn 2 of 15") == "Turn 2 of 15 · writing app/page.tsx (3.2 kB so far)"

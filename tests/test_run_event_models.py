@@ -3,6 +3,7 @@ each naming the data keys the agent records for it."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
@@ -47,13 +48,15 @@ def test_the_events_real_runs_record_each_match_the_model_of_their_kind(
     checked: None, api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer
 ) -> None:
     # A run with every kind of step: a command, files written, edited and read, a tool the agent
-    # does not know, a build check that fails and then passes, and a link left out of the saved app.
+    # does not know, a build check that fails and then passes, a link left out of the saved app, and
+    # a reply streamed slowly.
     model_server.script(
         sm.terminal("mkdir -p lib && ln -s ../package.json lib/link.json && echo made"),
         sm.write_files({"app/page.tsx": BROKEN_PAGE}),
         sm.tool("paint", {"colour": "red"}),
         sm.summary("A page."),
-        sm.write_files({"app/page.tsx": FIXED_PAGE}),
+        # Streamed slowly enough (3 chunks, 0.6 s apart) to show what the model is writing.
+        dataclasses.replace(sm.write_files({"app/page.tsx": FIXED_PAGE}), chunk_seconds=0.6),
         sm.edit_file("app/page.tsx", ("<h1>", "<h1 className='title'>")),
         sm.read_files(["app/page.tsx"]),
         sm.summary("A page, fixed."),

@@ -184,3 +184,21 @@ describe("usageText", () => {
     expect(usageText(undefined)).toBeNull();
   });
 });
+
+describe("writing events", () => {
+  const writing = (seq: number, bytes: number): RunEvent => ({
+    seq,
+    at,
+    kind: "writing",
+    text: `writing app/page.tsx (${(bytes / 1000).toFixed(1)} kB so far)`,
+    data: { turn: 1, tool: "createOrUpdateFiles", path: "app/page.tsx", bytes },
+  });
+  it("show only the newest, while it is the last line", () => {
+    const events = [writing(1, 1000), writing(2, 2000)];
+    expect(shownEvents(events).map((e) => e.seq)).toEqual([2]);
+    expect(eventText(writing(2, 3200))).toBe("Claude is writing app/page.tsx (3.2 kB so far)");
+    const done: RunEvent = { seq: 3, at, kind: "files", text: "Edited app/page.tsx", data: { edited: ["app/page.tsx"] } };
+    expect(shownEvents([...events, done]).map((e) => e.seq)).toEqual([3]);
+    expect(eventText(done)).toBe("Edited app/page.tsx");
+  });
+});

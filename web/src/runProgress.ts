@@ -38,9 +38,14 @@ function commandRunning(event: RunEvent): boolean {
   return event.kind === "command" && event.data.status === COMMAND_RUNNING;
 }
 
-/** The events to list: a command still running shows once, as the last line, until its result replaces it. */
+/** Live lines: a command still running, or what the model is writing as its reply streams. */
+function live(event: RunEvent): boolean {
+  return commandRunning(event) || event.kind === "writing";
+}
+
+/** The events to list: a live line shows once, as the last line, until what follows replaces it. */
 export function shownEvents(events: RunEvent[]): RunEvent[] {
-  return events.filter((event, index) => !(commandRunning(event) && index < events.length - 1));
+  return events.filter((event, index) => !(live(event) && index < events.length - 1));
 }
 
 /** An event's line of text. */
@@ -54,6 +59,8 @@ export function eventText(event: RunEvent): string {
     }
     case "model":
       return `${event.text} (${event.data.outputTokens} tokens written)`;
+    case "writing":
+      return `Claude is ${event.text}`;
     default:
       return event.text;
   }

@@ -9,7 +9,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from qai.app_files import DEFAULT_MAX_BYTES
 from qai.settings import Settings
-from qai_agent.pricing import DEFAULT_PRICES, ModelPrice
+from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, max_output_tokens
 
 # Current models from the anthropic SDK's model list: a Sonnet to build, a Haiku for the short texts.
 DEFAULT_AGENT_MODEL = "claude-sonnet-5-5"
@@ -22,7 +22,8 @@ class AgentSettings(Settings):
     model: str = Field(DEFAULT_AGENT_MODEL, validation_alias="AGENT_MODEL")
     fast_model: str = Field(DEFAULT_FAST_MODEL, validation_alias="AGENT_FAST_MODEL")
     max_turns: PositiveInt = Field(15, validation_alias="AGENT_MAX_TURNS")
-    max_tokens: PositiveInt = Field(16000, validation_alias="AGENT_MAX_TOKENS")
+    # Unset: as much as the model allows in one reply (pricing.max_output_tokens).
+    max_tokens_setting: PositiveInt | None = Field(None, validation_alias="AGENT_MAX_TOKENS")
     history_messages: PositiveInt = Field(5, validation_alias="AGENT_HISTORY_MESSAGES")
     command_timeout_seconds: PositiveFloat = Field(120, validation_alias="AGENT_COMMAND_TIMEOUT_SECONDS")
     # Time kept back from the Lambda deadline to record the outcome once the loop stops.
@@ -59,6 +60,10 @@ class AgentSettings(Settings):
     local_preview_max_running: PositiveInt = 6
     # A new sandbox's dev server starts at once (during the model's first turn), not on the first preview.
     local_preview_prestart: bool = True
+
+    @property
+    def max_tokens(self) -> int:
+        return self.max_tokens_setting or max_output_tokens(self.model)
 
 
 def prices(settings: AgentSettings) -> dict[str, ModelPrice]:

@@ -11,8 +11,9 @@ import anthropic
 from qai.runs import RunUsage
 from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, call_cost, price_of
 from qai_agent.prompts import agent_system_prompt, extract_summary
-from qai_agent.run_log import RunLog, tool_event, tool_started
+from qai_agent.run_log import RunLog, RunStoppedError, tool_event, tool_started
 from qai_agent.sandboxes.base import SandboxDescription
+from qai_agent.streaming import CancelWatch, StreamProgress
 from qai_agent.tools import TOOLS, ToolRunner
 
 CUT_OFF_NOTE = (
@@ -129,15 +130,28 @@ class _AgentLoop:
         return LoopResult(None, "max_turns", self.max_turns, checks=self.checks)
 
     def _model_turn(self, turn: int) -> anthropic.types.Message:
-        """One model call on the whole conversation, counted and logged."""
-        response = self.client.messages.create(
+        """One model call on the whole conversation, streamed (its progress shown, a cancel closing
+        it at once), counted and logged."""
+        progress = StreamProgress(self.log, turn)
+        with self.client.messages.stream(
             model=self.model,
             max_tokens=self.max_tokens,
             system=self.system,  # type: ignore[arg-type]
             tools=self.tools,  # type: ignore[arg-type]
             messages=_with_conversation_breakpoint(self.messages),  # type: ignore[arg-type]
             timeout=max(self.deadline.seconds_left(), 1.0),
-        )
+        ) as stream:
+            with CancelWatch(self.log, stream.close) as watch:
+                try:
+                    for event in stream:
+                        progress.on_event(event)
+                except Exception:
+                    if not watch.cancelled:
+                        raise
+            if watch.cancelled:
+                self._count_cut_short(stream)
+                raise RunStoppedError("The user cancelled the run during a model call")
+            response = stream.get_final_message()
         self.meter.add(response.usage, self.model)
         self.meter.model_turns += 1
         if self.log:
@@ -150,6 +164,14 @@ class _AgentLoop:
                 outputTokens=usage.output_tokens,
             )
         return response
+
+    def _count_cut_short(self, stream: Any) -> None:
+        """The tokens of a call closed mid-way: its input was read, and some output written."""
+        try:
+            usage = stream.current_message_snapshot.usage
+        except AssertionError:  # closed before the message started: nothing was counted
+            return
+        self.meter.add(usage, self.model)
 
     def _after_cut_off(self, text: str, turn: int) -> LoopResult | None:
         """A reply cut off at the output limit: its tool calls are dropped, its summary still counts."""

@@ -1,4 +1,5 @@
-"""What a run's model calls cost: USD per million tokens of each kind, per model.
+"""What the agent knows of each model: what its calls cost (USD per million tokens of each kind),
+and how much it may write in one reply.
 
 The built-in prices are Anthropic's list prices of current Claude models (5-minute cache writes);
 ``AGENT_PRICES`` (JSON: model id → {input, output, cacheRead, cacheWrite}) adds models or
@@ -68,3 +69,27 @@ def call_cost(price: ModelPrice, usage: Any) -> float:
         + price.cache_read * (getattr(usage, "cache_read_input_tokens", 0) or 0)
         + price.cache_write * (getattr(usage, "cache_creation_input_tokens", 0) or 0)
     )
+
+
+# The most output one reply may have, per model (the Messages API refuses more); a model not listed
+# gets FALLBACK_MAX_OUTPUT. Streaming makes replies this long practical (no request timeout).
+MAX_OUTPUT_TOKENS = {
+    "claude-fable-5": 128_000,
+    "claude-opus-5": 128_000,
+    "claude-sonnet-5": 128_000,
+    "claude-haiku-5": 128_000,
+    "claude-opus-4-8": 128_000,
+    "claude-opus-4-7": 128_000,
+    "claude-opus-4-6": 128_000,
+    "claude-opus-4-5": 64_000,
+    "claude-sonnet-4-6": 64_000,
+    "claude-sonnet-4-5": 64_000,
+    "claude-haiku-4-5": 64_000,
+}
+FALLBACK_MAX_OUTPUT = 16_000
+
+
+def max_output_tokens(model: str) -> int:
+    """The longest prefix of ``model`` in MAX_OUTPUT_TOKENS decides (claude-sonnet-5-5 → claude-sonnet-5)."""
+    known = [prefix for prefix in MAX_OUTPUT_TOKENS if model == prefix or model.startswith(prefix + "-")]
+    return MAX_OUTPUT_TOKENS[max(known, key=len)] if known else FALLBACK_MAX_OUTPUT

@@ -13,6 +13,7 @@ best effort: an event that cannot be written is logged, never a reason to fail t
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from qai.db import Database
 logger = Logger()
 
 MAX_EVENTS = 400
+MAX_WRITING_EVENTS = 300
 MAX_TEXT = 500
 MAX_OUTPUT = 2000
 FLUSH_INTERVAL_SECONDS = 0.5
@@ -37,35 +39,49 @@ class RunStoppedError(Exception):
 
 
 class RunLog:
+    """The run's events on their way to the database. Thread-safe: while a model call streams, a
+    watcher thread asks for the cancel flag (streaming.py)."""
+
     def __init__(self, database: Database, run_id: str, *, cancel_requested: bool = False) -> None:
         self._database = database
         self.run_id = run_id
         self.cancel_requested = cancel_requested
+        self._lock = threading.RLock()
         self._recorded = 0
+        self._writing = 0
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self._written_at = time.monotonic()  # also when the cancel flag was last read
 
     def record(self, kind: str, text: str, **data: Any) -> None:
-        if self._recorded > MAX_EVENTS:
-            return
-        if self._recorded == MAX_EVENTS:
-            kind, text, data = "error", f"More than {MAX_EVENTS} events: the rest are not recorded.", {}
-        self._pending.append((kind, text[:MAX_TEXT], data))
-        self._recorded += 1
+        with self._lock:
+            if kind == "writing":  # progress of a streamed call: bounded on its own
+                if self._writing < MAX_WRITING_EVENTS:
+                    self._writing += 1
+                    self._pending.append((kind, text[:MAX_TEXT], data))
+                return
+            if self._recorded > MAX_EVENTS:
+                return
+            if self._recorded == MAX_EVENTS:
+                kind, text, data = "error", f"More than {MAX_EVENTS} events: the rest are not recorded.", {}
+            self._pending.append((kind, text[:MAX_TEXT], data))
+            self._recorded += 1
 
     def flush(self, *, now: bool = False) -> None:
         """Write the pending events (unless the last write was under FLUSH_INTERVAL_SECONDS ago and
         ``now`` is not asked for), and learn whether the run was cancelled."""
-        if not self._pending or (not now and time.monotonic() - self._written_at < FLUSH_INTERVAL_SECONDS):
-            return
-        self._write()
+        with self._lock:
+            if not self._pending or (not now and time.monotonic() - self._written_at < FLUSH_INTERVAL_SECONDS):
+                return
+            self._write()
 
     def drain(self) -> list[tuple[str, str, dict[str, Any]]]:
         """The pending events, handed over to be written with the run's reply."""
-        pending, self._pending = self._pending, []
-        return pending
+        with self._lock:
+            pending, self._pending = self._pending, []
+            return pending
 
     def _write(self) -> None:
+        # Under the lock: the watcher's write and the loop's are one after the other, in order.
         pending = self.drain()
         try:
             asked = self._database.in_autocommit(
@@ -77,11 +93,16 @@ class RunLog:
         self._written_at = time.monotonic()
         self.cancel_requested = self.cancel_requested or asked
 
-    def stop_requested(self) -> bool:
-        """Whether the user cancelled the run, as of at most CANCEL_POLL_SECONDS ago."""
-        if not self.cancel_requested and time.monotonic() - self._written_at >= CANCEL_POLL_SECONDS:
-            self._write()
-        return self.cancel_requested
+    def stop_requested(self, max_age: float = CANCEL_POLL_SECONDS) -> bool:
+        """Whether the user cancelled the run, as of at most ``max_age`` seconds ago."""
+        with self._lock:
+            if not self.cancel_requested and time.monotonic() - self._written_at >= max_age:
+                self._write()
+            return self.cancel_requested
+
+    def release_connection(self) -> None:
+        """Close the database connection of the calling thread (a watcher's, as it ends)."""
+        self._database.close()
 
     def stop_if_requested(self) -> None:
         if self.stop_requested():

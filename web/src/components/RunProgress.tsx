@@ -5,6 +5,7 @@ import {
   IconCheck,
   IconCircleDot,
   IconFile,
+  IconPencil,
   IconPlayerStop,
   IconTerminal2,
   IconX,
@@ -31,10 +32,12 @@ const ICONS = {
   files: IconFile,
   check: IconCheck,
   error: IconAlertCircle,
+  writing: IconPencil,
 } satisfies Record<RunEvent["kind"], typeof IconCheck>;
 
 function EventIcon({ event }: { event: RunEvent }) {
-  const Icon = event.kind === "check" && eventFailed(event) ? IconX : ICONS[event.kind];
+  // A kind newer than this build (a client cached while the API moved on) gets the plain dot.
+  const Icon = event.kind === "check" && eventFailed(event) ? IconX : (ICONS[event.kind] ?? IconCircleDot);
   return (
     <ThemeIcon size="sm" variant="light" color={eventTone(event)}>
       <Icon size={14} />

@@ -200,6 +200,16 @@ class CheckEventData(TypedDict):
 
 
 @with_config(ConfigDict(extra="allow"))
+class WritingEventData(TypedDict):
+    """What the model is writing while its reply streams (at most one such event a second)."""
+
+    turn: int
+    tool: Annotated[str | None, Field(description="The tool whose input is being written; null for text.")]
+    path: Annotated[str | None, Field(description="The file it is about, once its input names one.")]
+    bytes: Annotated[int, Field(description="How much of this block has arrived so far.")]
+
+
+@with_config(ConfigDict(extra="allow"))
 class ErrorEventData(TypedDict):
     """Nothing: the event's text says what went wrong."""
 
@@ -240,11 +250,16 @@ class ErrorEvent(_RunEventBase):
     data: ErrorEventData
 
 
+class WritingEvent(_RunEventBase):
+    kind: Literal["writing"]
+    data: WritingEventData
+
+
 # A named alias, so that the OpenAPI document has one "RunEvent" schema: oneOf the kinds, by "kind".
 RunEvent = TypeAliasType(
     "RunEvent",
     Annotated[
-        StatusEvent | ModelEvent | CommandEvent | FilesEvent | CheckEvent | ErrorEvent,
+        StatusEvent | ModelEvent | CommandEvent | FilesEvent | CheckEvent | ErrorEvent | WritingEvent,
         Field(discriminator="kind"),
     ],
 )
