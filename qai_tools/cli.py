@@ -2,6 +2,7 @@
 
     qai new "a todo app with dark mode"       create a project and wait for the app
     qai say <projectId> "add a delete button" send a follow-up and wait
+    qai ask <projectId> "where is the state?" ask about the app (nothing is changed) and wait
     qai cancel <projectId>                    stop the project's queued or running run
     qai list                                  your projects
     qai show <projectId>                      the conversation
@@ -10,7 +11,7 @@
     qai restore <fragmentId>                  make that version the newest again
     qai download <fragmentId> [dir]           that version as a runnable app in dir (default ./<name>)
 
-`new` and `say` show the run as it happens: the model's turn, each command, the files written, the
+`new`, `say` and `ask` show the run as it happens: the model's turn, each command, the files written, the
 build check. Ctrl-C asks whether to stop the run (its credit comes back) or leave it running. They
 exit with 2 when the app was saved but failed the agent's build check, 130 when left running.
 
@@ -225,10 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     new = commands.add_parser("new", help="create a project from a prompt")
     new.add_argument("prompt")
-    say = commands.add_parser("say", help="send a follow-up to a project")
-    say.add_argument("project_id")
-    say.add_argument("prompt")
-    for waiting in (new, say):
+    say = commands.add_parser("say", help="send a follow-up to a project: the agent changes the app")
+    ask = commands.add_parser("ask", help="ask about a project's app: the agent answers and changes nothing")
+    for follow_up in (say, ask):
+        follow_up.add_argument("project_id")
+        follow_up.add_argument("prompt")
+    for waiting in (new, say, ask):
         waiting.add_argument("--timeout", type=float, default=900, help="seconds to wait for the reply")
     commands.add_parser("cancel", help="stop the project's queued or running run").add_argument("project_id")
     commands.add_parser("list", help="list your projects")
@@ -256,7 +259,8 @@ def command_new(client: Client, args: argparse.Namespace) -> int:
 
 
 def command_say(client: Client, args: argparse.Namespace) -> int:
-    message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt})
+    mode = "ask" if args.command == "ask" else "build"
+    message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt, "mode": mode})
     reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
     return print_reply(client, args.project_id, reply)
 
@@ -322,6 +326,7 @@ def command_download(client: Client, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "new": command_new,
     "say": command_say,
+    "ask": command_say,
     "cancel": command_cancel,
     "list": command_list,
     "show": command_show,

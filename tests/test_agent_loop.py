@@ -9,8 +9,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from qai_agent.loop import Deadline, LoopResult, UsageMeter, run_agent_loop, short_text
-from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, price_of
+from qai_agent.loop import Deadline, LoopResult, run_agent_loop, short_text
+from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, UsageMeter, price_of
 from qai_agent.sandboxes.base import SandboxDescription
 from qai_agent.tools import ToolRunner
 from qai_tools import scripted_model as sm

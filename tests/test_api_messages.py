@@ -58,7 +58,18 @@ def test_conversation_lists_messages_with_fragment_paths_not_contents(api: Api, 
     assert fragment["paths"] == ["README.md", "app/layout.tsx", "app/page.tsx"]
     assert "files" not in fragment
     assert fragment["createdAt"].endswith("Z")
-    assert set(second) == {"id", "projectId", "content", "role", "type", "createdAt", "updatedAt", "fragment", "run"}
+    assert set(second) == {
+        "id",
+        "projectId",
+        "content",
+        "role",
+        "type",
+        "mode",
+        "createdAt",
+        "updatedAt",
+        "fragment",
+        "run",
+    }
     assert second["run"] is None and first["run"]["status"] == "SUCCEEDED"
 
     status, full = api.call("GET", f"/projects/{project['id']}/fragments/{fragment_id}")

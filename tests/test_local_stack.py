@@ -110,6 +110,9 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         missing = stack.cli("say", "00000000-0000-4000-8000-000000000000", "hello")
         assert missing.returncode == 1
         assert missing.stderr.strip() == "error: Project not found"
+        asked = stack.cli("ask", project["id"], "what does the page say?")
+        assert asked.returncode == 0, asked.stderr
+        assert "preview:" not in asked.stdout and f"project: {project['id']}" in asked.stdout  # an answer, no version
 
         # Versions from the command line: the first one back as the newest, its preview, its download.
         first = items[1]["fragment"]

@@ -69,7 +69,8 @@ def test_adopts_the_original_apps_database_without_touching_rows(empty_database:
             conn.execute(f'SELECT {", ".join(c for c in cols)} FROM "{table}" ORDER BY id').fetchall()
             for table, cols in (
                 ("Project", ["id", "name", '"createdAt"', '"updatedAt"']),
-                ("Message", ["*"]),
+                # The original columns, untouched (the mode added after them: every old message built).
+                ("Message", ["id", "content", "role", "type", '"createdAt"', '"updatedAt"', '"projectId"']),
                 # The original columns, untouched; the columns added after them are empty.
                 ("Fragment", ["*"]),
             )
@@ -80,6 +81,8 @@ def test_adopts_the_original_apps_database_without_touching_rows(empty_database:
     assert [row[original_columns:] for row in after[2]] == [(None, None)] * len(before[2])
     assert [row[:original_columns] for row in after[2]] == before[2]
     assert after[:2] == before[:2]
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute('SELECT DISTINCT mode FROM "Message"').fetchall() == [("build",)]
     assert owner == (None,)
     assert prisma == (2,)
 

@@ -26,12 +26,16 @@ CREDITS = 3
 SLOW_COMMAND = "sleep 60"
 THINKING_SECONDS = 1.0  # each model turn: long enough to watch the run's events arrive
 REPLY = "Your todo app is ready. Add a few tasks and try it out!"
+ANSWER = "The page shows one heading: what you asked for."
 
 
 def agent_turn(request: dict[str, Any]) -> sm.Reply:
     """A run in three turns, so that there is something to watch: a command, the page, the summary.
     A prompt that says "slowly" starts with a long command instead (for the Stop button)."""
     messages, prompt = request.get("messages", []), sm.request_prompt(request)
+    if "answer questions" in str(request.get("system", "")):  # ask mode: read the page, then answer
+        answer = sm.read_files(["app/page.tsx"]) if len(messages) == 1 else sm.text(ANSWER)
+        return dataclasses.replace(answer, delay_seconds=THINKING_SECONDS)
     if len(messages) == 1:
         reply = sm.terminal(SLOW_COMMAND if "slowly" in prompt else "echo building the app")
     elif len(messages) == 3:
@@ -165,6 +169,25 @@ def test_build_watch_preview_files_follow_up_and_restore(page: Page, stack: Runn
     expect(page.get_by_text("Restored the version")).to_be_visible()
     expect(versions.get_by_role("listitem")).to_have_count(3)
     expect(versions.get_by_role("listitem").first).to_contain_text("current")
+
+
+def test_ask_about_the_app_and_nothing_changes(page: Page, stack: RunningStack) -> None:
+    status, project = stack.call("POST", "/projects", {"value": "an app to ask about"}, user="curious-user")
+    assert status == 201
+    stack.wait_for_messages(project["id"], 2, user="curious-user")
+    open_as(page, "curious-user", f"{stack.api_url}/#/projects/{project['id']}")
+    expect(page.get_by_text(REPLY)).to_be_visible(timeout=60_000)
+    mode = page.get_by_label("Mode")
+    mode.get_by_text("Ask", exact=True).click()  # Mantine's SegmentedControl: hidden radios under labels
+    question = page.get_by_label("Ask about the app (nothing is changed)")
+    question.fill("what does the page show?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text(ANSWER)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("question", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Versions").click()
+    expect(page.get_by_label("Versions").get_by_role("listitem")).to_have_count(1)  # no new version
+    mode.get_by_text("Build", exact=True).click()
+    expect(page.get_by_label("Ask for a change")).to_be_visible()
 
 
 def test_stop_a_run(page: Page, stack: RunningStack) -> None:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
 from qai.dependencies import Dependencies
-from qai.models import Fragment, Message, MessageList, PreviewState, PromptInput, Run
+from qai.models import FollowUpInput, Fragment, Message, MessageList, PreviewState, Run
 from qai.services import conversation, fragments, previews, runs
 
 logger = Logger()
@@ -40,11 +40,12 @@ def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path par
 
 @app.post(
     "/projects/<projectId>/messages",
-    summary="Send a follow-up; the agent changes the same app",
+    summary="Send a follow-up: build changes the same app, ask answers about it without changing it",
     responses=documented_responses(created=Message, errors=(*COMMON_ERRORS, 409, 429)),
 )
-def post_message(projectId: str, body: Annotated[PromptInput, Body()]) -> Response[Message]:  # noqa: N803
-    message = conversation.post_message(dependencies(app), caller(app), resource_id(projectId, "Project"), body.value)
+def post_message(projectId: str, body: Annotated[FollowUpInput, Body()]) -> Response[Message]:  # noqa: N803
+    project_id = resource_id(projectId, "Project")
+    message = conversation.post_message(dependencies(app), caller(app), project_id, body.value, body.mode)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { components } from "../../openapi.json";
-import { longestPrompt, PROMPT_LIMIT, PROMPT_PATTERN } from "./prompt";
+import { isMode, longestPrompt, MODES, PROMPT_LIMIT, PROMPT_PATTERN } from "./prompt";
 
 describe("the prompt limit, read from the OpenAPI document", () => {
   const rule = new RegExp(PROMPT_PATTERN);
@@ -19,5 +19,14 @@ describe("the prompt limit, read from the OpenAPI document", () => {
   it("fails loudly when the pattern no longer bounds the length", () => {
     expect(longestPrompt("^x(?:y{0,8}z)?$")).toBe(10);
     expect(() => longestPrompt("^.+$")).toThrow(/sets no length/);
+  });
+});
+
+describe("modes", () => {
+  it("name every mode of the document, and tell a mode from any other text", () => {
+    expect(Object.keys(MODES)).toEqual(["build", "ask"]);
+    expect(isMode("ask")).toBe(true);
+    expect(isMode("chat")).toBe(false);
+    expect(isMode("toString")).toBe(false);
   });
 });

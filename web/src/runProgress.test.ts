@@ -90,6 +90,7 @@ function message(id: string, status: RunStatus | null): Message {
     content: "a todo app",
     role: "USER",
     type: "RESULT",
+    mode: "build",
     createdAt: at,
     updatedAt: at,
     fragment: null,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 
-from qai.runs import RunUsage
-from qai_agent.pricing import DEFAULT_PRICES, ModelPrice, call_cost, price_of
+from qai_agent.pricing import UsageMeter
 from qai_agent.prompts import agent_system_prompt, extract_summary
-from qai_agent.run_log import RunLog, RunStoppedError, tool_event, tool_started
+from qai_agent.run_log import RunLog, tool_event, tool_started
 from qai_agent.sandboxes.base import SandboxDescription
-from qai_agent.streaming import CancelWatch, StreamProgress
+from qai_agent.streaming import streamed_call
 from qai_agent.tools import TOOLS, ToolRunner
 
 CUT_OFF_NOTE = (
@@ -28,22 +27,6 @@ CHECK_FAILED_NOTE = (
     "Fix this with the tools, then reply with a new <task_summary>…</task_summary> block."
 )
 CACHED = {"type": "ephemeral"}
-
-
-@dataclass
-class UsageMeter(RunUsage):
-    """Tokens and cost over every model call of a run, added up as the SDK reports them."""
-
-    prices: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES, repr=False)
-
-    def add(self, usage: Any, model: str) -> None:
-        self.input_tokens += usage.input_tokens or 0
-        self.output_tokens += usage.output_tokens or 0
-        self.cache_read_tokens += getattr(usage, "cache_read_input_tokens", 0) or 0
-        self.cache_write_tokens += getattr(usage, "cache_creation_input_tokens", 0) or 0
-        self.model_calls += 1
-        price = price_of(model, self.prices)
-        self.cost_usd = None if price is None or self.cost_usd is None else self.cost_usd + call_cost(price, usage)
 
 
 @dataclass(frozen=True)
@@ -130,29 +113,19 @@ class _AgentLoop:
         return LoopResult(None, "max_turns", self.max_turns, checks=self.checks)
 
     def _model_turn(self, turn: int) -> anthropic.types.Message:
-        """One model call on the whole conversation, streamed (its progress shown, a cancel closing
-        it at once), counted and logged."""
-        progress = StreamProgress(self.log, turn)
-        with self.client.messages.stream(
+        """One model call on the whole conversation, streamed, counted and logged."""
+        response = streamed_call(
+            self.client,
+            log=self.log,
+            turn=turn,
+            meter=self.meter,
             model=self.model,
             max_tokens=self.max_tokens,
-            system=self.system,  # type: ignore[arg-type]
-            tools=self.tools,  # type: ignore[arg-type]
-            messages=_with_conversation_breakpoint(self.messages),  # type: ignore[arg-type]
+            system=self.system,
+            tools=self.tools,
+            messages=_with_conversation_breakpoint(self.messages),
             timeout=max(self.deadline.seconds_left(), 1.0),
-        ) as stream:
-            with CancelWatch(self.log, stream.close) as watch:
-                try:
-                    for event in stream:
-                        progress.on_event(event)
-                except Exception:
-                    if not watch.cancelled:
-                        raise
-            if watch.cancelled:
-                self._count_cut_short(stream)
-                raise RunStoppedError("The user cancelled the run during a model call")
-            response = stream.get_final_message()
-        self.meter.add(response.usage, self.model)
+        )
         self.meter.model_turns += 1
         if self.log:
             usage = response.usage
@@ -164,14 +137,6 @@ class _AgentLoop:
                 outputTokens=usage.output_tokens,
             )
         return response
-
-    def _count_cut_short(self, stream: Any) -> None:
-        """The tokens of a call closed mid-way: its input was read, and some output written."""
-        try:
-            usage = stream.current_message_snapshot.usage
-        except AssertionError:  # closed before the message started: nothing was counted
-            return
-        self.meter.add(usage, self.model)
 
     def _after_cut_off(self, text: str, turn: int) -> LoopResult | None:
         """A reply cut off at the output limit: its tool calls are dropped, its summary still counts."""

@@ -11,10 +11,13 @@ unknown, never a guessed figure.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, NonNegativeFloat
 from pydantic.alias_generators import to_camel
+
+from qai.runs import RunUsage
 
 PER_TOKEN = 1 / 1_000_000
 
@@ -93,3 +96,19 @@ def max_output_tokens(model: str) -> int:
     """The longest prefix of ``model`` in MAX_OUTPUT_TOKENS decides (claude-sonnet-5-5 → claude-sonnet-5)."""
     known = [prefix for prefix in MAX_OUTPUT_TOKENS if model == prefix or model.startswith(prefix + "-")]
     return MAX_OUTPUT_TOKENS[max(known, key=len)] if known else FALLBACK_MAX_OUTPUT
+
+
+@dataclass
+class UsageMeter(RunUsage):
+    """Tokens and cost over every model call of a run, added up as the SDK reports them."""
+
+    prices: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES, repr=False)
+
+    def add(self, usage: Any, model: str) -> None:
+        self.input_tokens += usage.input_tokens or 0
+        self.output_tokens += usage.output_tokens or 0
+        self.cache_read_tokens += getattr(usage, "cache_read_input_tokens", 0) or 0
+        self.cache_write_tokens += getattr(usage, "cache_creation_input_tokens", 0) or 0
+        self.model_calls += 1
+        price = price_of(model, self.prices)
+        self.cost_usd = None if price is None or self.cost_usd is None else self.cost_usd + call_cost(price, usage)

@@ -37,6 +37,15 @@ A short, high-level summary of what you built or changed.
 Do not write the summary early, do not wrap it in backticks, and do not use tools after it."""
 
 
+ASK_SYSTEM_PROMPT = """You answer questions about a web app a user is building with an AI builder \
+(Next.js, React, TypeScript, Tailwind CSS, shadcn/ui). You cannot change the app in this \
+conversation: you read it. Use the tools to look at the files you need (listFiles, readFiles, \
+searchFiles) before you answer; do not guess what a file holds.
+
+Answer the question directly, in plain text a person reads in a chat: short paragraphs or a few \
+lines, file paths where they help, small code excerpts only when they make the point. If the user \
+wants something changed, say what you would change and suggest they send it in Build mode."""
+
 TITLE_SYSTEM_PROMPT = (
     "You name apps. Given a summary of an app, answer with its title only: at most 3 words, "
     "title case, no punctuation, no quotes."

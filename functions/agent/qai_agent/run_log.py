@@ -132,6 +132,13 @@ def tool_event(log: RunLog, name: str, arguments: Any, content: str, is_error: b
     elif name == "editFile":
         path = str(arguments.get("path", ""))
         log.record("files", content if is_error else f"Edited {path}", edited=[path], error=is_error)
+    elif name == "listFiles":
+        log.record("files", "Listed the app's files", error=is_error)
+    elif name == "searchFiles":
+        pattern = str(arguments.get("pattern", ""))[:200]
+        log.record(
+            "files", content if is_error else f"Searched the files for {pattern}", searched=pattern, error=is_error
+        )
     elif name == "readFiles":
         paths = [str(p) for p in arguments.get("files", [])][:50]
         log.record("files", f"Read {len(paths)} file(s)", read=paths, error=is_error)

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from qai_agent.run_log import RunLog
+import anthropic
+
+from qai_agent.pricing import UsageMeter
+from qai_agent.run_log import RunLog, RunStoppedError
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 # How often the watcher asks, and how old the answer it gets may be (the log reads the database).
@@ -117,3 +120,34 @@ class CancelWatch:
                     return
         finally:
             self._log.release_connection()
+
+
+def streamed_call(
+    client: anthropic.Anthropic, *, log: RunLog | None, turn: int, meter: UsageMeter, model: str, **request: Any
+) -> anthropic.types.Message:
+    """One model call, streamed: its progress shown, a cancel closing it at once (RunStoppedError,
+    the tokens of the cut-short call counted), its usage added to ``meter``."""
+    progress = StreamProgress(log, turn)
+    with client.messages.stream(model=model, **request) as stream:
+        with CancelWatch(log, stream.close) as watch:
+            try:
+                for event in stream:
+                    progress.on_event(event)
+            except Exception:
+                if not watch.cancelled:
+                    raise
+        if watch.cancelled:
+            _count_cut_short(stream, meter, model)
+            raise RunStoppedError("The user cancelled the run during a model call")
+        response = stream.get_final_message()
+    meter.add(response.usage, model)
+    return response
+
+
+def _count_cut_short(stream: Any, meter: UsageMeter, model: str) -> None:
+    """The tokens of a call closed mid-way: its input was read, and some output written."""
+    try:
+        usage = stream.current_message_snapshot.usage
+    except AssertionError:  # closed before the message started: nothing was counted
+        return
+    meter.add(usage, model)

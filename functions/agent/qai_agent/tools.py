@@ -11,6 +11,17 @@ from typing import Any
 from qai_agent.edits import apply_edits, parse_edits
 from qai_agent.sandboxes.base import Sandbox, SandboxPathError, app_relative_path
 
+# Also one of ask mode's read-only tools (ask.py).
+READ_FILES_TOOL: dict[str, Any] = {
+    "name": "readFiles",
+    "description": "Read files of the app. Returns each path with its content.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"files": {"type": "array", "items": {"type": "string"}}},
+        "required": ["files"],
+    },
+}
+
 TOOLS: list[dict[str, Any]] = [
     {
         "name": "terminal",
@@ -68,15 +79,7 @@ TOOLS: list[dict[str, Any]] = [
             "required": ["path", "edits"],
         },
     },
-    {
-        "name": "readFiles",
-        "description": "Read files of the app. Returns each path with its content.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"files": {"type": "array", "items": {"type": "string"}}},
-            "required": ["files"],
-        },
-    },
+    READ_FILES_TOOL,
 ]
 
 

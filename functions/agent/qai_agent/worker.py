@@ -27,11 +27,14 @@ from qai.models import AgentRunRequest
 from qai.replies import RunTakenOverError, record_reply
 from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
+from qai_agent.ask import AppFiles, answer_question
 from qai_agent.check import check_app
 from qai_agent.config import AgentSettings, prices
 from qai_agent.dependencies import AgentDependencies, ModelAccess
-from qai_agent.loop import Deadline, UsageMeter, run_agent_loop, short_text
+from qai_agent.loop import Deadline, run_agent_loop, short_text
+from qai_agent.pricing import UsageMeter
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
+from qai_agent.run_errors import FinalRunError, LostRunError, RetryLaterError
 from qai_agent.run_log import RunLog, RunStoppedError
 from qai_agent.sandboxes import SandboxConfigurationError
 from qai_agent.sandboxes.base import Sandbox
@@ -49,33 +52,10 @@ CHECK_ERROR_LIMIT = 4000
 OUTCOME_METRICS = {"succeeded": "RunsSucceeded", "failed": "RunsFailed", "cancelled": "RunsCancelled"}
 
 
-class FinalRunError(Exception):
-    """A failure that another attempt would not fix (configuration, no summary, the deadline).
-
-    ``reply`` is what the user is told, when there is more to say than the generic error reply.
-    """
-
-    def __init__(self, message: str, *, reply: str | None = None) -> None:
-        super().__init__(message)
-        self.reply = reply
-
-
-class RetryLaterError(Exception):
-    """The queue should deliver this message again, after ``delay_seconds``."""
-
-    def __init__(self, message: str, delay_seconds: int) -> None:
-        super().__init__(message)
-        self.delay_seconds = delay_seconds
-
-
-class LostRunError(Exception):
-    """The run is no longer this worker's to finish (lease taken over, or the project deleted)."""
-
-
 @dataclass(frozen=True)
 class BuiltApp:
     reply: str
-    fragment: FragmentContent
+    fragment: FragmentContent | None  # None: an answer in ask mode, which changes nothing
 
 
 def model_client(model: ModelAccess) -> anthropic.Anthropic:
@@ -94,9 +74,10 @@ def _title(text: str | None, request: str) -> str:
     return " ".join(words).strip(".,:;!?") or "Untitled"
 
 
-def build_app(
+def work_on_message(
     deps: AgentDependencies, request: AgentRunRequest, deadline: Deadline, meter: UsageMeter, log: RunLog
 ) -> BuiltApp:
+    """What the USER message asks for: the app built or changed, or (ask mode) an answer about it."""
     settings = deps.settings
 
     def load(conn: Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
@@ -111,7 +92,44 @@ def build_app(
     previous_files: dict[str, str] = dict(latest["files"]) if latest else {}
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
     prompt = first_user_message(current["content"], history, sorted(previous_files))
+    if current["mode"] == "ask":
+        return _answer(deps, prompt, previous_files, deadline, meter, log)
+    return build_app(deps, current["content"], prompt, latest, deadline, meter, log)
 
+
+def _answer(
+    deps: AgentDependencies, prompt: str, files: dict[str, str], deadline: Deadline, meter: UsageMeter, log: RunLog
+) -> BuiltApp:
+    """Ask mode: the model reads the newest version's files (no sandbox) and its text is the reply."""
+    client = model_client(deps.model)
+    log.record("status", "Reading the app to answer (nothing is changed)")
+    log.flush()
+    answer = answer_question(
+        client,
+        model=deps.settings.model,
+        max_tokens=deps.settings.max_tokens,
+        max_turns=deps.settings.max_turns,
+        app=AppFiles.of_version(files),
+        first_message=prompt,
+        meter=meter,
+        log=log,
+        timeout=max(deadline.seconds_left(), 1.0),
+    )
+    return BuiltApp(reply=answer, fragment=None)
+
+
+def build_app(
+    deps: AgentDependencies,
+    request_text: str,
+    prompt: str,
+    latest: psycopg.rows.DictRow | None,
+    deadline: Deadline,
+    meter: UsageMeter,
+    log: RunLog,
+) -> BuiltApp:
+    """The app built (or changed) in a sandbox by the tool loop, checked, and snapshotted."""
+    settings = deps.settings
+    previous_files: dict[str, str] = dict(latest["files"]) if latest else {}
     client = model_client(deps.model)
     try:
         opened = open_app(deps.sandboxes, settings, previous_files, latest["sandbox_id"] if latest else None)
@@ -177,7 +195,7 @@ def build_app(
             reply=reply or FALLBACK_REPLY,
             fragment=FragmentContent(
                 sandbox_url=sandbox.preview_url(),
-                title=_title(title, current["content"]),
+                title=_title(title, request_text),
                 files=files,
                 summary=result.summary,
                 sandbox_id=sandbox.sandbox_id,
@@ -240,6 +258,7 @@ def _record_reply(
             fragment=fragment,
             error=error,
             cancelled=cancelled,
+            answered=built is not None and built.fragment is None,
         )
         if events:
             run_events.append(conn, run_id=run.id, events=events)
@@ -331,7 +350,7 @@ def _attempt(
 ) -> Outcome:
     settings = deps.settings
     try:
-        built = build_app(deps, request, deadline, meter, log)
+        built = work_on_message(deps, request, deadline, meter, log)
         log.record("status", "Done: the reply is ready", status="SUCCEEDED")
         _record_reply(deps, run, request, meter, log, built=built, error=None)
         return "succeeded"

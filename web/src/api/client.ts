@@ -4,6 +4,7 @@ import type { components, paths } from "./schema";
 
 export type Project = components["schemas"]["Project"];
 export type Message = components["schemas"]["Message"];
+export type MessageMode = Message["mode"];
 export type FragmentSummary = components["schemas"]["FragmentSummary"];
 export type Fragment = components["schemas"]["Fragment"];
 export type Run = components["schemas"]["Run"];

@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
 import { activeRun, isFinished, withNewerEvents } from "../runProgress";
-import { api, type PreviewState, type Run, unwrap } from "./client";
+import { api, type MessageMode, type PreviewState, type Run, unwrap } from "./client";
 
 /** Server state through TanStack Query: one key per resource, polling only while something runs. */
 export const keys = {
@@ -126,8 +126,8 @@ export function useDeleteProject() {
 export function useSendMessage(projectId: string) {
   const refresh = useRefreshAfterRun(projectId);
   return useMutation({
-    mutationFn: (value: string) =>
-      unwrap(api().POST("/projects/{projectId}/messages", { params: { path: { projectId } }, body: { value } })),
+    mutationFn: ({ value, mode }: { value: string; mode: MessageMode }) =>
+      unwrap(api().POST("/projects/{projectId}/messages", { params: { path: { projectId } }, body: { value, mode } })),
     onSettled: refresh,
   });
 }

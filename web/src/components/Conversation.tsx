@@ -1,9 +1,9 @@
-import { Button, Group, ScrollArea, Stack, Text, Textarea } from "@mantine/core";
+import { Button, Group, ScrollArea, SegmentedControl, Stack, Text, Textarea } from "@mantine/core";
 import { IconSend } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
-import type { Message } from "../api/client";
+import type { Message, MessageMode } from "../api/client";
 import { useSendMessage } from "../api/queries";
-import { PROMPT_LIMIT } from "../prompt";
+import { isMode, MODES, PROMPT_LIMIT } from "../prompt";
 import { activeRun } from "../runProgress";
 import { ErrorAlert } from "./ErrorAlert";
 import { MessageBubble } from "./MessageBubble";
@@ -18,6 +18,7 @@ export function Conversation({
   onShowVersion: (fragmentId: string) => void;
 }) {
   const [value, setValue] = useState("");
+  const [mode, setMode] = useState<MessageMode>("build");
   const send = useSendMessage(projectId);
   const running = activeRun(messages);
   const end = useRef<HTMLDivElement>(null);
@@ -27,7 +28,7 @@ export function Conversation({
   }, [messages.length]);
   const submit = () => {
     if (!value.trim() || running) return;
-    send.mutate(value, { onSuccess: () => setValue("") });
+    send.mutate({ value, mode }, { onSuccess: () => setValue("") });
   };
   return (
     <Stack h="100%" gap="sm" style={{ minHeight: 0 }}>
@@ -53,9 +54,18 @@ export function Conversation({
       >
         <Stack gap="xs">
           <ErrorAlert error={send.error} />
+          <SegmentedControl
+            size="xs"
+            aria-label="Mode"
+            value={mode}
+            onChange={(chosen) => {
+              if (isMode(chosen)) setMode(chosen);
+            }}
+            data={Object.entries(MODES).map(([key, shown]) => ({ value: key, label: shown.label }))}
+          />
           <Textarea
-            label="Ask for a change"
-            placeholder={running ? "The agent is working…" : "Add a delete button"}
+            label={MODES[mode].field}
+            placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
             autosize
             minRows={2}
             maxRows={6}

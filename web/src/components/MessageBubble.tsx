@@ -56,6 +56,11 @@ export function MessageBubble({
       </Paper>
       {mine && message.run && (
         <Group gap="xs">
+          {message.mode === "ask" && (
+            <Badge size="xs" variant="outline" color="gray">
+              question
+            </Badge>
+          )}
           <Badge size="xs" color={RUN_BADGE[message.run.status]}>
             {message.run.status.toLowerCase()}
           </Badge>

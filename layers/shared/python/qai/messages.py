@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from qai.db import Connection
 
 _MESSAGE_COLUMNS = (
-    'm.id, m."projectId" AS project_id, m.content, m.role::text AS role, m.type::text AS type,'
+    'm.id, m."projectId" AS project_id, m.content, m.role::text AS role, m.type::text AS type, m.mode,'
     ' m."createdAt" AS created_at, m."updatedAt" AS updated_at'
 )
 # File paths are computed in the database so that file contents never leave it for a list.
@@ -22,13 +22,13 @@ _FRAGMENT_SUMMARY_COLUMNS = (
 
 
 def insert_message(
-    conn: Connection, *, message_id: str, project_id: str, content: str, role: str, type_: str
+    conn: Connection, *, message_id: str, project_id: str, content: str, role: str, type_: str, mode: str = "build"
 ) -> DictRow:
     row = conn.execute(
-        'INSERT INTO "Message" AS m (id, "projectId", content, role, type)'
-        ' VALUES (%s, %s, %s, %s::"MessageRole", %s::"MessageType")'
+        'INSERT INTO "Message" AS m (id, "projectId", content, role, type, mode)'
+        ' VALUES (%s, %s, %s, %s::"MessageRole", %s::"MessageType", %s)'
         f" RETURNING {_MESSAGE_COLUMNS}",
-        (message_id, project_id, content, role, type_),
+        (message_id, project_id, content, role, type_, mode),
     ).fetchone()
     assert row is not None
     return row
@@ -69,7 +69,7 @@ def _iso(column: str) -> str:
 
 
 _MESSAGE_JSON = f"""json_build_object(
-    'id', m.id, 'projectId', m."projectId", 'content', m.content, 'role', m.role, 'type', m.type,
+    'id', m.id, 'projectId', m."projectId", 'content', m.content, 'role', m.role, 'type', m.type, 'mode', m.mode,
     'createdAt', {_iso('m."createdAt"')}, 'updatedAt', {_iso('m."updatedAt"')},
     'fragment', CASE WHEN f.id IS NULL THEN NULL ELSE json_build_object(
         'id', f.id, 'messageId', f."messageId", 'sandboxUrl', f."sandboxUrl", 'title', f.title,

@@ -42,6 +42,7 @@ UtcDatetime = Annotated[
 ]
 MessageRole = Literal["USER", "ASSISTANT"]
 MessageType = Literal["RESULT", "ERROR"]
+MessageMode = Literal["build", "ask"]
 
 
 # What str.strip() strips, spelled out: regex engines disagree on \s (ECMA's leaves out \x85).
@@ -83,6 +84,12 @@ class PromptInput(ApiModel):
         if not storable_text(trimmed):
             raise ValueError("must not contain NUL characters or unpaired surrogates")
         return trimmed  # its length is checked against MAX_VALUE_LENGTH by the service
+
+
+class FollowUpInput(PromptInput):
+    """Body of ``POST /projects/{projectId}/messages``."""
+
+    mode: MessageMode = "build"
 
 
 class Project(ApiModel):
@@ -134,6 +141,10 @@ class Message(ApiModel):
     content: str
     role: MessageRole
     type: MessageType
+    mode: MessageMode = Field(
+        description="build: the agent changes the app; ask: it answers about the app without changing it "
+        "(the reply is a RESULT without a fragment)."
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     fragment: FragmentSummary | None
@@ -189,6 +200,7 @@ class FilesEventData(TypedDict):
     read: NotRequired[list[str]]
     error: NotRequired[bool]
     skipped: NotRequired[Annotated[str, Field(description="The path not saved; the text says why.")]]
+    searched: NotRequired[Annotated[str, Field(description="The pattern searched for (ask mode).")]]
 
 
 @with_config(ConfigDict(extra="allow"))

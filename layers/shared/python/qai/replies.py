@@ -27,27 +27,31 @@ def record_reply(
     fragment: FragmentContent | None = None,
     error: str | None = None,
     cancelled: bool = False,
+    answered: bool = False,
 ) -> str:
-    """Write the reply and finish the run (SUCCEEDED with a fragment; CANCELLED or FAILED
-    without); its id."""
-    reply_id = _insert_reply(conn, project_id=project_id, content=content, fragment=fragment)
-    status: runs.FinalStatus = "SUCCEEDED" if fragment else "CANCELLED" if cancelled else "FAILED"
+    """Write the reply and finish the run (SUCCEEDED with a fragment, or ``answered`` in ask mode;
+    CANCELLED or FAILED otherwise); its id."""
+    succeeded = fragment is not None or answered
+    reply_id = _insert_reply(conn, project_id=project_id, content=content, fragment=fragment, result=succeeded)
+    status: runs.FinalStatus = "SUCCEEDED" if succeeded else "CANCELLED" if cancelled else "FAILED"
     if not runs.finish_run(conn, run, status=status, reply_message_id=reply_id, usage=usage, error=error):
         raise RunTakenOverError(f"run {run.id} was taken over by another delivery")
-    if fragment is None:
-        credits.refund_charge(conn, run_id=run.id)  # a run that built nothing costs the user nothing
+    if not succeeded:
+        credits.refund_charge(conn, run_id=run.id)  # a run that did nothing costs the user nothing
     return reply_id
 
 
 def record_cancelled_before_start(conn: Connection, *, run_id: str, project_id: str) -> str:
     """The reply of a run cancelled while QUEUED (runs.request_cancel ended it); its id."""
-    reply_id = _insert_reply(conn, project_id=project_id, content=runs.CANCELLED_RUN_REPLY, fragment=None)
+    reply_id = _insert_reply(conn, project_id=project_id, content=runs.CANCELLED_RUN_REPLY, fragment=None, result=False)
     runs.set_reply(conn, run_id=run_id, reply_message_id=reply_id)
     credits.refund_charge(conn, run_id=run_id)
     return reply_id
 
 
-def _insert_reply(conn: Connection, *, project_id: str, content: str, fragment: FragmentContent | None) -> str:
+def _insert_reply(
+    conn: Connection, *, project_id: str, content: str, fragment: FragmentContent | None, result: bool
+) -> str:
     reply_id = str(uuid.uuid4())
     messages.insert_message(
         conn,
@@ -55,7 +59,7 @@ def _insert_reply(conn: Connection, *, project_id: str, content: str, fragment: 
         project_id=project_id,
         content=content,
         role="ASSISTANT",
-        type_="RESULT" if fragment else "ERROR",
+        type_="RESULT" if result else "ERROR",
     )
     if fragment:
         messages.insert_fragment(conn, fragment_id=str(uuid.uuid4()), message_id=reply_id, content=fragment)

@@ -6,7 +6,7 @@ from qai import messages, projects
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import NotFoundError
-from qai.models import Caller, Message
+from qai.models import Caller, Message, MessageMode
 from qai.services import new_id
 from qai.services.runs import checked_prompt, queue_run, send_run
 
@@ -21,7 +21,10 @@ def list_messages_json(deps: Dependencies, user_id: str, project_id: str) -> str
     return body
 
 
-def post_message(deps: Dependencies, caller: Caller, project_id: str, prompt: str) -> Message:
+def post_message(
+    deps: Dependencies, caller: Caller, project_id: str, prompt: str, mode: MessageMode = "build"
+) -> Message:
+    """A follow-up and its run: build changes the app, ask answers about it (either spends a credit)."""
     prompt = checked_prompt(deps.settings, prompt)
     message_id = new_id()
 
@@ -29,7 +32,7 @@ def post_message(deps: Dependencies, caller: Caller, project_id: str, prompt: st
         if projects.find_project(conn, project_id=project_id, user_id=caller.user_id) is None:
             raise NotFoundError("Project not found")
         row = messages.insert_message(
-            conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
+            conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT", mode=mode
         )
         projects.touch_project(conn, project_id=project_id)
         run_id = queue_run(conn, deps.settings, caller, project_id=project_id, message_id=message_id)
