@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+CHARS_PER_TOKEN = 4
 USAGE = {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 900, "cache_creation_input_tokens": 30}
 
 
@@ -93,7 +94,8 @@ def page_naming(prompt: str) -> str:
 
 def stream_events(message: dict[str, Any], chunk_chars: int) -> Iterator[dict[str, Any]]:
     """The server-sent events of ``message``: its text and tool inputs cut into chunks."""
-    yield {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": USAGE}}
+    usage = message["usage"]
+    yield {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": usage}}
     for index, block in enumerate(message["content"]):
         if block["type"] == "tool_use":
             yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
@@ -110,7 +112,7 @@ def stream_events(message: dict[str, Any], chunk_chars: int) -> Iterator[dict[st
             )
             yield {"type": "content_block_delta", "index": index, "delta": body}
         yield {"type": "content_block_stop", "index": index}
-    final_usage = {"output_tokens": USAGE["output_tokens"]}
+    final_usage = {"output_tokens": usage["output_tokens"]}
     yield {
         "type": "message_delta",
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
@@ -137,6 +139,10 @@ class ScriptedModelServer:
         # Streamed replies: characters per chunk, the pause between chunks, and each event sent with when.
         self.chunk_chars = 64
         self.chunk_seconds = 0.0
+        # A model that writes at a steady rate: the pause between chunks follows from their size
+        # (about 4 characters a token), and the usage counts the reply's own output tokens.
+        self.tokens_per_second: float | None = None
+        # Each event streamed, with its wall-clock time (time.time(): comparable with the database's).
         self.streamed: list[tuple[dict[str, Any], float]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -178,12 +184,23 @@ class ScriptedModelServer:
                 return self._script.popleft()
             return self.responder(request) if self.responder else error(500, "api_error")
 
+    def usage_of(self, content: list[dict[str, Any]]) -> dict[str, int]:
+        """The usage a reply reports: the fixed USAGE, or at a set rate its own output tokens."""
+        if self.tokens_per_second is None:
+            return USAGE
+        return {**USAGE, "output_tokens": max(1, len(json.dumps(content)) // CHARS_PER_TOKEN)}
+
+    def chunk_pause(self) -> float:
+        if self.tokens_per_second is None:
+            return self.chunk_seconds
+        return self.chunk_chars / CHARS_PER_TOKEN / self.tokens_per_second
+
     def _sent(self, out: Any, event: dict[str, Any]) -> None:
         """One server-sent event written out, and noted with when."""
         out.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
         out.flush()
         with self._lock:
-            self.streamed.append((event, time.perf_counter()))
+            self.streamed.append((event, time.time()))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return type("Handler", (_Handler,), {"model_server": self})
@@ -225,10 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
             "content": reply.content,
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
-            "usage": USAGE,
+            "usage": self.model_server.usage_of(reply.content),
         }
         if request.get("stream"):
-            self._stream(message, reply.chunk_seconds or self.model_server.chunk_seconds)
+            self._stream(message, reply.chunk_seconds or self.model_server.chunk_pause())
         else:
             self._send(200, message)
 

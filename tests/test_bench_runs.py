@@ -42,6 +42,13 @@ def test_agent_overhead_benchmark_runs(results: Path) -> None:
     assert figure["target"] == 10.0 and figure["ratio"] == round(figure["value"] / 10.0, 3)  # type: ignore[operator]
 
 
+def test_iterate_benchmark_runs(results: Path) -> None:
+    out = run_bench("bench/iterate.py", "4000")  # a fast model: the same figures, in seconds
+    assert "editFile" in out and "rewrite" in out and "p95" in out
+    names = {figure["name"] for figure in json.loads(results.read_text())}
+    assert {"edit_token_ratio", "stream_to_event_p95_s", "edit_output_tokens", "rewrite_output_tokens"} <= names
+
+
 def test_living_apps_benchmark_runs() -> None:
     out = run_bench("bench/living_apps.py", "1")
     assert "on the live sandbox" in out and "POST …/preview to READY" in out and "stored size" in out

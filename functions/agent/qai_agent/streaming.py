@@ -3,8 +3,10 @@ cancel that closes the stream at once instead of waiting for the call to end.
 
 Progress is a ``writing`` event (``writing app/page.tsx (3.2 kB so far)``, data ``{turn, tool,
 path, bytes}``) recorded and written at most once a second per run, so a long reply costs the
-database one small write a second. A watcher thread asks whether the run was cancelled while the
-call is under way and closes the stream when it was; the loop then stops the run.
+database one small write a second; a change is written as its second ends, so none waits longer
+(a call done within its first second shows only its result). The writes come from a watcher thread, one per
+call (with its own database connection, closed with it), which also asks whether the run was
+cancelled while the call is under way and closes the stream when it was; the loop then stops the run.
 """
 
 from __future__ import annotations
@@ -45,12 +47,17 @@ def _path_in(tool: str | None, snapshot: Any) -> str | None:
 
 
 class StreamProgress:
-    """Turns the SDK's stream events into ``writing`` events, at most one a second."""
+    """What the model has written so far in this call, as ``writing`` events, at most one a second.
+
+    The loop's thread reports each stream event (``on_event``); the call's watcher thread writes
+    (``write_if_due``) each second's changes as the second ends, so none waits longer than a second."""
 
     def __init__(self, log: RunLog | None, turn: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._log = log
         self._turn = turn
         self._clock = clock
+        self.changed = threading.Condition()
+        # As if written at the call's start: a call done within a second shows only its result.
         self._recorded_at = clock()
         self._tool: str | None = None
         self._path: str | None = None
@@ -58,19 +65,38 @@ class StreamProgress:
         self._shown_bytes = 0
 
     def on_event(self, event: Any) -> None:
-        if event.type == "content_block_start":
-            block = event.content_block
-            self._tool = block.name if block.type == "tool_use" else None
-            self._path, self._bytes = None, 0
-        elif event.type == "input_json":
-            self._bytes += len(event.partial_json.encode())
-            self._path = _path_in(self._tool, event.snapshot) or self._path
-        elif event.type == "text":
-            self._bytes += len(event.text.encode())
-        else:
-            return
-        if self._clock() - self._recorded_at >= PROGRESS_INTERVAL_SECONDS and self._bytes != self._shown_bytes:
-            self._record()
+        with self.changed:
+            if event.type == "content_block_start":
+                block = event.content_block
+                self._tool = block.name if block.type == "tool_use" else None
+                self._path, self._bytes, self._shown_bytes = None, 0, 0
+            elif event.type == "input_json":
+                self._bytes += len(event.partial_json.encode())
+                self._path = _path_in(self._tool, event.snapshot) or self._path
+            elif event.type == "text":
+                self._bytes += len(event.text.encode())
+            else:
+                return
+            self.changed.notify()
+
+    def seconds_until_due(self) -> float | None:
+        """How long until the pending change may be written; None when nothing is pending."""
+        with self.changed:
+            if self._bytes == self._shown_bytes:
+                return None
+            return max(0.0, self._recorded_at + PROGRESS_INTERVAL_SECONDS - self._clock())
+
+    def write_if_due(self) -> None:
+        with self.changed:
+            due = self.seconds_until_due()
+            if due is None or due > 0 or self._log is None:
+                return
+            self._recorded_at = self._clock()
+            self._shown_bytes = self._bytes
+            data = {"turn": self._turn, "tool": self._tool, "path": self._path, "bytes": self._bytes}
+            text = self.describe()
+        self._log.record("writing", text, **data)
+        self._log.flush(now=True)
 
     def describe(self) -> str:
         so_far = f"({_size(self._bytes)} so far)"
@@ -81,45 +107,51 @@ class StreamProgress:
         verb = VERBS.get(self._tool, f"calling {self._tool}")
         return f"{verb} {self._path} {so_far}" if self._path else f"{verb} {so_far}"
 
-    def _record(self) -> None:
-        self._recorded_at = self._clock()
-        self._shown_bytes = self._bytes
-        if self._log is not None:
-            data = {"turn": self._turn, "tool": self._tool, "path": self._path, "bytes": self._bytes}
-            self._log.record("writing", self.describe(), **data)
-            self._log.flush(now=True)
 
+class StreamWatch:
+    """While a model call streams, a thread of its own: writes the call's progress when due, and
+    closes the stream once the run is cancelled (asking at most every CANCEL_MAX_AGE_SECONDS when
+    no write told it meanwhile)."""
 
-class CancelWatch:
-    """While a model call streams: a thread that closes the stream once the run is cancelled."""
-
-    def __init__(self, log: RunLog | None, close: Callable[[], None]) -> None:
+    def __init__(self, log: RunLog | None, progress: StreamProgress, close: Callable[[], None]) -> None:
         self._log = log
+        self._progress = progress
         self._close = close
-        self._done = threading.Event()
+        self._done = False
         self.cancelled = False
-        self._thread = threading.Thread(target=self._watch, name="qai-cancel-watch", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="qai-stream-watch", daemon=True)
 
-    def __enter__(self) -> CancelWatch:
+    def __enter__(self) -> StreamWatch:
         if self._log is not None:
             self._thread.start()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._done.set()
+        with self._progress.changed:
+            self._done = True
+            self._progress.changed.notify()
         if self._thread.is_alive():
             self._thread.join()
 
     def _watch(self) -> None:
         assert self._log is not None
         try:
-            while not self._done.wait(WATCH_SECONDS):
+            while self._wait():
+                self._progress.write_if_due()
                 if self._log.stop_requested(max_age=CANCEL_MAX_AGE_SECONDS):
                     self.cancelled = True
                     self._close()
                     return
         finally:
             self._log.release_connection()
+
+    def _wait(self) -> bool:
+        """Until a write is due or it is time to ask again; False once the call has ended."""
+        with self._progress.changed:
+            if not self._done:
+                due = self._progress.seconds_until_due()
+                self._progress.changed.wait(WATCH_SECONDS if due is None else min(due, WATCH_SECONDS))
+            return not self._done
 
 
 def streamed_call(
@@ -129,7 +161,7 @@ def streamed_call(
     the tokens of the cut-short call counted), its usage added to ``meter``."""
     progress = StreamProgress(log, turn)
     with client.messages.stream(model=model, **request) as stream:
-        with CancelWatch(log, stream.close) as watch:
+        with StreamWatch(log, progress, stream.close) as watch:
             try:
                 for event in stream:
                     progress.on_event(event)
