@@ -603,7 +603,7 @@ def test_an_unexpected_failure_is_named_by_its_kind_never_its_text() -> None:
     import anthropic
     import httpx
 
-    from qai_agent.worker import _failure
+    from qai_agent.agent_run import _failure
 
     secret = "postgresql://admin:hunter2@db.internal:5432/qai"
     said = _failure(RuntimeError(f"could not connect to {secret}"), "msg-1")

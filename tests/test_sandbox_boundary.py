@@ -102,6 +102,18 @@ def processes_with(marker: str) -> list[str]:
     return found
 
 
+def process_states(marker: str) -> list[str]:
+    """Each process with the marker: pid, state, what the kernel waits in, and its parent."""
+    states = []
+    for process in psutil.process_iter(["cmdline", "status", "ppid"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if marker in cmdline and "python" not in cmdline:
+            wchan = Path(f"/proc/{process.pid}/wchan")
+            waits = wchan.read_text() if wchan.exists() else "?"
+            states.append(f"{process.pid} {process.info['status']} wchan={waits} ppid={process.info['ppid']}")
+    return states
+
+
 def sleepers(marker: str) -> int:
     return sum(cmdline.startswith("sh -c sleep 600") for cmdline in processes_with(marker))
 
@@ -128,10 +140,16 @@ def test_every_sandbox_process_dies_with_the_worker_that_started_it(
         # "starting": while bubblewrap still sets the command's sandbox up, before --die-with-parent holds
         worker.kill()  # SIGKILL: no clean-up code of the worker runs
         worker.wait()
-        deadline = time.monotonic() + 10
+        # Under a loaded machine a process may take a while to be scheduled and die: wait, then say
+        # what is left and in which state (a blocked cgroup write, a stopped process…).
+        deadline = time.monotonic() + 30
         while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert processes_with(marker) == []
+        assert processes_with(marker) == [], process_states(marker)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
+        for process in psutil.process_iter(["cmdline"]):  # whatever outlived it, in sessions of its own
+            if marker in " ".join(process.info["cmdline"] or []) and process.pid != os.getpid():
+                with contextlib.suppress(psutil.Error):
+                    process.kill()

@@ -40,6 +40,8 @@ def agent_turn(request: dict[str, Any]) -> sm.Reply:
         reply = sm.terminal(SLOW_COMMAND if "slowly" in prompt else "echo building the app")
     elif len(messages) == 3:
         reply = sm.write_files({"app/page.tsx": sm.page_naming(prompt)})
+        if "streamed" in prompt:  # written slowly enough to watch: about 15 chunks, 0.4 s apart
+            return dataclasses.replace(reply, chunk_seconds=0.4)
     else:
         reply = sm.summary("Wrote a page for the request.")
     return dataclasses.replace(reply, delay_seconds=THINKING_SECONDS)
@@ -49,6 +51,7 @@ def agent_turn(request: dict[str, Any]) -> sm.Reply:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     model = sm.ScriptedModelServer().start()
     model.responder = agent_turn
+    model.chunk_chars = 8  # a streamed reply in many small chunks (only "streamed" prompts pause between them)
     model.reply = REPLY
     running = RunningStack(
         tmp_path_factory.mktemp("web") / "qai-data",
@@ -188,6 +191,20 @@ def test_ask_about_the_app_and_nothing_changes(page: Page, stack: RunningStack) 
     expect(page.get_by_label("Versions").get_by_role("listitem")).to_have_count(1)  # no new version
     mode.get_by_text("Build", exact=True).click()
     expect(page.get_by_label("Ask for a change")).to_be_visible()
+
+
+def test_the_page_being_written_shows_live_and_the_finished_run_its_usage(page: Page, stack: RunningStack) -> None:
+    status, project = stack.call("POST", "/projects", {"value": "a page, streamed"}, user="watcher")
+    assert status == 201
+    open_as(page, "watcher", f"{stack.api_url}/#/projects/{project['id']}")
+    events = page.get_by_label("Run events")
+    expect(events.get_by_text(re.compile(r"^Claude is writing app/page\.tsx \(\d+ bytes so far\)$"))).to_be_visible(
+        timeout=60_000
+    )
+    expect(page.get_by_text(REPLY)).to_be_visible(timeout=60_000)
+    expect(events.get_by_text("Claude is writing", exact=False)).to_have_count(0)  # replaced by what it wrote
+    page.get_by_role("button", name="Show steps").click()
+    expect(page.get_by_label("Run usage")).to_have_text(re.compile(r"^5 model calls · .* tokens in .* · \$0\.\d{4}$"))
 
 
 def test_stop_a_run(page: Page, stack: RunningStack) -> None:

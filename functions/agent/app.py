@@ -18,11 +18,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from qai.models import PreviewJobRequest, QueueJob
+from qai_agent.agent_run import process_run_request
 from qai_agent.dependencies import AgentDependencies
 from qai_agent.loop import Deadline
 from qai_agent.preview_job import process_preview_job
 from qai_agent.run_errors import RetryLaterError
-from qai_agent.worker import process_run_request
 
 logger = Logger()
 metrics = Metrics()

@@ -1,18 +1,12 @@
-"""One agent run, from a queue message to the reply in the database.
-
-Exactly one reply per USER message: the run is claimed in the database under a lease (a duplicate
-delivery finds it held or finished and does no work) and the outcome is written in one transaction
-fenced by the attempt number (a worker whose lease was taken over cannot write a second reply). A
-failed attempt is given back to the queue, except on the last delivery, which records the failure
-as the reply.
+"""The work of an agent run: what its USER message asks for, built or changed in a sandbox (or,
+in ask mode, answered from the app's files), and its reply recorded with the run's last events in
+one transaction. agent_run.py drives it as a job of the queue (claim, lease, fence, retry).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import anthropic
 import psycopg
@@ -29,13 +23,13 @@ from qai.runs import ClaimedRun
 from qai_agent.app_sync import open_app, sync_app
 from qai_agent.ask import AppFiles, answer_question
 from qai_agent.check import check_app
-from qai_agent.config import AgentSettings, prices
+from qai_agent.config import AgentSettings
 from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, run_agent_loop, short_text
 from qai_agent.pricing import UsageMeter
 from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
-from qai_agent.run_errors import FinalRunError, LostRunError, RetryLaterError
-from qai_agent.run_log import RunLog, RunStoppedError
+from qai_agent.run_errors import FinalRunError, LostRunError
+from qai_agent.run_log import RunLog
 from qai_agent.sandboxes import SandboxConfigurationError
 from qai_agent.sandboxes.base import Sandbox
 from qai_agent.tools import ToolRunner
@@ -47,9 +41,7 @@ FALLBACK_REPLY = "Your app is ready: have a look at the preview."
 CHECK_FAILED_REPLY = (
     "I saved the app, but it does not work yet: {problem} Ask me to fix it, or restore an earlier version."
 )
-Outcome = Literal["succeeded", "failed", "cancelled", "skipped"]
 CHECK_ERROR_LIMIT = 4000
-OUTCOME_METRICS = {"succeeded": "RunsSucceeded", "failed": "RunsFailed", "cancelled": "RunsCancelled"}
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def _put_back(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) 
         logger.warning("Could not put the sandbox back as it was", exc_info=True)
 
 
-def _record_reply(
+def record_outcome(
     deps: AgentDependencies,
     run: ClaimedRun,
     request: AgentRunRequest,
@@ -269,113 +261,3 @@ def _record_reply(
         raise LostRunError(str(exc)) from exc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise LostRunError("the project was deleted during the run") from exc
-
-
-def process_run_request(
-    deps: AgentDependencies, request: AgentRunRequest, *, receive_count: int, deadline: Deadline
-) -> Outcome:
-    settings = deps.settings
-    # Thread-local: the local stack runs several workers in one process (the handler clears them).
-    logger.thread_safe_append_keys(projectId=request.project_id, messageId=request.message_id)
-    run = deps.database.in_transaction(
-        lambda conn: runs.claim_run(
-            conn, project_id=request.project_id, message_id=request.message_id, lease_seconds=settings.lease_seconds
-        )
-    )
-    if run is None:
-        return _unclaimed(deps, request, receive_count)
-    logger.thread_safe_append_keys(runId=run.id, attempt=run.attempt)
-    metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
-    started = time.monotonic()
-    meter = UsageMeter(prices=prices(settings))
-    log = RunLog(deps.database, run.id, cancel_requested=run.cancel_requested)
-    log.record("status", f"Started (attempt {run.attempt})", status="RUNNING", attempt=run.attempt)
-    try:
-        outcome = _attempt(deps, run, request, receive_count, deadline, meter, log)
-    except LostRunError as exc:
-        logger.warning("Outcome not recorded", extra={"reason": str(exc)})
-        return "skipped"
-    finally:
-        log.flush(now=True)  # what an attempt given back to the queue recorded last
-        metrics.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
-        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=meter.input_tokens)
-        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=meter.output_tokens)
-    metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    logger.info("Run finished", extra={"outcome": outcome, "turns": meter.model_turns})
-    return outcome
-
-
-def _unclaimed(deps: AgentDependencies, request: AgentRunRequest, receive_count: int) -> Outcome:
-    """A delivery that could not claim its run: acknowledge it, or report it failed to see it again."""
-    settings = deps.settings
-    run = deps.database.in_transaction(lambda conn: runs.find_run(conn, message_id=request.message_id))
-    if run is not None and run["status"] in get_args(runs.FinalStatus):
-        logger.info("Nothing to do: the run is finished")
-        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-        return "skipped"
-    if receive_count >= settings.agent_max_receive_count:
-        logger.warning("Giving up on this delivery", extra={"runStatus": run["status"] if run else None})
-        metrics.add_metric(name="DeliveriesGivenUp", unit=MetricUnit.Count, value=1)
-        return "skipped"
-    if run is None:
-        # The API sends only after its commit: the run was deleted with its project.
-        logger.info("Nothing to do: no such run")
-        metrics.add_metric(name="RunsNotFound", unit=MetricUnit.Count, value=1)
-        return "skipped"
-    # Another delivery holds the run. This copy comes back later rather than being deleted: should
-    # that delivery fail, this may be the copy of the message that brings the run back.
-    metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-    # Back when the holder's lease would have run out, so a dead holder is replaced at once.
-    raise RetryLaterError(f"run {run['id']} is held by another delivery", settings.lease_seconds)
-
-
-def _failure(exc: Exception, reference: str) -> str:
-    """What the run's events and API say of an unexpected failure: its kind, never its text, which
-    may name hosts, paths or accounts (the text is in the log)."""
-    if isinstance(exc, anthropic.APIStatusError):
-        return f"The model answered {exc.status_code} ({type(exc).__name__})"
-    if isinstance(exc, anthropic.APIConnectionError):
-        return f"The model could not be reached ({type(exc).__name__})"
-    return f"An unexpected error stopped this attempt ({type(exc).__name__}, reference {reference})"
-
-
-def _attempt(
-    deps: AgentDependencies,
-    run: ClaimedRun,
-    request: AgentRunRequest,
-    receive_count: int,
-    deadline: Deadline,
-    meter: UsageMeter,
-    log: RunLog,
-) -> Outcome:
-    settings = deps.settings
-    try:
-        built = work_on_message(deps, request, deadline, meter, log)
-        log.record("status", "Done: the reply is ready", status="SUCCEEDED")
-        _record_reply(deps, run, request, meter, log, built=built, error=None)
-        return "succeeded"
-    except RunStoppedError:
-        logger.info("Run cancelled by the user")
-        log.record("status", "Stopped at your request", status="CANCELLED")
-        reply = runs.CANCELLED_RUN_REPLY
-        _record_reply(deps, run, request, meter, log, built=None, error=None, error_reply=reply, cancelled=True)
-        return "cancelled"
-    except FinalRunError as exc:
-        logger.warning("Run failed", extra={"reason": str(exc)})
-        error, error_reply = str(exc), exc.reply
-    except LostRunError:
-        raise
-    except Exception as exc:
-        error, error_reply = _failure(exc, request.message_id), None
-        if receive_count < settings.agent_max_receive_count and not deadline.passed():
-            logger.exception("Attempt failed; the queue will deliver the message again")
-            deps.database.in_transaction(lambda conn: runs.release_run(conn, run, error=error, usage=meter))
-            metrics.add_metric(name="RunRetries", unit=MetricUnit.Count, value=1)
-            log.record("error", error)
-            log.record("status", "This attempt failed: it will be tried again", status="QUEUED")
-            raise RetryLaterError(error, settings.retry_base_seconds * 2 ** (receive_count - 1)) from exc
-        logger.exception("Last attempt failed")
-    log.record("error", error)
-    log.record("status", "Failed", status="FAILED")
-    _record_reply(deps, run, request, meter, log, built=None, error=error, error_reply=error_reply)
-    return "failed"
