@@ -203,7 +203,8 @@ def test_the_cli_reads_the_token_from_the_data_folder(stack: RunningStack) -> No
     ("setting", "said"),
     [
         ({"QAI_DATA_DIR": "{file}/data"}, "The data folder {file}/data cannot be written"),
-        ({"LOCAL_SANDBOX_MEMORY_MB": "lots"}, "LOCAL_SANDBOX_MEMORY_MB must be a whole number"),
+        ({"LOCAL_SANDBOX_MEMORY_MB": "lots"}, "LOCAL_SANDBOX_MEMORY_MB: Input should be a valid integer"),
+        ({"QAI_API_WORKERS": "0"}, "QAI_API_WORKERS: Input should be greater than 0 (got '0')"),
     ],
 )
 def test_a_stack_that_cannot_start_says_why(tmp_path: Path, setting: dict[str, str], said: str) -> None:

@@ -45,7 +45,7 @@ def test_on_v2_one_cgroup_holds_both_limits_under_a_leaf_this_process_moved_to(c
     groups = cgroups.sandbox_cgroups("s1")
     sandbox = own / "qai" / "s1"
     assert groups == {"pids": sandbox, "memory": sandbox}
-    assert (sandbox / "memory.max").read_text() == str(cgroups.DEFAULT_MEMORY_MB << 20)
+    assert (sandbox / "memory.max").read_text() == str(cgroups.memory_limit_mb() << 20)
     assert (sandbox / "memory.swap.max").read_text() == "0"
     assert (sandbox / "pids.max").read_text() == str(cgroups.PIDS_LIMIT)
     # A cgroup with processes in it cannot hand controllers down: this process leaves for a leaf.
@@ -83,7 +83,7 @@ def test_on_v1_each_controller_has_its_own_cgroup(cgroup_root: Path) -> None:
     (cgroup_root / "memory" / "box" / "1").mkdir(parents=True)
     groups = cgroups.sandbox_cgroups("s1")
     assert groups == {"pids": cgroup_root / "pids/qai/s1", "memory": cgroup_root / "memory/box/1/qai/s1"}
-    assert (groups["memory"] / "memory.limit_in_bytes").read_text() == str(cgroups.DEFAULT_MEMORY_MB << 20)
+    assert (groups["memory"] / "memory.limit_in_bytes").read_text() == str(cgroups.memory_limit_mb() << 20)
     assert (groups["pids"] / "pids.max").read_text() == str(cgroups.PIDS_LIMIT)
     assert cgroups.joining(groups).count("echo $$") == 2
     (groups["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")

@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from qai_local.sandbox.disk import disk_limit_mb, megabytes_setting
+from qai_local.sandbox.disk import disk_limit_mb
+from qai_local.settings import sandbox_settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 PIDS_LIMIT = 512
-DEFAULT_MEMORY_MB = 2048
 TMP_SIZE_MB = 512
 RELEASE_ATTEMPTS = 25
 CONTROLLERS = ("memory", "pids")
 
 
 def memory_limit_mb() -> int:
-    return megabytes_setting("LOCAL_SANDBOX_MEMORY_MB", DEFAULT_MEMORY_MB, 64)
+    return sandbox_settings().local_sandbox_memory_mb
 
 
 @dataclass(frozen=True)

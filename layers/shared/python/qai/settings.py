@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 
 
-class SettingsError(RuntimeError):
+class SettingsError(ValueError):
     """A setting's value is not valid: the message names the environment variable and what is wrong."""
 
 
