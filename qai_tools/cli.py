@@ -10,6 +10,7 @@
     qai preview <fragmentId>                  that version's preview URL, brought back if it expired
     qai restore <fragmentId>                  make that version the newest again
     qai download <fragmentId> [dir]           that version as a runnable app in dir (default ./<name>)
+    qai diff <fragmentId> [--base <id>]       what that version changed (from the one before it), as a patch
 
 `new`, `say` and `ask` show the run as it happens: the model's turn, each command, the files written, the
 build check. Ctrl-C asks whether to stop the run (its credit comes back) or leave it running. They
@@ -31,6 +32,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -242,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser("preview", help="a version's preview URL, brought back if it expired")
     restore = commands.add_parser("restore", help="make a version the newest again")
     download_ = commands.add_parser("download", help="download a version as a runnable app")
-    for versioned in (preview, restore, download_):
+    diff = commands.add_parser("diff", help="what a version changed, as a patch (from --base, else the one before)")
+    diff.add_argument("--base", help="the version to compare with")
+    for versioned in (preview, restore, download_, diff):
         versioned.add_argument("fragment_id")
         versioned.add_argument("--project", help="the fragment's project (skips the search)")
     for waiting in (preview, restore):
@@ -323,6 +327,24 @@ def command_download(client: Client, args: argparse.Namespace) -> int:
     return download(client, project_id, args.fragment_id, args.directory)
 
 
+def command_diff(client: Client, args: argparse.Namespace) -> int:
+    project_id = find_project_of(client, args.fragment_id, args.project)
+    query = f"?base={urllib.parse.quote(args.base)}" if args.base else ""
+    diff = client.call("GET", f"/projects/{project_id}/fragments/{args.fragment_id}/diff{query}")
+    files = diff["files"]
+    print(f"{len(files)} file{'s' if len(files) != 1 else ''} changed +{diff['additions']} -{diff['deletions']}")
+    for changed in files:
+        print(f"  {changed['status']:<9} {changed['path']}  +{changed['additions']} -{changed['deletions']}")
+    for changed in files:
+        if changed["patch"]:
+            print(changed["patch"], end="" if changed["patch"].endswith("\n") else "\n")
+        elif changed["binary"] or changed["truncated"]:
+            print(
+                f"(no patch for {changed['path']}: {'binary' if changed['binary'] else 'too large for one response'})"
+            )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "new": command_new,
     "say": command_say,
@@ -334,6 +356,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "preview": command_preview,
     "restore": command_restore,
     "download": command_download,
+    "diff": command_diff,
 }
 
 

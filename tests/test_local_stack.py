@@ -129,6 +129,13 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         assert rebuilt_url != preview_url
         with urllib.request.urlopen(rebuilt_url, timeout=120) as page:
             assert "<h1>a todo app</h1>" in page.read().decode()
+        changed = stack.cli("diff", items[3]["fragment"]["id"])
+        assert changed.returncode == 0, changed.stderr
+        assert changed.stdout.startswith("1 file changed +1 -1\n  modified  app/page.tsx  +1 -1\n")
+        assert (
+            "--- a/app/page.tsx\n+++ b/app/page.tsx\n" in changed.stdout
+            and "+  return <h1>add dark mode</h1>;" in changed.stdout
+        )
         downloaded = stack.cli("download", first["id"], str(tmp_path / "app"))
         assert downloaded.returncode == 0, downloaded.stderr
         assert (tmp_path / "app" / "app" / "page.tsx").read_text() == sm.page_naming("a todo app")

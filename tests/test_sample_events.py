@@ -28,6 +28,7 @@ EXPECTED = [
     ("messages/preview-post.json", 202),
     ("messages/restore.json", 201),
     ("messages/download.json", 200),
+    ("messages/diff.json", 200),
     ("messages/post.json", 201),
     ("projects/delete.json", 204),
 ]
@@ -86,6 +87,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}/fragments/{fragmentId}/preview",
         "/projects/{projectId}/fragments/{fragmentId}/restore",
         "/projects/{projectId}/fragments/{fragmentId}/download",
+        "/projects/{projectId}/fragments/{fragmentId}/diff",
         "/usage",
     }
     preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]

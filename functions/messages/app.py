@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
 from qai.dependencies import Dependencies
-from qai.models import FollowUpInput, Fragment, Message, MessageList, PreviewState, Run
+from qai.models import FollowUpInput, Fragment, Message, MessageList, PreviewState, Run, VersionDiff
 from qai.services import conversation, fragments, previews, runs
 
 logger = Logger()
@@ -118,6 +118,22 @@ def restore_fragment(projectId: str, fragmentId: str) -> Response[Message]:  # n
         dependencies(app), user_id, resource_id(projectId, "Project"), resource_id(fragmentId, "Fragment")
     )
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
+
+
+@app.get(
+    "/projects/<projectId>/fragments/<fragmentId>/diff",
+    summary="What that version changed, file by file with unified patches: from ?base=<fragmentId>, by default "
+    "from the version before it (the app template for the first)",
+    responses=documented_responses(ok=VersionDiff),
+)
+def diff_fragment(
+    projectId: str,  # noqa: N803
+    fragmentId: str,  # noqa: N803
+    base: Annotated[str | None, Query(max_length=64, description="Another version of the project")] = None,
+) -> VersionDiff:
+    user_id, project_id, fragment_id = _fragment_ids(projectId, fragmentId)
+    base_id = resource_id(base, "Base fragment") if base is not None else None
+    return fragments.diff_fragment(dependencies(app), user_id, project_id, fragment_id, base_id)
 
 
 ZIP_RESPONSES: dict[int, OpenAPIResponse] = {

@@ -127,3 +127,15 @@ def latest_fragment(conn: Connection, *, project_id: str) -> DictRow | None:
         ' WHERE m."projectId" = %s ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1',
         (project_id,),
     ).fetchone()
+
+
+def previous_fragment(conn: Connection, *, fragment_id: str, project_id: str) -> DictRow | None:
+    """The project's version before that one (id, files); None for its first."""
+    return conn.execute(
+        """SELECT f.id, f.files FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"
+           WHERE m."projectId" = %(project)s AND (m."createdAt", m.id) < (
+               SELECT m2."createdAt", m2.id FROM "Fragment" f2 JOIN "Message" m2 ON m2.id = f2."messageId"
+               WHERE f2.id = %(fragment)s)
+           ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1""",
+        {"project": project_id, "fragment": fragment_id},
+    ).fetchone()

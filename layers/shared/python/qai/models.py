@@ -127,6 +127,29 @@ class Fragment(FragmentSummary):
     )
 
 
+FileStatus = Literal["added", "modified", "deleted"]
+
+
+class FileDiff(ApiModel):
+    path: str
+    status: FileStatus
+    additions: int
+    deletions: int
+    patch: str | None = Field(
+        description="A unified diff (3 lines of context, --- a/<path> / +++ b/<path>, /dev/null for the missing "
+        "side); null for a binary file or one left out (truncated)."
+    )
+    binary: bool = False
+    truncated: bool = Field(default=False, description="The patch was too large for this response: left out.")
+
+
+class VersionDiff(ApiModel):
+    base_fragment_id: str | None = Field(description="The version compared with; null: the app template.")
+    files: list[FileDiff]
+    additions: int
+    deletions: int
+
+
 RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 
 

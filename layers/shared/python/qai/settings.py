@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     downloads_bucket: str = ""
     local_downloads_dir: str = ""
     local_downloads_url: str = ""
+    # A version's diff: the largest patch of one file, and of all of them together, in a response.
+    diff_patch_max_bytes: PositiveInt = 500_000
+    diff_max_bytes: PositiveInt = 4_000_000
 
     @model_validator(mode="before")
     @classmethod

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from psycopg.rows import DictRow
+
 from qai import messages, previews, projects, runs
 from qai.app_files import app_archive
 from qai.db import Connection
 from qai.dependencies import Dependencies
+from qai.diffs import DiffLimits, version_diff
 from qai.errors import ConflictError, NotFoundError
-from qai.models import Download, Fragment, Message
+from qai.models import Download, Fragment, Message, VersionDiff
 from qai.services import new_id
 from qai.services.previews import send_preview_job
 
@@ -86,3 +89,25 @@ def download_fragment(deps: Dependencies, user_id: str, project_id: str, fragmen
     if len(data) <= deps.downloads.inline_max_bytes:
         return Download(filename=filename, data=data)
     return Download(filename=filename, url=deps.downloads.store(data, filename))
+
+
+def diff_fragment(
+    deps: Dependencies, user_id: str, project_id: str, fragment_id: str, base_id: str | None
+) -> VersionDiff:
+    """What that version changed: from ``base_id`` (another version of the project), by default from
+    the version before it, or from the template for the first."""
+
+    def load(conn: Connection) -> tuple[DictRow, DictRow | None]:
+        head = messages.find_fragment(conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id)
+        if head is None:
+            raise NotFoundError("Fragment not found")
+        if base_id is None:
+            return head, messages.previous_fragment(conn, fragment_id=fragment_id, project_id=project_id)
+        base = messages.find_fragment(conn, fragment_id=base_id, project_id=project_id, user_id=user_id)
+        if base is None:
+            raise NotFoundError("Base fragment not found")
+        return head, base
+
+    head, base = deps.database.in_transaction(load)
+    limits = DiffLimits(deps.settings.diff_patch_max_bytes, deps.settings.diff_max_bytes)
+    return version_diff(base["files"] if base else None, head["files"], limits, base_id=base["id"] if base else None)
