@@ -24,8 +24,8 @@ from qai_agent.run_log import RunLog, RunStoppedError
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 # How often the watcher asks, and how old the answer it gets may be (the log reads the database).
-WATCH_SECONDS = 0.5
-CANCEL_MAX_AGE_SECONDS = 1.0
+WATCH_SECONDS = 0.25
+CANCEL_MAX_AGE_SECONDS = 0.5
 VERBS = {"createOrUpdateFiles": "writing", "editFile": "editing", "readFiles": "choosing files to read"}
 
 
