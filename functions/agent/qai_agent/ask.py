@@ -15,7 +15,7 @@ from typing import Any
 
 import anthropic
 
-from qai.app_files import BINARY_PREFIX, TEMPLATE_DIR, template_files
+from qai.app_files import BINARY_PREFIX, template_texts
 from qai_agent.pricing import UsageMeter
 from qai_agent.prompts import ASK_SYSTEM_PROMPT
 from qai_agent.run_log import RunLog, tool_event
@@ -53,9 +53,7 @@ class AppFiles:
 
     @classmethod
     def of_version(cls, version_files: Mapping[str, str]) -> AppFiles:
-        merged = {path: (TEMPLATE_DIR / path).read_text(errors="replace") for path in template_files()}
-        merged.update(version_files)
-        return cls(merged)
+        return cls({**template_texts(), **version_files})
 
     def text(self, path: str) -> str | None:
         content = self.files.get(path.strip().lstrip("./"))
@@ -78,8 +76,9 @@ def run_ask_tool(app: AppFiles, name: str, arguments: Any) -> tuple[str, bool]:
         paths = arguments.get("files")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             return "Error: files must be a non-empty list of paths", True
-        found = [{"path": p, "content": (app.text(p) or "")[:MAX_READ_CHARS]} for p in paths if app.text(p) is not None]
-        missing = [{"path": p, "error": "no such file"} for p in paths if app.text(p) is None]
+        texts = [(p, app.text(p)) for p in paths]
+        found = [{"path": p, "content": text[:MAX_READ_CHARS]} for p, text in texts if text is not None]
+        missing = [{"path": p, "error": "no such file"} for p, text in texts if text is None]
         return json.dumps(found + missing), not found
     if name == "searchFiles":
         return _search(app, arguments.get("pattern"), under)

@@ -109,6 +109,12 @@ def template_files(source: Path = TEMPLATE_DIR) -> tuple[str, ...]:
 
 
 @cache
+def template_texts(source: Path = TEMPLATE_DIR) -> dict[str, str]:
+    """The template's files as text (path → content), read once: what a version has where it has none of its own."""
+    return {path: (source / path).read_text(errors="replace") for path in template_files(source)}
+
+
+@cache
 def template_packages(source: Path = TEMPLATE_DIR) -> dict[str, str]:
     """Every package the template's package.json installs (dependencies and devDependencies)."""
     manifest = json.loads((source / "package.json").read_text())

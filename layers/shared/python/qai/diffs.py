@@ -13,22 +13,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
-from qai.app_files import BINARY_PREFIX, TEMPLATE_DIR, template_files
+from qai.app_files import BINARY_PREFIX, template_texts
 from qai.models import FileDiff, FileStatus, VersionDiff
-
-
-@cache
-def _template() -> dict[str, str]:
-    return {path: (TEMPLATE_DIR / path).read_text(errors="replace") for path in template_files()}
 
 
 def _content(files: Mapping[str, str] | None, path: str) -> str | None:
     """The file in that version: its own, the template's, or None (None ``files``: the template itself)."""
     if files is not None and path in files:
         return files[path]
-    return _template().get(path)
+    return template_texts().get(path)
 
 
 @dataclass(frozen=True)
