@@ -6,15 +6,17 @@ output tokens of what it writes, so a run's output tokens and model time follow 
 agent asks it to write. Both follow-ups run in the same stack, side by side, each on its own
 project built from the same page. Targets: the edited follow-up under a tenth of the rewrite's
 output tokens; a streamed chunk in the run's events within 1 s (p95), with at most one progress
-write a second.
+write a second; a cancel during a model call seen by the user as CANCELLED within 2 s.
 
 Usage: make bench  (or python bench/iterate.py [tokens per second, 50])
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -27,6 +29,7 @@ from qai_tools import scripted_model as sm
 TOKENS_PER_SECOND = 50.0
 TARGET_TOKEN_RATIO = 0.1
 TARGET_STREAM_P95_S = 1.0
+TARGET_CANCEL_S = 2.0
 PAGE = (
     "export default function Home() {\n  return (\n    <main>\n"
     + "".join(f'      <p className="text-gray-700">Line {n} of the long page</p>\n' for n in range(1, 295))
@@ -76,12 +79,36 @@ def _stream_latencies(streamed: list[tuple[dict[str, Any], float]], events: list
     return latencies
 
 
+def _cancel_seconds(stack: BenchStack) -> float:
+    """Seconds from a cancel asked while the model streams a reply that would take a minute to the
+    run reading CANCELLED."""
+    stack.model.tokens_per_second = None
+    stack.model.script(dataclasses.replace(sm.write_files({"app/page.tsx": PAGE}), chunk_seconds=1.0))
+    project_id = str(stack.call("POST", "/projects", {"value": "a long page"})["id"])
+    message_id = stack.call("GET", f"/projects/{project_id}/messages")["items"][0]["id"]
+    run_path = f"/projects/{project_id}/messages/{message_id}/run"
+    stack.model.streamed = []
+    delivery = threading.Thread(target=stack.deliver, args=(stack.take_message(),))
+    delivery.start()
+    try:
+        while not any(event["type"] == "content_block_delta" for event, _ in list(stack.model.streamed)):
+            time.sleep(0.02)
+        asked = time.monotonic()
+        stack.call("POST", f"{run_path}/cancel")
+        while stack.call("GET", run_path)["status"] != "CANCELLED":
+            time.sleep(0.02)
+        return time.monotonic() - asked
+    finally:
+        delivery.join()
+
+
 def main(rate: float) -> int:
     with bench_stack(AGENT_CHECK_APP="false", LOCAL_PREVIEW_PRESTART="false") as stack:
         edit = sm.edit_file("app/page.tsx", (OLD, NEW))
         edited = _follow_up(stack, _project_with_the_page(stack), edit, rate)
         rewrite = sm.write_files({"app/page.tsx": PAGE.replace(OLD, NEW)})
         rewritten = _follow_up(stack, _project_with_the_page(stack), rewrite, rate)
+        cancel_s = _cancel_seconds(stack)
     edit_tokens = edited["run"]["usage"]["outputTokens"]
     rewrite_tokens = rewritten["run"]["usage"]["outputTokens"]
     ratio = edit_tokens / rewrite_tokens
@@ -102,7 +129,9 @@ def main(rate: float) -> int:
     print(f"  p50 {p50:.3f} s   p95 {p95:.3f} s   target p95 {TARGET_STREAM_P95_S} s")
     record("stream_to_event_p50_s", p50, "s")
     record("stream_to_event_p95_s", p95, "s", target=TARGET_STREAM_P95_S)
-    failed = ratio >= TARGET_TOKEN_RATIO or p95 >= TARGET_STREAM_P95_S
+    print(f"a cancel during a model call to the run CANCELLED: {cancel_s:.2f} s   target {TARGET_CANCEL_S} s")
+    record("cancel_to_cancelled_s", cancel_s, "s", target=TARGET_CANCEL_S)
+    failed = ratio >= TARGET_TOKEN_RATIO or p95 >= TARGET_STREAM_P95_S or cancel_s >= TARGET_CANCEL_S
     return 1 if failed else 0
 
 
