@@ -29,6 +29,7 @@ EXPECTED = [
     ("messages/restore.json", 201),
     ("messages/download.json", 200),
     ("messages/diff.json", 200),
+    ("git/bundle.json", 200),
     ("messages/post.json", 201),
     ("projects/delete.json", 204),
 ]
@@ -88,6 +89,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}/fragments/{fragmentId}/restore",
         "/projects/{projectId}/fragments/{fragmentId}/download",
         "/projects/{projectId}/fragments/{fragmentId}/diff",
+        "/projects/{projectId}/git",
         "/usage",
     }
     preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
-from qai.dependencies import Dependencies
+from qai.api import (
+    COMMON_ERRORS,
+    api_handlers,
+    caller,
+    create_app,
+    dependencies,
+    documented_responses,
+    download_response,
+    file_responses,
+    resource_id,
+)
 from qai.models import FollowUpInput, Fragment, Message, MessageList, PreviewState, Run, VersionDiff
 from qai.services import conversation, fragments, previews, runs
 
@@ -136,46 +140,16 @@ def diff_fragment(
     return fragments.diff_fragment(dependencies(app), user_id, project_id, fragment_id, base_id)
 
 
-ZIP_RESPONSES: dict[int, OpenAPIResponse] = {
-    **documented_responses(),
-    200: {
-        "description": "The whole app (template and fragment files, no node_modules) as a zip",
-        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-    },
-    302: {"description": "Found: a short-lived link to the zip (apps too large for one response)", "content": {}},
-}
-
-
 @app.get(
     "/projects/<projectId>/fragments/<fragmentId>/download",
     summary="Download that version of the app: `npm install && npm run dev` runs it",
-    responses=ZIP_RESPONSES,
+    responses=file_responses(
+        "The whole app (template and fragment files, no node_modules) as a zip", "application/zip"
+    ),
 )
 def download_fragment(projectId: str, fragmentId: str) -> Response[str]:  # noqa: N803
     download = fragments.download_fragment(dependencies(app), *_fragment_ids(projectId, fragmentId))
-    if download.url is not None:
-        return Response(status_code=302, headers={"Location": download.url}, body="")
-    # Encoded here rather than given as bytes: response validation would decode bytes as UTF-8 text.
-    response = Response(
-        status_code=200,
-        content_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
-        body=base64.b64encode(download.data or b"").decode("ascii"),
-    )
-    response.base64_encoded = True
-    return response
+    return download_response(download, "application/zip")
 
 
-@cache
-def environment_dependencies() -> Dependencies:
-    """Built once per execution environment, on its first request."""
-    return Dependencies.from_environment()
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-def handle(event: dict, context: LambdaContext, deps: Dependencies) -> dict:
-    return resolve(app, event, context, deps)
-
-
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return handle(event, context, environment_dependencies())
+handle, lambda_handler = api_handlers(app, logger)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qai.api import COMMON_ERRORS, caller, create_app, dependencies, documented_responses, resolve, resource_id
-from qai.dependencies import Dependencies
+from qai.api import (
+    COMMON_ERRORS,
+    api_handlers,
+    caller,
+    create_app,
+    dependencies,
+    documented_responses,
+    resource_id,
+)
 from qai.models import Project, ProjectPage, PromptInput, Usage
 from qai.services import projects, usage
 
@@ -66,16 +70,4 @@ def get_usage() -> Usage:
     return usage.get_usage(dependencies(app), caller(app))
 
 
-@cache
-def environment_dependencies() -> Dependencies:
-    """Built once per execution environment, on its first request."""
-    return Dependencies.from_environment()
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-def handle(event: dict, context: LambdaContext, deps: Dependencies) -> dict:
-    return resolve(app, event, context, deps)
-
-
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return handle(event, context, environment_dependencies())
+handle, lambda_handler = api_handlers(app, logger)

@@ -122,7 +122,7 @@ class LocalStack:
         self._start_sweeper(agent)
 
         # Imported here, on one thread: the pollers and the API's threads only look them up.
-        for function in ("projects", "messages", "agent"):
+        for function in ("projects", "messages", "git", "agent"):
             load_function(function)
         poller = AgentPoller(agent, config.qai_agent_workers, limits["TimeoutSeconds"])
         poller.start()

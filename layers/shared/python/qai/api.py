@@ -7,9 +7,11 @@ other exception a 500 whose text says nothing of the internals.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -20,11 +22,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
 from qai.dependencies import Dependencies
 from qai.errors import NotFoundError, QaiError, UnauthorizedError, error_body
-from qai.models import Caller, ErrorResponse, storable_text
+from qai.models import Caller, Download, ErrorResponse, storable_text
 
 logger = Logger()
 SIGN_IN = "Sign in to continue."
@@ -33,7 +36,7 @@ _ERROR_DESCRIPTIONS = {
     400: "BAD_REQUEST: malformed JSON or an invalid field (the message names it)",
     401: "UNAUTHORIZED: no authenticated caller",
     404: "NOT_FOUND: no such resource for this caller",
-    409: "CONFLICT: a run is already queued or running for this project",
+    409: "CONFLICT: the project is busy (a run or a push under way) or has no version yet",
     429: "TOO_MANY_REQUESTS: no credits left",
     500: "INTERNAL_SERVER_ERROR",
     503: "SERVICE_UNAVAILABLE: the database cannot be reached right now; try again after Retry-After seconds",
@@ -188,3 +191,52 @@ def resource_id(raw: str, kind: str) -> str:
         return str(uuid.UUID(raw))
     except ValueError:
         raise NotFoundError(f"{kind} not found") from None
+
+
+def file_responses(
+    description: str, content_type: str, errors: tuple[int, ...] = COMMON_ERRORS
+) -> dict[int, OpenAPIResponse]:
+    """The documented answers of a download: the file, or a link to it when too large for a response."""
+    return {
+        **documented_responses(errors=errors),
+        200: {
+            "description": description,
+            "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        302: {"description": "Found: a short-lived link to the file (too large for one response)", "content": {}},
+    }
+
+
+def download_response(download: Download, content_type: str) -> Response[str]:
+    """The file as an attachment, or 302 to its short-lived link."""
+    if download.url is not None:
+        return Response(status_code=302, headers={"Location": download.url}, body="")
+    # Encoded here rather than given as bytes: response validation would decode bytes as UTF-8 text.
+    response = Response(
+        status_code=200,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
+        body=base64.b64encode(download.data or b"").decode("ascii"),
+    )
+    response.base64_encoded = True
+    return response
+
+
+Handle = Callable[[dict[str, Any], Any, Dependencies], dict[str, Any]]
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def api_handlers(app: APIGatewayHttpResolver, logger: Logger) -> tuple[Handle, LambdaHandler]:
+    """An API function's entry points: ``handle(event, context, deps)`` (the local stack and tests
+    pass their own dependencies) and ``lambda_handler``, whose dependencies are built once per
+    execution environment, on its first request."""
+    environment_dependencies = cache(Dependencies.from_environment)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str, Any]:
+        return resolve(app, event, context, deps)
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle(event, context, environment_dependencies())
+
+    return handle, lambda_handler

@@ -33,7 +33,7 @@ class DownloadStore:
         self._directory = settings.local_downloads_dir
         self._url = settings.local_downloads_url
 
-    def store(self, data: bytes, filename: str) -> str:
+    def store(self, data: bytes, filename: str, content_type: str = "application/zip") -> str:
         """Keep ``data`` for a short while; a link to it that needs no credentials."""
         token = uuid.uuid4().hex
         if self._bucket:
@@ -46,7 +46,7 @@ class DownloadStore:
                 Bucket=self._bucket,
                 Key=key,
                 Body=data,
-                ContentType="application/zip",
+                ContentType=content_type,
                 ContentDisposition=f'attachment; filename="{filename}"',
             )
             return str(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from psycopg.rows import DictRow
@@ -139,3 +140,26 @@ def previous_fragment(conn: Connection, *, fragment_id: str, project_id: str) ->
            ORDER BY m."createdAt" DESC, m.id DESC LIMIT 1""",
         {"project": project_id, "fragment": fragment_id},
     ).fetchone()
+
+
+def project_versions(conn: Connection, *, project_id: str) -> Iterator[DictRow]:
+    """The project's versions oldest first (title, files, created_at, request), read one row at a time.
+
+    ``request`` is the user's last build request since the version before (a restored version has
+    none, and gets its own reply: 'Restored the version …').
+    """
+    yield from conn.cursor().stream(
+        """SELECT f.id, f.title, f.files, f."createdAt" AS created_at, COALESCE((
+                   SELECT u.content FROM "Message" u
+                   WHERE u."projectId" = m."projectId" AND u.role = 'USER' AND u.mode = 'build'
+                     AND (u."createdAt", u.id) < (m."createdAt", m.id)
+                     AND NOT EXISTS (
+                         SELECT 1 FROM "Fragment" f2 JOIN "Message" m2 ON m2.id = f2."messageId"
+                         WHERE m2."projectId" = m."projectId"
+                           AND (m2."createdAt", m2.id) > (u."createdAt", u.id)
+                           AND (m2."createdAt", m2.id) < (m."createdAt", m.id))
+                   ORDER BY u."createdAt" DESC, u.id DESC LIMIT 1), m.content) AS request
+           FROM "Fragment" f JOIN "Message" m ON m.id = f."messageId"
+           WHERE m."projectId" = %s ORDER BY m."createdAt", m.id""",
+        (project_id,),
+    )
