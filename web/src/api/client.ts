@@ -15,6 +15,9 @@ export type RunEvent = components["schemas"]["RunEvent"];
 export type CommandStartedData = components["schemas"]["CommandStartedData"];
 export type PreviewState = components["schemas"]["PreviewState"];
 export type Usage = components["schemas"]["Usage"];
+export type VersionDiff = components["schemas"]["VersionDiff"];
+export type FileDiff = components["schemas"]["FileDiff"];
+export type FileStatus = FileDiff["status"];
 
 /** The HTTP statuses the OpenAPI document gives any operation (200 … 503): what the client may be
  * answered, so that what it says of a status is checked against the document. */

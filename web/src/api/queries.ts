@@ -11,6 +11,7 @@ export const keys = {
   run: (projectId: string, messageId: string) => ["run", projectId, messageId] as const,
   fragment: (projectId: string, fragmentId: string) => ["fragment", projectId, fragmentId] as const,
   preview: (projectId: string, fragmentId: string) => ["preview", projectId, fragmentId] as const,
+  diff: (projectId: string, fragmentId: string) => ["diff", projectId, fragmentId] as const,
 };
 
 export function useProjects() {
@@ -61,6 +62,20 @@ export function useFragment(projectId: string, fragmentId: string | undefined) {
       unwrap(
         api().GET("/projects/{projectId}/fragments/{fragmentId}", {
           params: { path: { projectId, fragmentId: fragmentId ?? "" } },
+        }),
+      ),
+  });
+}
+
+/** What a version changed since the one before it (the template for the first). */
+export function useVersionDiff(projectId: string, fragmentId: string) {
+  return useQuery({
+    queryKey: keys.diff(projectId, fragmentId),
+    staleTime: Infinity, // neither a version nor the one before it ever changes
+    queryFn: () =>
+      unwrap(
+        api().GET("/projects/{projectId}/fragments/{fragmentId}/diff", {
+          params: { path: { projectId, fragmentId } },
         }),
       ),
   });

@@ -3,7 +3,9 @@ import { IconDownload, IconEye, IconHistory } from "@tabler/icons-react";
 import { useState } from "react";
 import type { FragmentSummary } from "../api/client";
 import { downloadVersion, useProjects, useRestore } from "../api/queries";
+import { plural } from "../versionDiff";
 import { ErrorAlert } from "./ErrorAlert";
+import { VersionChanges } from "./VersionChanges";
 
 export function VersionsPanel({
   projectId,
@@ -21,6 +23,11 @@ export function VersionsPanel({
   const [downloadError, setDownloadError] = useState<unknown>(null);
   const name = projects.data?.items.find((p) => p.id === projectId)?.name ?? "app";
   const newest = fragments.at(-1)?.id;
+  const labelOf = (fragmentId: string | null) => {
+    if (fragmentId === null) return "the app template";
+    const index = fragments.findIndex((f) => f.id === fragmentId);
+    return index < 0 ? "an earlier version" : `v${index + 1}`;
+  };
   if (!fragments.length) return <Text c="dimmed">No versions yet.</Text>;
   return (
     <Stack gap="xs">
@@ -43,8 +50,16 @@ export function VersionsPanel({
                     )}
                   </Group>
                   <Text size="xs" c="dimmed">
-                    {new Date(fragment.createdAt).toLocaleString()} · {fragment.paths.length} files
+                    {new Date(fragment.createdAt).toLocaleString()} · {plural(fragment.paths.length, "file")}
                   </Text>
+                  <Group gap={0}>
+                    <VersionChanges
+                      projectId={projectId}
+                      fragmentId={fragment.id}
+                      label={`v${fragments.length - index}`}
+                      labelOf={labelOf}
+                    />
+                  </Group>
                 </Stack>
                 <Group gap={4}>
                   <Button
