@@ -11,6 +11,8 @@
     qai restore <fragmentId>                  make that version the newest again
     qai download <fragmentId> [dir]           that version as a runnable app in dir (default ./<name>)
     qai diff <fragmentId> [--base <id>]       what that version changed (from the one before it), as a patch
+    qai clone <projectId> [dir]               the project's history as a git repository
+    qai push <projectId> <url> [--branch b]   push the history to a git remote (token: $QAI_GIT_TOKEN)
 
 `new`, `say` and `ask` show the run as it happens: the model's turn, each command, the files written, the
 build check. Ctrl-C asks whether to stop the run (its credit comes back) or leave it running. They
@@ -27,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
 import sys
 import time
 import urllib.error
@@ -41,11 +41,10 @@ from typing import Any
 
 from rich.console import Console
 
-from qai_local.stack.access import TOKEN_FILE
+from qai_tools.api_client import ApiError, Client, client_from_environment
+from qai_tools.cli_git import GIT_COMMANDS, add_git_commands
 from qai_tools.run_progress import FINISHED, RunDetachedError, follow_run
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_API_URL = "http://127.0.0.1:8787"
 FAILED_CHECK_EXIT = 2
 INTERRUPTED_EXIT = 130  # Ctrl-C, as a shell reports it
 NO_MODEL_HINT = (
@@ -54,64 +53,6 @@ NO_MODEL_HINT = (
     "  export ANTHROPIC_BASE_URL=http://127.0.0.1:4000    (any Anthropic-compatible server)\n"
     "and run `make dev` again."
 )
-
-
-def api_token() -> str | None:
-    """QAI_TOKEN, or the local stack's token from its data folder (None when there is neither)."""
-    if token := os.environ.get("QAI_TOKEN"):
-        return token
-    data_dir = Path(os.environ.get("QAI_DATA_DIR") or ROOT / ".qai")
-    try:
-        return (data_dir / TOKEN_FILE).read_text().strip() or None
-    except OSError:
-        return None
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Client:
-    def __init__(self, base_url: str, token: str | None, user: str | None) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"QAI_API_URL must be an http(s) URL, not {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self.headers = {"content-type": "application/json", "accept": "application/json"}
-        # Sent to the API only: a redirect to a download link must not carry them.
-        self.credentials = {"authorization": f"Bearer {token}"} if token else {}
-        if user:
-            self.headers["x-qai-user"] = user
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        raw = self.fetch(method, path, body)
-        return json.loads(raw) if raw else None
-
-    def fetch(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
-        """The response's bytes, after any redirect (a large download is a link elsewhere)."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=self.headers)  # noqa: S310 - http(s) only, checked above
-        for name, value in self.credentials.items():
-            request.add_unredirected_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - see above
-                return bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                message = json.loads(raw)["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = raw.decode(errors="replace") or exc.reason
-            raise ApiError(exc.code, message) from None
-        except urllib.error.URLError as exc:
-            raise ApiError(0, f"cannot reach {self.base_url} ({exc.reason}); is `make dev` running?") from None
-
-    def model_missing(self) -> bool:
-        try:
-            return bool(self.call("GET", "/local/status").get("model") == "missing")
-        except ApiError:
-            return False  # a deployed API has no local status
 
 
 def wait_for_reply(client: Client, project_id: str, message_id: str, timeout: float) -> dict[str, Any] | None:
@@ -252,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     for waiting in (preview, restore):
         waiting.add_argument("--timeout", type=float, default=300, help="seconds to wait for the preview")
     download_.add_argument("directory", nargs="?")
+    add_git_commands(commands)
     return parser
 
 
@@ -357,12 +299,13 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "restore": command_restore,
     "download": command_download,
     "diff": command_diff,
+    **GIT_COMMANDS,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    client = Client(os.environ.get("QAI_API_URL", DEFAULT_API_URL), api_token(), os.environ.get("QAI_USER"))
+    client = client_from_environment()
     try:
         return COMMANDS[args.command](client, args)
     except ApiError as exc:

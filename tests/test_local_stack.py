@@ -21,6 +21,7 @@ import pytest
 
 from qai_local.stack.process import LocalStackProcess, StackDidNotStartError
 from qai_tools import scripted_model as sm
+from tests.conftest import GIT_TOKEN, GIT_USER, GitServer
 
 ROOT = Path(__file__).parent.parent
 EVENTS = ROOT / "events"
@@ -48,8 +49,8 @@ class RunningStack(LocalStackProcess):
             raw, status = exc.read(), exc.code
         return status, json.loads(raw) if raw else None
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "QAI_API_URL": self.api_url}
+    def cli(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "QAI_API_URL": self.api_url, **extra_env}
         env["QAI_DATA_DIR"] = str(self.data_dir)  # where the CLI finds the token
         return subprocess.run(
             [sys.executable, "-m", "qai_tools.cli", *args], env=env, capture_output=True, text=True, timeout=120
@@ -85,9 +86,12 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     assert leftovers == [], "processes were left behind"
 
 
-def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_dir: Path, tmp_path: Path) -> None:
-    # Downloads above 1 kB go through a short-lived link, as a deployed API does above 4 MB.
-    stack = RunningStack(data_dir, scripted_pages.url, DOWNLOAD_INLINE_MAX_BYTES="1000")
+def test_a_user_journey_over_http(
+    scripted_pages: sm.ScriptedModelServer, data_dir: Path, tmp_path: Path, git_server: GitServer
+) -> None:
+    # Downloads above 1 kB go through a short-lived link, as a deployed API does above 4 MB. The git
+    # server runs on this machine, a private address, which pushes may reach only when allowed.
+    stack = RunningStack(data_dir, scripted_pages.url, DOWNLOAD_INLINE_MAX_BYTES="1000", GIT_PUSH_ALLOW_PRIVATE="true")
     try:
         status, project = stack.call("POST", "/projects", {"value": "a todo app"})
         assert status == 201
@@ -141,6 +145,20 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         assert (tmp_path / "app" / "app" / "page.tsx").read_text() == sm.page_naming("a todo app")
         assert (tmp_path / "app" / "package.json").is_file() and not (tmp_path / "app" / "node_modules").exists()
 
+        # The history as git: cloned here (the bundle through a link: it is over 1 kB), pushed there.
+        cloned = stack.cli("clone", project["id"], str(tmp_path / "history"))
+        assert cloned.returncode == 0, cloned.stderr
+        log = subprocess.run(["git", "log", "--format=%s"], cwd=tmp_path / "history", capture_output=True, text=True)
+        assert len(log.stdout.splitlines()) == 3  # two versions and the restored one
+        no_token = stack.cli("push", project["id"], git_server.url)
+        assert no_token.returncode == 1 and "set QAI_GIT_TOKEN" in no_token.stderr
+        pushed = stack.cli("push", project["id"], git_server.url, "--username", GIT_USER, QAI_GIT_TOKEN=GIT_TOKEN)
+        assert pushed.returncode == 0, pushed.stderr
+        assert pushed.stdout.splitlines()[-1].startswith("✓ main is at ")
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path / "history", capture_output=True, text=True)
+        assert pushed.stdout.split()[-1] == head.stdout.strip()
+        assert GIT_TOKEN not in "".join(stack.output)
+
         assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
         status, document = stack.call("GET", "/openapi.json")
         assert status == 200 and "/projects/{projectId}/messages" in document["paths"]
@@ -151,7 +169,11 @@ def test_a_user_journey_over_http(scripted_pages: sm.ScriptedModelServer, data_d
         status, error = stack.call("GET", "/nope")
         assert status == 404 and error["error"]["code"] == "NOT_FOUND"
         # The sample events (those `sam local invoke -e` takes) go through the stack too.
-        for path in sorted(EVENTS.glob("projects/*.json")) + sorted(EVENTS.glob("messages/*.json")):
+        for path in (
+            sorted(EVENTS.glob("projects/*.json"))
+            + sorted(EVENTS.glob("messages/*.json"))
+            + sorted(EVENTS.glob("git/*.json"))
+        ):
             event = json.loads(path.read_text())
             query = f"?{event['rawQueryString']}" if event["rawQueryString"] else ""
             body = json.loads(event["body"]) if event.get("body") else None

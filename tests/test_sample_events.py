@@ -30,6 +30,8 @@ EXPECTED = [
     ("messages/download.json", 200),
     ("messages/diff.json", 200),
     ("git/bundle.json", 200),
+    ("git/push.json", 202),
+    ("git/push-get.json", 200),
     ("messages/post.json", 201),
     ("projects/delete.json", 204),
 ]
@@ -90,6 +92,7 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}/fragments/{fragmentId}/download",
         "/projects/{projectId}/fragments/{fragmentId}/diff",
         "/projects/{projectId}/git",
+        "/projects/{projectId}/git/push",
         "/usage",
     }
     preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]

@@ -156,5 +156,5 @@ def test_the_scheduled_function_sweeps(
     monkeypatch.setenv("SWEEPER_GRACE_SECONDS", "0")
     scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
     result = load_function("sweeper").handle(scheduled, LambdaContextStub(), Dependencies.from_environment())
-    assert result == {"resent": 1, "unsent": 0, "abandoned": 0}
+    assert result == {"resent": 1, "unsent": 0, "abandoned": 0, "pushes_ended": 0}
     assert len(queued_messages(agent_queue_url)) == 1

@@ -1,5 +1,5 @@
 """Lambda handler for the agent's queue: one SQS record per job, an agent run (a queued USER
-message) or a preview job (``kind: "preview"``).
+message), a preview job (``kind: "preview"``) or a push job (``kind: "push"``).
 
 Partial batch failures: a record whose attempt failed (and will be retried) or whose body is
 malformed is reported failed, and the others in the batch are not affected.
@@ -17,11 +17,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from qai.models import PreviewJobRequest, QueueJob
+from qai.models import PreviewJobRequest, PushJobRequest, QueueJob
 from qai_agent.agent_run import process_run_request
 from qai_agent.dependencies import AgentDependencies
 from qai_agent.loop import Deadline
 from qai_agent.preview_job import process_preview_job
+from qai_agent.push_job import process_push_job
 from qai_agent.run_errors import RetryLaterError
 
 logger = Logger()
@@ -40,6 +41,8 @@ def record_handler(deps: AgentDependencies, record: SQSRecord, lambda_context: L
     try:
         if isinstance(request, PreviewJobRequest):
             return process_preview_job(deps, request, deadline=deadline)
+        if isinstance(request, PushJobRequest):
+            return process_push_job(deps, request, deadline=deadline)
         return process_run_request(
             deps, request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
         )

@@ -102,6 +102,8 @@ class LocalStack:
                 "LOCAL_SANDBOX_ROOT": str(sandbox_root),
                 # Downloads too large for a Lambda response: the stand-in for the S3 bucket's links.
                 "LOCAL_DOWNLOADS_DIR": str(data_dir / "downloads"),
+                # Push tokens wait for their job sealed with this key (KMS's part, deployed); 0600.
+                "LOCAL_PUSH_KEY_FILE": str(data_dir / "push-key"),
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from qai.db import Database
 from qai.downloads import DownloadStore
 from qai.queue import AgentQueue
+from qai.sealing import TokenSealer, token_sealer
 from qai.settings import Settings, load_settings, resolved_database_url
 
 
@@ -17,15 +18,17 @@ class Dependencies:
     database: Database
     queue: AgentQueue
     downloads: DownloadStore
+    sealer: TokenSealer
 
     @classmethod
     def build(cls, settings: Settings) -> Dependencies:
-        """The database, the queue and the download store that ``settings`` name (secrets fetched now)."""
+        """The database, queue, download store and token sealer that ``settings`` name (secrets fetched now)."""
         return cls(
             settings=settings,
             database=Database(resolved_database_url(settings)),
             queue=AgentQueue(settings.agent_queue_url),
             downloads=DownloadStore(settings),
+            sealer=token_sealer(settings),
         )
 
     @classmethod

@@ -41,3 +41,10 @@ class TooManyRequestsError(QaiError):
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
+
+
+class ServiceUnavailableError(QaiError):
+    """Something this deployment needs for the request is not set up (its message says what)."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503

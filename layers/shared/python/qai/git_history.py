@@ -36,6 +36,7 @@ class Version:
     request: str
     created_at: datetime
     files: Mapping[str, str]
+    fragment_id: str = ""
 
 
 def commit_message(version: Version) -> bytes:
@@ -60,6 +61,7 @@ class History:
         self._template_blobs: dict[str, ObjectID] = {}
         self.head: ObjectID | None = None
         self.commits: list[ObjectID] = []
+        self.commit_of: dict[str, ObjectID] = {}  # by fragment id
 
     def _blob(self, data: bytes) -> ObjectID:
         blob = Blob.from_string(data)
@@ -97,6 +99,7 @@ class History:
         self.repo.object_store.add_object(commit)
         self.head = commit.id
         self.commits.append(commit.id)
+        self.commit_of[version.fragment_id] = commit.id
         self.repo.refs[BRANCH] = commit.id
         return commit.id
 

@@ -5,6 +5,7 @@ JSON is camelCase (the original app's field names); Python attributes are snake_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired
@@ -16,6 +17,7 @@ from pydantic import (
     Discriminator,
     Field,
     PlainSerializer,
+    SecretStr,
     Tag,
     TypeAdapter,
     field_validator,
@@ -362,6 +364,69 @@ class PreviewState(ApiModel):
     error: str | None
 
 
+PushStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]+$"
+
+
+class GitPushInput(ApiModel):
+    """Body of ``POST /projects/{projectId}/git/push``: where to push the history, and as whom."""
+
+    url: str = Field(
+        max_length=2000,
+        pattern=_PRINTABLE,
+        description="The remote repository: https:// to a public address (GIT_PUSH_ALLOW_PRIVATE=true also "
+        "allows http:// and private addresses), with no credentials in it.",
+    )
+    branch: str = Field(
+        "main", min_length=1, max_length=200, description="The remote branch to update; git's rules for names."
+    )
+    username: str = Field(
+        "x-access-token",
+        min_length=1,
+        max_length=200,
+        pattern="^[^:\\x00-\\x1f\\x7f]+$",
+        description="The user for HTTP basic auth (GitHub takes any with a token; GitLab oauth2).",
+    )
+    token: SecretStr = Field(
+        min_length=1,
+        max_length=1000,
+        description="A token that may push to the repository: sealed at once, used by the push job, then "
+        "forgotten; never returned.",
+    )
+
+    @field_validator("branch")
+    @classmethod
+    def _a_branch_git_takes(cls, branch: str) -> str:
+        from dulwich.refs import Ref, check_ref_format
+
+        # git's own rules for a ref, and those it adds for a branch (git check-ref-format --branch).
+        refused = branch.startswith("-") or branch in ("@", "HEAD") or not storable_text(branch)
+        if refused or not check_ref_format(Ref(f"refs/heads/{branch}".encode())):
+            raise ValueError("is not a branch name git takes")
+        return branch
+
+    @field_validator("token")
+    @classmethod
+    def _printable_token(cls, token: SecretStr) -> SecretStr:
+        if not re.fullmatch(_PRINTABLE, token.get_secret_value()):
+            raise ValueError("must be printable characters only")
+        return token
+
+
+class GitPush(ApiModel):
+    """A project's last push of its history (``GET``/``POST /projects/{projectId}/git/push``)."""
+
+    status: PushStatus = Field(description="QUEUED, RUNNING, then SUCCEEDED or FAILED (see error)")
+    url: str
+    branch: str
+    username: str
+    fragment_id: str = Field(description="The newest version when the push was asked: the history up to it")
+    commit_id: str | None = Field(description="The commit the branch points at once pushed")
+    error: str | None
+    requested_at: UtcDatetime
+    finished_at: UtcDatetime | None
+
+
 @dataclass(frozen=True)
 class Download:
     """A download answered inline (``data``) or as a short-lived link (``url``)."""
@@ -386,16 +451,26 @@ class PreviewJobRequest(ApiModel):
     fragment_id: str
 
 
+class PushJobRequest(ApiModel):
+    """A job on the agent queue to push a project's history to its remote (the token stays in the database, sealed)."""
+
+    kind: Literal["push"] = "push"
+    project_id: str
+    push_id: str
+
+
 def _job_kind(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "run"))
-    return "preview" if isinstance(value, PreviewJobRequest) else "run"
+    return str(getattr(value, "kind", "run"))
 
 
 # A body without ``kind`` is an agent run, so messages sent before jobs had kinds stay valid.
 QueueJob = TypeAdapter(
     Annotated[
-        Annotated[AgentRunRequest, Tag("run")] | Annotated[PreviewJobRequest, Tag("preview")],
+        Annotated[AgentRunRequest, Tag("run")]
+        | Annotated[PreviewJobRequest, Tag("preview")]
+        | Annotated[PushJobRequest, Tag("push")],
         Discriminator(_job_kind),
     ]
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qai.models import AgentRunRequest, PreviewJobRequest
+from qai.models import AgentRunRequest, PreviewJobRequest, PushJobRequest
 
 
 class AgentQueue:
@@ -35,6 +35,9 @@ class AgentQueue:
 
     def enqueue_preview_job(self, *, project_id: str, fragment_id: str) -> None:
         self._send(PreviewJobRequest(project_id=project_id, fragment_id=fragment_id))
+
+    def enqueue_push_job(self, *, project_id: str, push_id: str) -> None:
+        self._send(PushJobRequest(project_id=project_id, push_id=push_id))
 
     def deliver_again_after(self, receipt_handle: str, delay_seconds: int) -> None:
         """Make a received message visible again after ``delay_seconds`` (SQS caps it at 12 h)."""

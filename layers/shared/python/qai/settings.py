@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     # A version's diff: the largest patch of one file, and of all of them together, in a response.
     diff_patch_max_bytes: PositiveInt = 500_000
     diff_max_bytes: PositiveInt = 4_000_000
+    # Pushes of a project's history (qai.git_remote): https:// to public addresses only, unless
+    # GIT_PUSH_ALLOW_PRIVATE also allows http:// and private ones (a git server on one's own network).
+    git_push_allow_private: bool = False
+    git_push_timeout_seconds: PositiveFloat = 30
+    # A push still queued or running after this long is taken as lost: FAILED, a new one may start.
+    git_push_stale_seconds: PositiveInt = 900
+    # A push's token is sealed until its job ends: with a KMS key (deployed) or a key file (one machine).
+    git_push_kms_key_id: str = ""
+    local_push_key_file: str = ""
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,7 @@ period, and again when a message seems lost (a run still QUEUED long after its l
 RUNNING under a lease that ran out with attempts left). A duplicate this may cause is harmless:
 the worker's claim lets one delivery work and acknowledges or defers the others. A run whose last
 attempt's worker died is ended here as an ERROR reply with its credit back, so nobody waits on it.
+A push queued or running for longer than any job lives ends FAILED, its sealed token forgotten.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from qai import runs
+from qai import git_pushes, runs
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.replies import record_reply
@@ -21,6 +22,7 @@ from qai.runs import ClaimedRun, RunUsage
 
 logger = logging.getLogger(__name__)
 ABANDONED = "The last attempt's worker stopped before it recorded an outcome."
+PUSH_LOST = "The push took too long and was given up. Push again."
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class SweepResult:
     resent: int
     unsent: int
     abandoned: int
+    pushes_ended: int = 0
 
 
 def sweep(
@@ -66,7 +69,12 @@ def sweep(
         return len(rows)
 
     abandoned = deps.database.in_transaction(end_abandoned)
-    return SweepResult(resent=len(due) - len(unsent), unsent=len(unsent), abandoned=abandoned)
+    pushes_ended = deps.database.in_transaction(
+        lambda conn: git_pushes.end_stale_pushes(conn, stale_seconds=settings.git_push_stale_seconds, error=PUSH_LOST)
+    )
+    return SweepResult(
+        resent=len(due) - len(unsent), unsent=len(unsent), abandoned=abandoned, pushes_ended=pushes_ended
+    )
 
 
 def _send(deps: Dependencies, project_id: str, message_id: str) -> bool:
