@@ -108,3 +108,25 @@ def test_another_users_version_or_base_is_404(api: Api) -> None:
     theirs = api.call("POST", "/projects", json_body={"value": "their app"}, user="someone-else")[1]
     _, their_fragment = finish_run_with_reply(api.deps.database, theirs["id"], {"app/page.tsx": PAGE})
     assert api.call("GET", diff_path(project_id, second), query=f"base={their_fragment}")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("x\ny", "x\nz"), ("x\ny\n", "x\ny"), ("x\ny", "x\ny\n"), (None, "no newline"), ("gone", None)],
+)
+def test_a_file_without_a_last_newline_gives_a_patch_git_applies(
+    tmp_path: Path, before: str | None, after: str | None
+) -> None:
+    base = {"notes.txt": before} if before is not None else {}
+    head = {"notes.txt": after} if after is not None else {}
+    diff = version_diff(base, head, DiffLimits(10_000, 10_000), base_id="b")
+    (patch,) = [f.patch for f in diff.files if f.path == "notes.txt"]
+    assert patch is not None
+    if before is not None:
+        (tmp_path / "notes.txt").write_text(before)
+    (tmp_path / "change.patch").write_text(patch)
+    subprocess.run(["git", "apply", "change.patch"], cwd=tmp_path, check=True)
+    if after is None:
+        assert not (tmp_path / "notes.txt").exists()
+    else:
+        assert (tmp_path / "notes.txt").read_text() == after

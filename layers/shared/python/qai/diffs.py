@@ -25,6 +25,9 @@ def _content(files: Mapping[str, str] | None, path: str) -> str | None:
     return template_texts().get(path)
 
 
+NO_NEWLINE = "\n\\ No newline at end of file\n"
+
+
 @dataclass(frozen=True)
 class DiffLimits:
     max_patch_bytes: int
@@ -48,15 +51,15 @@ def _file_diff(path: str, before: str | None, after: str | None) -> FileDiff | N
     if (before or "").startswith(BINARY_PREFIX) or (after or "").startswith(BINARY_PREFIX):
         return FileDiff(path=path, status=status, additions=0, deletions=0, patch=None, binary=True)
     old, new = (before or "").splitlines(keepends=True), (after or "").splitlines(keepends=True)
-    patch = "".join(
-        difflib.unified_diff(
-            old,
-            new,
-            fromfile=f"a/{path}" if before is not None else "/dev/null",
-            tofile=f"b/{path}" if after is not None else "/dev/null",
-            n=3,
-        )
+    lines = difflib.unified_diff(
+        old,
+        new,
+        fromfile=f"a/{path}" if before is not None else "/dev/null",
+        tofile=f"b/{path}" if after is not None else "/dev/null",
+        n=3,
     )
+    # A last line without its newline is marked as git marks it, or git apply refuses the patch.
+    patch = "".join(line if line.endswith("\n") else line + NO_NEWLINE for line in lines)
     additions, deletions = _lines_changed(old, new)
     return FileDiff(path=path, status=status, additions=additions, deletions=deletions, patch=patch)
 
