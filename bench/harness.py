@@ -3,6 +3,7 @@ sandbox, and the three functions loaded as Lambda would run them."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -35,6 +36,11 @@ class BenchStack:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """An API request through its function (as API Gateway routes it); the decoded JSON body."""
+        raw = self.raw(method, path, body)
+        return json.loads(raw) if raw else None
+
+    def raw(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+        """An API request through its function; the body's bytes (a binary one decoded)."""
         found = find_route(method, path)
         assert found is not None, path
         route, params = found
@@ -46,7 +52,9 @@ class BenchStack:
             body=json.dumps(body) if body else None,
         )
         response = invoke_api(route.function, event, LocalLambdaContext(), self.api)
-        return json.loads(response["body"]) if response.get("body") else None
+        assert response["statusCode"] < 300, response.get("body")
+        payload = response.get("body") or ""
+        return base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
 
     def take_message(self) -> str:
         """The one message on the agent queue, taken off it: its body."""
