@@ -10,9 +10,10 @@ CREATE TABLE "GitPush" (
     "branch" TEXT NOT NULL,
     "username" TEXT NOT NULL,
     "sealedToken" BYTEA,
-    "status" TEXT NOT NULL DEFAULT 'QUEUED'
-        CONSTRAINT "GitPush_status_check" CHECK ("status" IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED')),
-    "commitId" TEXT,
+    -- PUSHING from the request until the job's outcome (its lease says whether a job holds it).
+    "status" TEXT NOT NULL DEFAULT 'PUSHING'
+        CONSTRAINT "GitPush_status_check" CHECK ("status" IN ('PUSHING', 'PUSHED', 'FAILED')),
+    "commit" TEXT,
     "error" TEXT,
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "leaseExpiresAt" TIMESTAMP(3),
@@ -24,7 +25,7 @@ CREATE TABLE "GitPush" (
     CONSTRAINT "GitPush_projectId_fkey" FOREIGN KEY ("projectId") REFERENCES "Project"("id")
         ON DELETE CASCADE ON UPDATE CASCADE,
     -- A finished push holds no token.
-    CONSTRAINT "GitPush_token_until_done" CHECK ("status" IN ('QUEUED', 'RUNNING') OR "sealedToken" IS NULL)
+    CONSTRAINT "GitPush_token_until_done" CHECK ("status" = 'PUSHING' OR "sealedToken" IS NULL)
 );
 
 CREATE TRIGGER "GitPush_touch_updatedAt" BEFORE UPDATE ON "GitPush"

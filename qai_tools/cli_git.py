@@ -63,13 +63,13 @@ def command_push(client: Client, args: argparse.Namespace) -> int:
     push = client.call("POST", path, body)
     print(f"Pushing to {push['url']} ({push['branch']})…", flush=True)
     deadline = time.monotonic() + args.timeout
-    while push["status"] in ("QUEUED", "RUNNING") and time.monotonic() < deadline:
+    while push["status"] == "PUSHING" and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
         push = client.call("GET", path)
-    if push["status"] == "SUCCEEDED":
-        print(f"✓ {push['branch']} is at {push['commitId']}")
+    if push["status"] == "PUSHED":
+        print(f"✓ {push['branch']} is at {push['commit']}")
         return 0
-    print(f"✗ {push['error'] or 'the push is still ' + push['status'].lower()}", file=sys.stderr)
+    print(f"✗ {push['error'] or 'the push is still under way'}", file=sys.stderr)
     return 1
 
 

@@ -36,7 +36,7 @@ def two_versions(api: Api) -> tuple[str, str, str]:
 def test_a_version_against_the_one_before_it_and_the_first_against_the_template(api: Api) -> None:
     project_id, first, second = two_versions(api)
     status, diff = api.call("GET", diff_path(project_id, second))
-    assert status == 200 and diff["baseFragmentId"] == first
+    assert status == 200 and diff["baseId"] == first
     files = {f["path"]: f for f in diff["files"]}
     assert {path: f["status"] for path, f in files.items()} == {
         "app/layout.tsx": "modified",
@@ -61,13 +61,13 @@ def test_a_version_against_the_one_before_it_and_the_first_against_the_template(
     assert (diff["additions"], diff["deletions"]) == (2, 2)
 
     status, against_template = api.call("GET", diff_path(project_id, first))
-    assert status == 200 and against_template["baseFragmentId"] is None
+    assert status == 200 and against_template["baseId"] is None
     assert [(f["path"], f["status"]) for f in against_template["files"]] == [
         ("app/page.tsx", "modified"),  # the template has its own page
         ("lib/gone.ts", "added"),
     ]
     status, backwards = api.call("GET", diff_path(project_id, first), query=f"base={second}")
-    assert status == 200 and backwards["baseFragmentId"] == second
+    assert status == 200 and backwards["baseId"] == second
     assert {f["path"]: f["status"] for f in backwards["files"]}["lib/gone.ts"] == "added"
 
 

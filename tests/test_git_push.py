@@ -47,7 +47,7 @@ def push(api: Api, project_id: str, url: str, **fields: str) -> tuple[int, Any]:
 
 def push_and_run(api: Api, worker: AgentWorker, project_id: str, url: str, **fields: str) -> dict[str, Any]:
     status, queued = push(api, project_id, url, **fields)
-    assert status == 202 and queued["status"] == "QUEUED", queued
+    assert status == 202 and queued["status"] == "PUSHING", queued
     (body,) = queued_messages(worker.queue_url)
     assert body == {"kind": "push", "projectId": project_id, "pushId": body["pushId"]}  # no token on the queue
     assert worker.deliver_body(body) == []
@@ -82,13 +82,13 @@ def test_the_history_is_pushed_and_the_next_version_fast_forwards(
     assert TOKEN not in str(body)
     assert worker.deliver_body(body) == []
     done = api.call("GET", f"/projects/{project_id}/git/push")[1]
-    assert done["status"] == "SUCCEEDED" and done["error"] is None and done["finishedAt"]
+    assert done["status"] == "PUSHED" and done["error"] is None and done["finishedAt"]
     assert stored_token(env, project_id) is None  # forgotten once the job ended
     logged = capsys.readouterr()
     assert TOKEN not in logged.out + logged.err
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "-b", "main", str(git_server.path), str(clone)], check=True)
-    assert git(clone, "rev-parse", "HEAD").strip() == done["commitId"]
+    assert git(clone, "rev-parse", "HEAD").strip() == done["commit"]
     assert git(clone, "log", "--format=%s").split() == ["Todo", "App", "Todo", "App"]
     assert (clone / "app" / "page.tsx").read_text() == PAGE.replace("One", "V1")
 
@@ -100,14 +100,14 @@ def test_the_history_is_pushed_and_the_next_version_fast_forwards(
     finish_run_with_reply(api.deps.database, project_id, {"app/page.tsx": PAGE.replace("One", "V2")})
     queued_messages(worker.queue_url)
     again = push_and_run(api, worker, project_id, git_server.url)
-    assert again["status"] == "SUCCEEDED", again["error"]
+    assert again["status"] == "PUSHED", again["error"]
     subprocess.run(["git", "pull", "-q", "--ff-only"], cwd=clone, check=True)
-    assert git(clone, "rev-parse", "HEAD~1").strip() == done["commitId"]
-    assert git(clone, "rev-parse", "HEAD").strip() == again["commitId"]
+    assert git(clone, "rev-parse", "HEAD~1").strip() == done["commit"]
+    assert git(clone, "rev-parse", "HEAD").strip() == again["commit"]
 
     # To another branch, the same commits.
     other = push_and_run(api, worker, project_id, git_server.url, branch="feature/qai")
-    assert other["status"] == "SUCCEEDED" and other["commitId"] == again["commitId"]
+    assert other["status"] == "PUSHED" and other["commit"] == again["commit"]
 
 
 def test_a_wrong_token_an_unreachable_host_and_a_diverged_branch_each_fail_clearly(

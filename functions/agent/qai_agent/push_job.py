@@ -1,6 +1,6 @@
 """A push job: the project's history up to a version, pushed to a git remote (``kind: "push"``).
 
-The token waits sealed in the push's row and is opened only here; the push's outcome (SUCCEEDED
+The token waits sealed in the push's row and is opened only here; the push's outcome (PUSHED
 with its commit, or FAILED with the reason) forgets it. Not retried: a failure is shown at once,
 and the user can push again. The job runner (jobs.py) claims it under a lease, so a duplicate
 delivery does nothing, and its outcome is fenced by the attempt number.
@@ -63,7 +63,7 @@ class PushJob:
             timeout=settings.git_push_timeout_seconds,
             allow_private=settings.git_push_allow_private,
         )
-        recorded = self._finish(claim, commit_id=commit.decode(), error=None)
+        recorded = self._finish(claim, commit=commit.decode(), error=None)
         metrics.add_metric(name="PushesSucceeded", unit=MetricUnit.Count, value=1)
         return "succeeded" if recorded else "skipped"
 
@@ -72,18 +72,18 @@ class PushJob:
 
     def fail(self, claim: DictRow, error: Exception) -> Outcome:
         reason = str(error) if isinstance(error, PushError) else f"The push failed ({type(error).__name__})."
-        self._finish(claim, commit_id=None, error=reason)
+        self._finish(claim, commit=None, error=reason)
         metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=1)
         return "failed"
 
-    def _finish(self, claim: DictRow, *, commit_id: str | None, error: str | None) -> bool:
+    def _finish(self, claim: DictRow, *, commit: str | None, error: str | None) -> bool:
         return self.deps.database.in_transaction(
             lambda conn: git_pushes.finish_push(
                 conn,
                 project_id=self.job.project_id,
                 push_id=self.job.push_id,
                 attempt=claim["attempt"],
-                commit_id=commit_id,
+                commit=commit,
                 error=error,
             )
         )

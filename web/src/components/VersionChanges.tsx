@@ -110,7 +110,7 @@ export function VersionChanges({
       >
         <Stack gap="md">
           <Text size="sm" c="dimmed">
-            Since {labelOf(diff.data.baseFragmentId)}: {summary.spoken}.
+            Since {labelOf(diff.data.baseId)}: {summary.spoken}.
           </Text>
           {diff.data.files.map((file) => (
             <FileChanges key={file.path} file={file} />

@@ -82,7 +82,7 @@ def version_diff(
             total += size
         files.append(diff)
     return VersionDiff(
-        base_fragment_id=base_id,
+        base_id=base_id,
         files=files,
         additions=sum(f.additions for f in files),
         deletions=sum(f.deletions for f in files),

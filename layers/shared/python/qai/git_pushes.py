@@ -7,7 +7,7 @@ from psycopg.rows import DictRow
 from qai.db import UTC_NOW, Connection
 
 _PUSH_COLUMNS = (
-    'g.status, g.url, g.branch, g.username, g."fragmentId" AS fragment_id, g."commitId" AS commit_id, g.error,'
+    'g.status, g.url, g.branch, g.username, g."fragmentId" AS fragment_id, g.commit, g.error,'
     ' g."requestedAt" AS requested_at, g."finishedAt" AS finished_at'
 )
 
@@ -24,15 +24,15 @@ def start_push(
     sealed_token: bytes,
     stale_seconds: int,
 ) -> DictRow | None:
-    """The project's push, now this one (QUEUED); None while another is queued or running (and not stale)."""
+    """The project's push, now this one (PUSHING); None while another is under way (and not stale)."""
     return conn.execute(
         f"""INSERT INTO "GitPush" AS g ("projectId", id, "fragmentId", url, branch, username, "sealedToken")
             VALUES (%(project)s, %(id)s, %(fragment)s, %(url)s, %(branch)s, %(username)s, %(token)s)
             ON CONFLICT ("projectId") DO UPDATE SET id = EXCLUDED.id, "fragmentId" = EXCLUDED."fragmentId",
                 url = EXCLUDED.url, branch = EXCLUDED.branch, username = EXCLUDED.username,
-                "sealedToken" = EXCLUDED."sealedToken", status = 'QUEUED', "commitId" = NULL, error = NULL,
+                "sealedToken" = EXCLUDED."sealedToken", status = 'PUSHING', commit = NULL, error = NULL,
                 attempts = 0, "leaseExpiresAt" = NULL, "requestedAt" = {UTC_NOW}, "finishedAt" = NULL
-            WHERE g.status IN ('SUCCEEDED', 'FAILED')
+            WHERE g.status IN ('PUSHED', 'FAILED')
                OR g."requestedAt" <= {UTC_NOW} - make_interval(secs => %(stale)s)
             RETURNING {_PUSH_COLUMNS}""",
         {
@@ -57,12 +57,13 @@ def find_push(conn: Connection, *, project_id: str, user_id: str) -> DictRow | N
 
 
 def claim_push(conn: Connection, *, project_id: str, push_id: str, lease_seconds: int) -> DictRow | None:
-    """Take a queued (or abandoned) push under a lease: its attempt, target, sealed token and owner."""
+    """A push under way whose lease is free (queued, or its worker died), now leased: its attempt, target,
+    sealed token and owner."""
     return conn.execute(
-        f"""UPDATE "GitPush" g SET status = 'RUNNING', attempts = attempts + 1,
+        f"""UPDATE "GitPush" g SET attempts = attempts + 1,
                 "leaseExpiresAt" = {UTC_NOW} + make_interval(secs => %s)
             FROM "Project" p
-            WHERE p.id = g."projectId" AND g."projectId" = %s AND g.id = %s AND g.status IN ('QUEUED', 'RUNNING')
+            WHERE p.id = g."projectId" AND g."projectId" = %s AND g.id = %s AND g.status = 'PUSHING'
               AND (g."leaseExpiresAt" IS NULL OR g."leaseExpiresAt" < {UTC_NOW})
             RETURNING g.attempts AS attempt, g."fragmentId" AS fragment_id, g.url, g.branch, g.username,
                 g."sealedToken" AS sealed_token, p."userId" AS user_id""",
@@ -71,15 +72,15 @@ def claim_push(conn: Connection, *, project_id: str, push_id: str, lease_seconds
 
 
 def finish_push(
-    conn: Connection, *, project_id: str, push_id: str, attempt: int, commit_id: str | None, error: str | None
+    conn: Connection, *, project_id: str, push_id: str, attempt: int, commit: str | None, error: str | None
 ) -> bool:
-    """SUCCEEDED or FAILED, the token forgotten; False when the push is no longer this attempt's."""
+    """PUSHED or FAILED, the token forgotten; False when the push is no longer this attempt's."""
     row = conn.execute(
-        f"""UPDATE "GitPush" SET status = %s, "commitId" = COALESCE(%s, "commitId"), error = %s,
+        f"""UPDATE "GitPush" SET status = %s, commit = COALESCE(%s, commit), error = %s,
                 "sealedToken" = NULL, "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}
-            WHERE "projectId" = %s AND id = %s AND attempts = %s AND status = 'RUNNING'
+            WHERE "projectId" = %s AND id = %s AND attempts = %s AND status = 'PUSHING'
             RETURNING id""",
-        ("FAILED" if error else "SUCCEEDED", commit_id, error, project_id, push_id, attempt),
+        ("FAILED" if error else "PUSHED", commit, error, project_id, push_id, attempt),
     ).fetchone()
     return row is not None
 
@@ -88,17 +89,17 @@ def fail_unsent_push(conn: Connection, *, project_id: str, push_id: str, error: 
     """A push the queue refused: FAILED at once, its token forgotten, so that pushing again works."""
     conn.execute(
         f"""UPDATE "GitPush" SET status = 'FAILED', error = %s, "sealedToken" = NULL, "finishedAt" = {UTC_NOW}
-            WHERE "projectId" = %s AND id = %s AND status = 'QUEUED'""",
+            WHERE "projectId" = %s AND id = %s AND status = 'PUSHING'""",
         (error, project_id, push_id),
     )
 
 
 def end_stale_pushes(conn: Connection, *, stale_seconds: int, error: str) -> int:
-    """Pushes queued or running for longer than any job lives: FAILED, their tokens forgotten."""
+    """Pushes under way for longer than any job lives: FAILED, their tokens forgotten."""
     rows = conn.execute(
         f"""UPDATE "GitPush" SET status = 'FAILED', error = %s, "sealedToken" = NULL, "leaseExpiresAt" = NULL,
                 "finishedAt" = {UTC_NOW}
-            WHERE status IN ('QUEUED', 'RUNNING') AND "requestedAt" <= {UTC_NOW} - make_interval(secs => %s)
+            WHERE status = 'PUSHING' AND "requestedAt" <= {UTC_NOW} - make_interval(secs => %s)
               AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < {UTC_NOW})
             RETURNING id""",
         (error, stale_seconds),

@@ -146,7 +146,7 @@ class FileDiff(ApiModel):
 
 
 class VersionDiff(ApiModel):
-    base_fragment_id: str | None = Field(description="The version compared with; null: the app template.")
+    base_id: str | None = Field(description="The version compared with; null: the app template.")
     files: list[FileDiff]
     additions: int
     deletions: int
@@ -364,7 +364,7 @@ class PreviewState(ApiModel):
     error: str | None
 
 
-PushStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
+PushStatus = Literal["PUSHING", "PUSHED", "FAILED"]
 _PRINTABLE = "^[^\\x00-\\x1f\\x7f]+$"
 
 
@@ -416,12 +416,12 @@ class GitPushInput(ApiModel):
 class GitPush(ApiModel):
     """A project's last push of its history (``GET``/``POST /projects/{projectId}/git/push``)."""
 
-    status: PushStatus = Field(description="QUEUED, RUNNING, then SUCCEEDED or FAILED (see error)")
+    status: PushStatus = Field(description="PUSHING until the job ends, then PUSHED or FAILED (see error)")
     url: str
     branch: str
     username: str
     fragment_id: str = Field(description="The newest version when the push was asked: the history up to it")
-    commit_id: str | None = Field(description="The commit the branch points at once pushed")
+    commit: str | None = Field(description="The commit the branch points at once pushed")
     error: str | None
     requested_at: UtcDatetime
     finished_at: UtcDatetime | None
