@@ -23,6 +23,7 @@ class LocalSandboxSettings(Settings):
 class StackSettings(Settings):
     qai_data_dir: Path = ROOT / ".qai"
     qai_api_port: NonNegativeInt = 8787  # 0: any free port
+    qai_sites_port: NonNegativeInt = 8788  # published sites, on an origin of their own; 0: any free port
     qai_queue_port: NonNegativeInt = 0  # fixed, so that `sam local` reaches the same queue; 0: any free
     qai_agent_workers: PositiveInt = 4
     qai_api_workers: PositiveInt = 4

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = ROOT / "openapi.json"
-API_FUNCTIONS = ("projects", "messages", "git")
+API_FUNCTIONS = ("projects", "messages", "git", "sites")
 
 
 def openapi_document() -> str:

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize("function", ["projects", "messages", "git"])
+@pytest.mark.parametrize("function", ["projects", "messages", "git", "sites"])
 def test_api_function_imports_no_agent_sdk(function: str) -> None:
     code = (
         f"import sys; sys.path[:0] = ['functions/{function}', 'layers/shared/python']; import app; "

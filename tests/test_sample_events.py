@@ -32,6 +32,9 @@ EXPECTED = [
     ("git/bundle.json", 200),
     ("git/push.json", 202),
     ("git/push-get.json", 200),
+    ("sites/publish.json", 202),
+    ("sites/get.json", 200),
+    ("sites/delete.json", 204),
     ("messages/post.json", 201),
     ("projects/delete.json", 204),
 ]
@@ -93,6 +96,8 @@ def test_openapi_document_is_current() -> None:
         "/projects/{projectId}/fragments/{fragmentId}/diff",
         "/projects/{projectId}/git",
         "/projects/{projectId}/git/push",
+        "/projects/{projectId}/fragments/{fragmentId}/publish",
+        "/projects/{projectId}/site",
         "/usage",
     }
     preview = paths["/projects/{projectId}/fragments/{fragmentId}/preview"]["post"]["responses"]

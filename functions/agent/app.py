@@ -1,5 +1,6 @@
 """Lambda handler for the agent's queue: one SQS record per job, an agent run (a queued USER
-message), a preview job (``kind: "preview"``) or a push job (``kind: "push"``).
+message), a preview job (``kind: "preview"``), a push job (``kind: "push"``) or a publish job
+(``kind: "publish"``).
 
 Partial batch failures: a record whose attempt failed (and will be retried) or whose body is
 malformed is reported failed, and the others in the batch are not affected.
@@ -17,11 +18,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from qai.models import PreviewJobRequest, PushJobRequest, QueueJob
+from qai.models import PreviewJobRequest, PublishJobRequest, PushJobRequest, QueueJob
 from qai_agent.agent_run import process_run_request
 from qai_agent.dependencies import AgentDependencies
 from qai_agent.loop import Deadline
 from qai_agent.preview_job import process_preview_job
+from qai_agent.publish_job import process_publish_job
 from qai_agent.push_job import process_push_job
 from qai_agent.run_errors import RetryLaterError
 
@@ -41,11 +43,12 @@ def record_handler(deps: AgentDependencies, record: SQSRecord, lambda_context: L
     try:
         if isinstance(request, PreviewJobRequest):
             return process_preview_job(deps, request, deadline=deadline)
+        receive_count = int(record.attributes.approximate_receive_count)
         if isinstance(request, PushJobRequest):
             return process_push_job(deps, request, deadline=deadline)
-        return process_run_request(
-            deps, request, receive_count=int(record.attributes.approximate_receive_count), deadline=deadline
-        )
+        if isinstance(request, PublishJobRequest):
+            return process_publish_job(deps, request, receive_count=receive_count, deadline=deadline)
+        return process_run_request(deps, request, receive_count=receive_count, deadline=deadline)
     except RetryLaterError as exc:
         # Reported failed, the message would wait out the whole visibility timeout; come back sooner.
         try:

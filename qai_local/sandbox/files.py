@@ -172,3 +172,39 @@ def _changed_content(fd: int, template_file: Path, max_bytes: int) -> bytes | No
     if theirs is not None and theirs.st_size == len(data) and template_file.read_bytes() == data:
         return None
     return data
+
+
+def tree_files(root: Path, directory: str, max_bytes: int) -> Iterator[tuple[str, bytes]]:
+    """Every regular file under ``directory`` of the sandbox (paths relative to it), walked and read by
+    descriptor without following a link; FileNotFoundError without the directory, AppTooLargeError
+    once the files together pass ``max_bytes``."""
+    total = 0
+    with opened_directory(root) as root_fd:
+        parent, name = _parent(root_fd, directory, create=False)
+        try:
+            top = os.open(name, DIRECTORY_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            raise FileNotFoundError(f"{directory}: no such directory") from exc
+        finally:
+            os.close(parent)
+        try:
+            for folder, _dirs, names, dir_fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                for file_name in sorted(names):
+                    relative = os.path.normpath(os.path.join(folder, file_name))
+                    try:
+                        fd = os.open(file_name, READ_FLAGS, dir_fd=dir_fd)
+                    except OSError:
+                        continue  # a link, or gone meanwhile
+                    try:
+                        size = os.fstat(fd).st_size
+                        if total + size > max_bytes:
+                            raise too_large(total + size, max_bytes)
+                        data = _read_opened(fd, max_bytes - total)
+                    except FileChangedError:
+                        continue  # not a regular file
+                    finally:
+                        os.close(fd)
+                    total += len(data)
+                    yield relative, data
+        finally:
+            os.close(top)

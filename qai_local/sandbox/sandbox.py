@@ -30,7 +30,15 @@ from qai_agent.sandboxes.base import (
 )
 from qai_local.sandbox.cgroups import limit_counts, limits_hit
 from qai_local.sandbox.disk import CHECK_EVERY_SECONDS, over_budget
-from qai_local.sandbox.files import FileChangedError, changed_files, opened_directory, read_bytes, remove, write_bytes
+from qai_local.sandbox.files import (
+    FileChangedError,
+    changed_files,
+    opened_directory,
+    read_bytes,
+    remove,
+    tree_files,
+    write_bytes,
+)
 from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import kill_group, start_in_sandbox
@@ -136,6 +144,10 @@ class LocalSandbox:
         _ensure_present(self.dir)
         files = changed_files(self.dir, self._template.app_dir, max_bytes, skipped or (lambda _path, _reason: None))
         return encode_app(files, max_bytes)
+
+    def export_files(self, directory: str, max_bytes: int) -> dict[str, bytes]:
+        _ensure_present(self.dir)
+        return dict(tree_files(self.dir, app_relative_path(directory), max_bytes))
 
     def server_log(self) -> str:
         return self._previews.supervisor.output_tail(self.sandbox_id)

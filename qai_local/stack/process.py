@@ -37,6 +37,7 @@ class LocalStackProcess:
     def __init__(self, data_dir: Path, *, ready_timeout: float = 90, **settings: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_PREFIXES)}
         env.update({"QAI_DATA_DIR": str(data_dir), "QAI_API_PORT": str(free_port()), "PYTHONPATH": str(ROOT)})
+        env["QAI_SITES_PORT"] = str(free_port())
         env.update(settings)
         self.api_url = f"http://127.0.0.1:{env['QAI_API_PORT']}"
         self.data_dir = data_dir

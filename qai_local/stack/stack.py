@@ -42,6 +42,7 @@ for extra in ("layers/shared/python", "functions/agent"):
 from qai.settings import SettingsError, load_settings  # noqa: E402
 from qai_agent.dependencies import AgentDependencies  # noqa: E402
 from qai_local.settings import StackSettings  # noqa: E402
+from qai_local.sites_server import SitesServer  # noqa: E402
 from qai_local.stack.access import TOKEN_FILE, LocalAccess, api_token  # noqa: E402
 from qai_local.stack.api import LOCAL_USER  # noqa: E402
 from qai_local.stack.functions import load_function  # noqa: E402
@@ -90,6 +91,8 @@ class LocalStack:
 
         limits = load_template()["Mappings"]["Agent"]["Limits"]
         moto_url = self._start_moto()
+        sites = SitesServer(data_dir / "sites", config.qai_sites_port).start()  # survives restarts: a folder
+        self._stoppers.append(sites.stop)
         sandbox_root = data_dir / "sandboxes"
         os.environ.update(
             {
@@ -104,6 +107,9 @@ class LocalStack:
                 "LOCAL_DOWNLOADS_DIR": str(data_dir / "downloads"),
                 # Push tokens wait for their job sealed with this key (KMS's part, deployed); 0600.
                 "LOCAL_PUSH_KEY_FILE": str(data_dir / "push-key"),
+                # Published sites: the stand-in for the bucket and its distribution, on their own origin.
+                "LOCAL_SITES_DIR": str(data_dir / "sites"),
+                "SITES_URL": sites.url,
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
@@ -136,6 +142,7 @@ class LocalStack:
             "Web client": self.web_url,
             "API": api_url,
             "OpenAPI": f"{api_url}/openapi.json",
+            "Sites": f"{sites.url}/<site>/",
             "Sandbox": sandbox_line,
             "Database": without_password(database_url),
             "Data folder": str(data_dir),

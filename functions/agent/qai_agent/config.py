@@ -44,6 +44,11 @@ class AgentSettings(Settings):
     agent_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Rounds of the build check's findings sent back after the first summary, at most.
     max_fixes: NonNegativeInt = Field(3, validation_alias="AGENT_MAX_FIXES")
+    # A publish: how long its static export may build, the most its site may hold, and whether
+    # source maps (the app's source, readable by anyone) go up with it.
+    site_build_timeout_seconds: PositiveFloat = 600
+    site_max_bytes: PositiveInt = 100_000_000
+    site_source_maps: bool = False
     # The model: a key given directly or as a Secrets Manager ARN, or an Anthropic-compatible server.
     anthropic_api_key: str = Field("", repr=False)
     anthropic_secret_arn: str = ""

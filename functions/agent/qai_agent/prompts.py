@@ -26,6 +26,12 @@ Rules:
 - Build a complete, polished, working feature set for what was asked: real interactivity and state, \
 sensible empty states, accessible markup, a responsive layout. No placeholders or TODOs.
 - When the app already has files, change them to do what the user now asks: do not start over.
+- instrumentation-client.ts (from the template) tells the preview about errors the app throws in \
+the browser: keep it, and add to that file rather than replacing it.
+- Keep the app publishable as a static site (`next build` with `output: "export"`): state in the \
+browser (React state, localStorage) or calls to public APIs from the client; no server actions, route \
+handlers, middleware, cookies/headers or other per-request rendering. Keep next.config.ts's export \
+settings as they are.
 - Keep going with the tools until the app is done. Command failures are normal: read the error, fix \
 the cause, try again.
 - When, and only when, everything is finished, end with one final message that contains nothing but

@@ -64,6 +64,12 @@ class Sandbox(Protocol):
         ``skipped`` with the reason."""
         ...
 
+    def export_files(self, directory: str, max_bytes: int) -> dict[str, bytes]:
+        """Every regular file under ``directory`` of the app (a build's output), by path relative to it;
+        links and anything else left out; FileNotFoundError when there is no such directory;
+        AppTooLargeError past ``max_bytes``."""
+        ...
+
     def server_log(self) -> str:
         """The recent output of the app's dev server: where compile errors show."""
         ...

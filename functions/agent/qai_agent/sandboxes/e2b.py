@@ -38,6 +38,7 @@ TEMPLATE_MANIFEST = "/opt/qai/template.sha256"
 VM_STATE_DIR = f"{WORKDIR}/.cache/qai"
 DEV_SERVER_LOG = f"{VM_STATE_DIR}/dev-server.log"
 SNAPSHOT_ARCHIVE = f"{VM_STATE_DIR}/snapshot.tgz"
+EXPORT_ARCHIVE = f"{VM_STATE_DIR}/export.tgz"
 SNAPSHOT_TIMEOUT_SECONDS = 120
 # Paused rather than killed at the timeout; traffic to the preview URL resumes it.
 LIFECYCLE: SandboxLifecycle = {"on_timeout": "pause", "auto_resume": True}
@@ -164,6 +165,21 @@ class E2BSandbox:
             raise too_large(archive_size, max_bytes)
         archive = bytes(self._sandbox.files.read(SNAPSHOT_ARCHIVE, format="bytes"))
         return encode_app(_archive_members(archive, max_bytes, skipped or (lambda _path, _reason: None)), max_bytes)
+
+    def export_files(self, directory: str, max_bytes: int) -> dict[str, bytes]:
+        folder = shlex.quote(app_relative_path(directory))
+        command = (
+            f"set -e; mkdir -p {VM_STATE_DIR}; tar -czf {EXPORT_ARCHIVE} -C {folder} .; stat -c %s {EXPORT_ARCHIVE}"
+        )
+        try:
+            result = self._sandbox.commands.run(command, cwd=WORKDIR, timeout=SNAPSHOT_TIMEOUT_SECONDS)
+        except CommandExitException:
+            raise FileNotFoundError(f"{directory}: no such directory") from None
+        archive_size = int(result.stdout.strip().splitlines()[-1])
+        if archive_size > max_bytes:  # compressed already too large: not worth downloading
+            raise too_large(archive_size, max_bytes)
+        archive = bytes(self._sandbox.files.read(EXPORT_ARCHIVE, format="bytes"))
+        return dict(_archive_members(archive, max_bytes, lambda _path, _reason: None))
 
     def server_log(self) -> str:
         try:

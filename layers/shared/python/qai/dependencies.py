@@ -10,6 +10,7 @@ from qai.downloads import DownloadStore
 from qai.queue import AgentQueue
 from qai.sealing import TokenSealer, token_sealer
 from qai.settings import Settings, load_settings, resolved_database_url
+from qai.sites_store import SiteStore, site_store
 
 
 @dataclass(frozen=True)
@@ -19,16 +20,18 @@ class Dependencies:
     queue: AgentQueue
     downloads: DownloadStore
     sealer: TokenSealer
+    sites: SiteStore
 
     @classmethod
     def build(cls, settings: Settings) -> Dependencies:
-        """The database, queue, download store and token sealer that ``settings`` name (secrets fetched now)."""
+        """The database, queue and stores that ``settings`` name (secrets fetched now)."""
         return cls(
             settings=settings,
             database=Database(resolved_database_url(settings)),
             queue=AgentQueue(settings.agent_queue_url),
             downloads=DownloadStore(settings),
             sealer=token_sealer(settings),
+            sites=site_store(settings),
         )
 
     @classmethod

@@ -427,6 +427,23 @@ class GitPush(ApiModel):
     finished_at: UtcDatetime | None
 
 
+SiteStatus = Literal["PUBLISHING", "PUBLISHED", "FAILED", "UNPUBLISHED"]
+
+
+class Site(ApiModel):
+    """A project's published site (``GET /projects/{projectId}/site``)."""
+
+    status: SiteStatus = Field(
+        description="PUBLISHING until the job ends, then PUBLISHED or FAILED (the last published version, if any, "
+        "still serves); UNPUBLISHED once taken down"
+    )
+    url: str = Field(description="The site's address: the same for the project across publishes")
+    fragment_id: str = Field(description="The version being published, or the last one asked for")
+    live_fragment_id: str | None = Field(description="The version the URL serves now (null: none)")
+    published_at: UtcDatetime | None
+    error: str | None
+
+
 @dataclass(frozen=True)
 class Download:
     """A download answered inline (``data``) or as a short-lived link (``url``)."""
@@ -459,6 +476,14 @@ class PushJobRequest(ApiModel):
     push_id: str
 
 
+class PublishJobRequest(ApiModel):
+    """A job on the agent queue to export a version and make it the project's site."""
+
+    kind: Literal["publish"] = "publish"
+    project_id: str
+    job_id: str
+
+
 def _job_kind(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "run"))
@@ -470,7 +495,8 @@ QueueJob = TypeAdapter(
     Annotated[
         Annotated[AgentRunRequest, Tag("run")]
         | Annotated[PreviewJobRequest, Tag("preview")]
-        | Annotated[PushJobRequest, Tag("push")],
+        | Annotated[PushJobRequest, Tag("push")]
+        | Annotated[PublishJobRequest, Tag("publish")],
         Discriminator(_job_kind),
     ]
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qai.models import AgentRunRequest, PreviewJobRequest, PushJobRequest
+from qai.models import AgentRunRequest, PreviewJobRequest, PublishJobRequest, PushJobRequest
 
 
 class AgentQueue:
@@ -38,6 +38,9 @@ class AgentQueue:
 
     def enqueue_push_job(self, *, project_id: str, push_id: str) -> None:
         self._send(PushJobRequest(project_id=project_id, push_id=push_id))
+
+    def enqueue_publish_job(self, *, project_id: str, job_id: str) -> None:
+        self._send(PublishJobRequest(project_id=project_id, job_id=job_id))
 
     def deliver_again_after(self, receipt_handle: str, delay_seconds: int) -> None:
         """Make a received message visible again after ``delay_seconds`` (SQS caps it at 12 h)."""

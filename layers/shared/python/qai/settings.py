@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     # A push's token is sealed until its job ends: with a KMS key (deployed) or a key file (one machine).
     git_push_kms_key_id: str = ""
     local_push_key_file: str = ""
+    # Published sites (qai.sites_store): S3 behind CloudFront with its KeyValueStore, or a folder.
+    sites_bucket: str = ""
+    sites_url: str = ""
+    sites_kvs_arn: str = ""
+    local_sites_dir: str = ""
+    # A publish still under way after this long is taken as lost: a new one may start.
+    site_publish_stale_seconds: PositiveInt = 1800
 
     @model_validator(mode="before")
     @classmethod

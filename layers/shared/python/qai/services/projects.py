@@ -10,7 +10,7 @@ from datetime import datetime
 
 from coolname import generate_slug
 
-from qai import messages, projects
+from qai import messages, projects, sites
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import BadRequestError, NotFoundError
@@ -72,7 +72,14 @@ def get_project(deps: Dependencies, user_id: str, project_id: str) -> Project:
 
 
 def delete_project(deps: Dependencies, user_id: str, project_id: str) -> None:
-    if not deps.database.in_transaction(
-        lambda conn: projects.delete_project(conn, project_id=project_id, user_id=user_id)
-    ):
-        raise NotFoundError("Project not found")
+    """The project and everything of it, its published site included."""
+
+    def work(conn: Connection) -> str | None:
+        slug = sites.site_slug(conn, project_id=project_id)
+        if not projects.delete_project(conn, project_id=project_id, user_id=user_id):
+            raise NotFoundError("Project not found")
+        return slug
+
+    slug = deps.database.in_transaction(work)
+    if slug is not None:
+        deps.sites.take_down(slug)

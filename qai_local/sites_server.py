@@ -1,0 +1,120 @@
+"""Published sites on one machine: ``LOCAL_SITES_DIR`` served on a port of their own (never the API's
+origin, so a site's scripts cannot call the API with the user's token), by the rules CloudFront
+applies deployed: ``/<slug>/`` is the site's current prefix, a path ending in ``/`` or without an
+extension is its folder's ``index.html``, a missing file is the site's own ``404.html`` with status
+404, Next's hashed assets are cached for good and everything else is asked again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from qai.sites_store import POINTER, cache_control, content_type
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
+_PREFIX = re.compile(r"[0-9a-f]{1,64}")
+
+
+def site_path(rest: str) -> str | None:
+    """The file a request's path inside a site names (``about/`` → ``about/index.html``), or None
+    when the path could escape the site (``..``, a backslash, a NUL, a hidden name)."""
+    if "\\" in rest or "\x00" in rest:
+        return None
+    parts = rest.split("/")
+    if any(part in (".", "..") or part.startswith(".") for part in parts if part):
+        return None
+    if rest == "" or rest.endswith("/"):
+        return rest + "index.html"
+    return rest if "." in parts[-1] else rest + "/index.html"
+
+
+class SitesHandler(BaseHTTPRequestHandler):
+    server_version = "qai-sites"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    directory: Path
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # a site's visitors are not the stack's log
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def _answer(self, *, send_body: bool) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        slug, _, rest = path.lstrip("/").partition("/")
+        if not _SLUG.fullmatch(slug):
+            return self._send(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain; charset=utf-8", send_body)
+        if "/" not in path.lstrip("/"):  # /<slug>: the site's pages are relative to /<slug>/
+            return self._redirect(f"/{slug}/")
+        base = self._live(slug)
+        relative = site_path(rest)
+        if base is None or relative is None:
+            return self._not_found(base, send_body)
+        try:
+            data = (base / relative).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return self._not_found(base, send_body)
+        self._send(HTTPStatus.OK, data, content_type(relative), send_body, cache_control(relative))
+
+    def _live(self, slug: str) -> Path | None:
+        try:
+            prefix = os.readlink(self.directory / slug / POINTER)
+        except OSError:
+            return None
+        return self.directory / slug / prefix if _PREFIX.fullmatch(prefix) else None
+
+    def _not_found(self, base: Path | None, send_body: bool) -> None:
+        try:
+            page = (base / "404.html").read_bytes() if base is not None else None
+        except OSError:
+            page = None
+        if page is None:
+            return self._send(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain; charset=utf-8", send_body)
+        self._send(HTTPStatus.NOT_FOUND, page, "text/html; charset=utf-8", send_body, cache_control("404.html"))
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send(self, status: HTTPStatus, body: bytes, kind: str, send_body: bool, cache: str = "no-store") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", cache)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+
+class SitesServer:
+    """The sites folder served on 127.0.0.1:``port`` (0: a free one) from a thread of its own."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        handler = type("BoundSitesHandler", (SitesHandler,), {"directory": directory})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="qai-sites", daemon=True)
+
+    def start(self) -> SitesServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
