@@ -76,3 +76,13 @@ class Client:
 def client_from_environment() -> Client:
     """QAI_API_URL (default the local stack), with QAI_TOKEN or the local stack's token, and QAI_USER."""
     return Client(os.environ.get("QAI_API_URL", DEFAULT_API_URL), api_token(), os.environ.get("QAI_USER"))
+
+
+def find_project_of(client: Client, fragment_id: str, project_id: str | None) -> str:
+    """The project that holds the fragment: the one given, or found among the caller's projects."""
+    candidates = [project_id] if project_id else [p["id"] for p in client.call("GET", "/projects?limit=100")["items"]]
+    for candidate in candidates:
+        items = client.call("GET", f"/projects/{candidate}/messages")["items"]
+        if any(m["fragment"] and m["fragment"]["id"] == fragment_id for m in items):
+            return candidate
+    raise ApiError(404, f"no version {fragment_id} among your projects")

@@ -13,6 +13,8 @@
     qai diff <fragmentId> [--base <id>]       what that version changed (from the one before it), as a patch
     qai clone <projectId> [dir]               the project's history as a git repository
     qai push <projectId> <url> [--branch b]   push the history to a git remote (token: $QAI_GIT_TOKEN)
+    qai publish <fragmentId>                  publish that version as the project's site; prints its URL
+    qai unpublish <projectId>                 take the project's site down
 
 `new`, `say` and `ask` show the run as it happens: the model's turn, each command, the files written, the
 build check. Ctrl-C asks whether to stop the run (its credit comes back) or leave it running. They
@@ -41,8 +43,9 @@ from typing import Any
 
 from rich.console import Console
 
-from qai_tools.api_client import ApiError, Client, client_from_environment
+from qai_tools.api_client import ApiError, Client, client_from_environment, find_project_of
 from qai_tools.cli_git import GIT_COMMANDS, add_git_commands
+from qai_tools.cli_sites import SITE_COMMANDS, add_site_commands
 from qai_tools.run_progress import FINISHED, RunDetachedError, follow_run
 
 FAILED_CHECK_EXIT = 2
@@ -107,16 +110,6 @@ def print_reply(client: Client, project_id: str, reply: dict[str, Any] | None) -
         print("  " + "\n  ".join(fragment["checkError"].splitlines()[:12]), file=sys.stderr)
         return FAILED_CHECK_EXIT
     return 0
-
-
-def find_project_of(client: Client, fragment_id: str, project_id: str | None) -> str:
-    """The project that holds the fragment: the one given, or found among the caller's projects."""
-    candidates = [project_id] if project_id else [p["id"] for p in client.call("GET", "/projects?limit=100")["items"]]
-    for candidate in candidates:
-        items = client.call("GET", f"/projects/{candidate}/messages")["items"]
-        if any(m["fragment"] and m["fragment"]["id"] == fragment_id for m in items):
-            return candidate
-    raise ApiError(404, f"no version {fragment_id} among your projects")
 
 
 def wait_for_preview(client: Client, path: str, timeout: float) -> dict[str, Any]:
@@ -194,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         waiting.add_argument("--timeout", type=float, default=300, help="seconds to wait for the preview")
     download_.add_argument("directory", nargs="?")
     add_git_commands(commands)
+    add_site_commands(commands)
     return parser
 
 
@@ -300,6 +294,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "download": command_download,
     "diff": command_diff,
     **GIT_COMMANDS,
+    **SITE_COMMANDS,
 }
 
 

@@ -159,6 +159,17 @@ def test_a_user_journey_over_http(
         assert pushed.stdout.split()[-1] == head.stdout.strip()
         assert GIT_TOKEN not in "".join(stack.output)
 
+        # Published, on the sites' own origin, then taken down.
+        published = stack.cli("publish", first["id"], "--project", project["id"])
+        assert published.returncode == 0, published.stderr
+        site_url = published.stdout.splitlines()[-1].removeprefix("✓ published: ")
+        assert site_url.startswith("http://127.0.0.1:") and not site_url.startswith(stack.api_url)
+        with urllib.request.urlopen(site_url, timeout=30) as site:
+            assert "<h1>a todo app</h1>" in site.read().decode()
+        assert stack.cli("unpublish", project["id"]).returncode == 0
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(site_url, timeout=30)
+
         assert stack.call("GET", "/projects", user="someone-else") == (200, {"items": [], "nextCursor": None})
         status, document = stack.call("GET", "/openapi.json")
         assert status == 200 and "/projects/{projectId}/messages" in document["paths"]
@@ -166,6 +177,7 @@ def test_a_user_journey_over_http(
         assert status == 200 and local["sandbox"] == "local"
         assert local["isolation"].startswith(("bubblewrap", "NOT ISOLATED"))
         assert any(line.startswith("  Sandbox      local, ") for line in stack.output)
+        assert any(line.startswith("  Sites        http://127.0.0.1:") for line in stack.output)
         status, error = stack.call("GET", "/nope")
         assert status == 404 and error["error"]["code"] == "NOT_FOUND"
         # The sample events (those `sam local invoke -e` takes) go through the stack too.
