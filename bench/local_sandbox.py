@@ -111,12 +111,13 @@ def boundary_costs(sandbox: object, cold_preview_s: float, plain_app: Path) -> N
     from qai_local.sandbox.sandbox import LocalSandbox
 
     assert isinstance(sandbox, LocalSandbox)
-    if not isolation.isolation_status().bubblewrap:
+    machine = sandbox._previews.supervisor.processes.machine
+    if not machine.isolation.bubblewrap:
         print("  (the boundary's cost: bubblewrap cannot run here)")
         return
     network = sandbox._previews.supervisor.network
     shared = sandbox._template.app_dir / "node_modules"
-    bare = isolation.bubblewrap_argv(
+    bare = machine.bubblewrap_argv(
         sandbox.dir, ["/bin/sh", "-c", "true"], isolation.sandbox_environment(), network.egress_dir, shared
     )
     bare.remove("--unshare-net")
@@ -142,13 +143,15 @@ def main(servers_at_once: int) -> int:
     from qai_agent.check import check_app
     from qai_agent.config import AgentSettings
     from qai_local.sandbox.devservers import DevServerSupervisor
-    from qai_local.sandbox.isolation import isolation_status
+    from qai_local.sandbox.machine import MachineProbe
     from qai_local.sandbox.previews import LocalPreviews
+    from qai_local.sandbox.processes import ProcessRegistry
     from qai_local.sandbox.sandbox import LocalSandbox
     from qai_local.sandbox.template_cache import TemplateCache
 
     work = Path(tempfile.mkdtemp(prefix="qai-bench-sandbox-"))
-    print(f"local sandbox ({isolation_status().describe()})")
+    processes = ProcessRegistry(MachineProbe())
+    print(f"local sandbox ({processes.machine.isolation.describe()})")
     try:
         started = time.perf_counter()
         TemplateCache(work / "cold-cache").ensure()
@@ -160,7 +163,7 @@ def main(servers_at_once: int) -> int:
         _row("template preparation, warm", (time.perf_counter() - started) * 1000, "ms")
 
         root = work / "sandboxes"
-        supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=servers_at_once)
+        supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=servers_at_once, processes=processes)
         previews = LocalPreviews(root, supervisor).start()
         try:
             creations, sandboxes = [], []

@@ -34,6 +34,7 @@ from qai_tools.scripted_model import ScriptedModelServer
 from qai_tools.template import find_route
 
 if TYPE_CHECKING:
+    from qai_local.sandbox.machine import MachineProbe
     from qai_local.sandbox.previews import LocalPreviews
     from qai_local.sandbox.sandbox import LocalSandbox
     from qai_local.sandbox.template_cache import TemplateCache
@@ -353,12 +354,23 @@ def template() -> TemplateCache:
     return cache
 
 
+@pytest.fixture(scope="session")
+def machine() -> MachineProbe:
+    """This machine's facts as the local sandboxes probe them, probed once for the session."""
+    from qai_local.sandbox.machine import MachineProbe
+
+    return MachineProbe()
+
+
 @pytest.fixture
-def previews(tmp_path: Path) -> Iterator[LocalPreviews]:
+def previews(tmp_path: Path, machine: MachineProbe) -> Iterator[LocalPreviews]:
     from qai_local.sandbox.devservers import DevServerSupervisor
     from qai_local.sandbox.previews import LocalPreviews
+    from qai_local.sandbox.processes import ProcessRegistry
 
-    supervisor = DevServerSupervisor(tmp_path / "root", idle_seconds=600, max_running=2)
+    supervisor = DevServerSupervisor(
+        tmp_path / "root", idle_seconds=600, max_running=2, processes=ProcessRegistry(machine)
+    )
     started = LocalPreviews(tmp_path / "root", supervisor).start()
     yield started
     started.stop()

@@ -4,6 +4,7 @@ previews whose dev servers start on demand, stop when idle and obey the LRU cap.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -26,10 +27,12 @@ from qai.app_files import BINARY_PREFIX, AppTooLargeError, decode_content
 from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import AgentSettings
 from qai_agent.sandboxes.base import SandboxPathError
-from qai_local.sandbox import cgroups, isolation, processes
+from qai_local.sandbox import cgroups, isolation
 from qai_local.sandbox.devservers import DevServerSupervisor
 from qai_local.sandbox.disk import disk_limit_mb
+from qai_local.sandbox.machine import MachineProbe
 from qai_local.sandbox.previews import LocalPreviews
+from qai_local.sandbox.processes import ProcessRegistry
 from qai_local.sandbox.sandbox import LocalSandbox
 from qai_local.sandbox.template_cache import TemplateCache, TemplatePreparationError, template_hash
 
@@ -40,7 +43,7 @@ TINY_SERVER = (
     ".listen(Number(process.env.PORT), '127.0.0.1')"
 )
 needs_bubblewrap = pytest.mark.skipif(
-    not isolation.isolation_status().bubblewrap, reason="bubblewrap cannot run on this machine"
+    not MachineProbe().isolation.bubblewrap, reason="bubblewrap cannot run on this machine"
 )
 
 
@@ -48,14 +51,24 @@ def tiny_server_argv(port: int) -> list[str]:
     return ["node", "-e", TINY_SERVER]
 
 
+@contextlib.contextmanager
+def previews_on(root: Path, machine: MachineProbe, **supervisor: Any) -> Iterator[LocalPreviews]:
+    """Previews (at most two dev servers at once) of sandboxes on ``machine``, stopped afterwards."""
+    processes = ProcessRegistry(machine)
+    supervisor.setdefault("max_running", 2)
+    previews = LocalPreviews(root, DevServerSupervisor(root, idle_seconds=600, processes=processes, **supervisor))
+    previews.start()
+    try:
+        yield previews
+    finally:
+        previews.stop()
+
+
 @pytest.fixture
-def tiny_previews(tmp_path: Path) -> Iterator[LocalPreviews]:
+def tiny_previews(tmp_path: Path, machine: MachineProbe) -> Iterator[LocalPreviews]:
     """Previews whose dev servers are a tiny Node server (fast), at most two at once."""
-    root = tmp_path / "root"
-    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
-    previews = LocalPreviews(root, supervisor).start()
-    yield previews
-    previews.stop()
+    with previews_on(tmp_path / "root", machine, server_argv=tiny_server_argv) as previews:
+        yield previews
 
 
 def sha256(path: Path) -> str:
@@ -135,12 +148,12 @@ def test_writing_over_a_shared_file_never_changes_the_template(sandbox: LocalSan
 
 
 def test_commands_run_in_the_app_with_a_clean_environment(
-    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox: LocalSandbox, machine: MachineProbe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-should-not-leak")
     outcome = sandbox.run("pwd; env", timeout_seconds=10)
     assert outcome.exit_code == 0
-    expected_dir = isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else str(sandbox.dir)
+    expected_dir = isolation.SANDBOX_APP_DIR if machine.isolation.bubblewrap else str(sandbox.dir)
     assert outcome.stdout.splitlines()[0] == expected_dir
     assert "sk-should-not-leak" not in outcome.stdout and "DATABASE_URL" not in outcome.stdout
     failing = sandbox.run("echo oops >&2; exit 7", timeout_seconds=10)
@@ -266,17 +279,18 @@ def test_hostile_commands_find_nothing_of_the_host(
     assert int(outcomes["processes"].stdout.strip()) <= 8 and outcomes["processes"].exit_code != 0
 
 
-def _cgroup_or_skip(controller: str, sandbox_id: str) -> Path:
-    group = cgroups._sandbox_cgroup(controller, sandbox_id)
-    if group is None or controller not in cgroups.sandbox_cgroups(sandbox_id):
+def _cgroup_or_skip(controller: str, sandbox: LocalSandbox) -> Path:
+    tree = sandbox._machine.cgroups
+    group = tree.path_of(controller, sandbox.sandbox_id)
+    if group is None or controller not in tree.sandbox_cgroups(sandbox.sandbox_id):
         pytest.skip(f"no {controller} cgroup can be made here")
-    cgroups.release_sandbox(sandbox_id)
+    tree.release(sandbox.sandbox_id)
     return group
 
 
 @needs_bubblewrap
 def test_a_fork_bomb_hits_the_process_limit(sandbox: LocalSandbox) -> None:
-    group = _cgroup_or_skip("pids", sandbox.sandbox_id)
+    group = _cgroup_or_skip("pids", sandbox)
     bomb = f"i=0; while [ $i -lt {cgroups.PIDS_LIMIT + 200} ]; do sleep 60 & i=$((i+1)); done; wait"
     outcome = sandbox.run(bomb, timeout_seconds=20)
     assert outcome.exit_code != 0 or outcome.timed_out
@@ -292,7 +306,7 @@ def test_a_group_ending_while_another_starts_leaves_the_sandbox_cgroups_to_it(
     sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A dev server stopped as the next one starts must not remove the cgroups the new one is joining."""
-    group = _cgroup_or_skip("pids", sandbox.sandbox_id)
+    group = _cgroup_or_skip("pids", sandbox)
     ended = sandbox._start("true")
     ended.wait(timeout=10)
     made, go_on = threading.Event(), threading.Event()
@@ -303,8 +317,9 @@ def test_a_group_ending_while_another_starts_leaves_the_sandbox_cgroups_to_it(
         go_on.wait(timeout=10)
         return spec
 
-    real_sandbox_process = processes.sandbox_process
-    monkeypatch.setattr(processes, "sandbox_process", sandbox_process_that_pauses)
+    processes = sandbox._processes
+    real_sandbox_process = processes.machine.sandbox_process
+    monkeypatch.setattr(processes.machine, "sandbox_process", sandbox_process_that_pauses)
     with ThreadPoolExecutor(max_workers=1) as pool:
         starting = pool.submit(sandbox.run, "echo joined", timeout_seconds=30)
         assert made.wait(timeout=10)
@@ -323,7 +338,7 @@ def test_memory_over_the_limit_kills_the_command_and_says_why(
     sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOCAL_SANDBOX_MEMORY_MB", "128")
-    group = _cgroup_or_skip("memory", sandbox.sandbox_id)
+    group = _cgroup_or_skip("memory", sandbox)
     hog = "node -e 'const kept = []; for (;;) kept.push(Buffer.alloc(1 << 20, 1))'"
     outcome = sandbox.run(hog, timeout_seconds=60)
     assert outcome.exit_code != 0 and not outcome.timed_out
@@ -369,12 +384,12 @@ def test_a_bad_memory_or_disk_limit_is_named(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_without_bubblewrap_commands_and_previews_are_refused_with_what_to_install(
-    sandbox: LocalSandbox, previews: LocalPreviews, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, template: TemplateCache
 ) -> None:
-    isolation.isolation_status.cache_clear()
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: None if name == "bwrap" else "/usr/bin/" + name)
-    try:
-        status = isolation.isolation_status()
+    without_bubblewrap = MachineProbe(which=lambda name: None if name == "bwrap" else "/usr/bin/" + name)
+    with previews_on(tmp_path / "root", without_bubblewrap) as previews:
+        sandbox = LocalSandbox.create(tmp_path / "root", template, previews)
+        status = without_bubblewrap.isolation
         assert not status.bubblewrap and "not installed" in status.describe() and "OFF" in status.describe()
         outcome = sandbox.run("echo ran > ran.txt", timeout_seconds=10)
         assert outcome.exit_code == 126 and "apt-get install bubblewrap socat" in outcome.stderr
@@ -383,24 +398,21 @@ def test_without_bubblewrap_commands_and_previews_are_refused_with_what_to_insta
         status_code, page = fetch(sandbox.preview_url())
         assert status_code == 502 and "apt-get install bubblewrap socat" in page
         assert previews.supervisor.running() == []
-    finally:
-        isolation.isolation_status.cache_clear()
 
 
 def test_with_isolation_off_on_purpose_commands_run_confined_by_path(
-    sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    isolation.isolation_status.cache_clear()
     monkeypatch.setenv("QAI_SANDBOX_ISOLATION", "none")
-    try:
-        assert "NOT ISOLATED" in isolation.isolation_status().describe()
+    opted_out = MachineProbe()
+    with previews_on(tmp_path / "root", opted_out) as previews:
+        sandbox = LocalSandbox.create(tmp_path / "root", template, previews)
+        assert "NOT ISOLATED" in opted_out.isolation.describe()
         outcome = sandbox.run("pwd; env", timeout_seconds=10)
         assert outcome.stdout.splitlines()[0] == str(sandbox.dir)
         assert "ANTHROPIC" not in outcome.stdout and "DATABASE_URL" not in outcome.stdout
         with pytest.raises(SandboxPathError):
             sandbox.read_file("../../etc/passwd")
-    finally:
-        isolation.isolation_status.cache_clear()
 
 
 def test_the_preview_renders_the_app_stops_when_idle_and_comes_back(tmp_path: Path, template: TemplateCache) -> None:
@@ -481,7 +493,7 @@ def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_e
     assert tiny_previews.supervisor.running() == []
 
 
-def test_the_lru_cap_stops_the_least_recently_used_server(tiny_previews: LocalPreviews) -> None:
+def test_the_lru_cap_stops_the_least_recently_used_server(tiny_previews: LocalPreviews, machine: MachineProbe) -> None:
     urls = {}
     for name in ("a", "b", "c"):
         (tiny_previews.root / name).mkdir(parents=True)
@@ -489,9 +501,7 @@ def test_the_lru_cap_stops_the_least_recently_used_server(tiny_previews: LocalPr
     assert fetch(urls["a"])[0] == 200 and fetch(urls["b"])[0] == 200
     assert fetch(urls["a"])[0] == 200  # a is now more recently used than b
     status, body = fetch(urls["c"])
-    assert status == 200 and body.endswith(
-        isolation.SANDBOX_APP_DIR if isolation.isolation_status().bubblewrap else "c"
-    )
+    assert status == 200 and body.endswith(isolation.SANDBOX_APP_DIR if machine.isolation.bubblewrap else "c")
     assert sorted(tiny_previews.supervisor.running()) == ["a", "c"]
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from qai_local.sandbox import isolation
+from qai_local.sandbox.machine import MachineProbe
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.sandbox import LocalSandbox
 from qai_local.sandbox.template_cache import TemplateCache
 
 needs_bubblewrap = pytest.mark.skipif(
-    not isolation.isolation_status().bubblewrap, reason="bubblewrap cannot run on this machine"
+    not MachineProbe().isolation.bubblewrap, reason="bubblewrap cannot run on this machine"
 )
 SHARED_FILES = (
     "node_modules/react/package.json",

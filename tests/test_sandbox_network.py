@@ -18,13 +18,14 @@ import pytest
 from qai_local.sandbox import egress, isolation
 from qai_local.sandbox.devservers import DevServerSupervisor
 from qai_local.sandbox.egress import EgressRefusedError, parse_connect
+from qai_local.sandbox.machine import MachineProbe
 from qai_local.sandbox.network import SandboxNetwork
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.sandbox import LocalSandbox, local_description
 from qai_local.sandbox.template_cache import TemplateCache
 
 needs_bubblewrap = pytest.mark.skipif(
-    not isolation.isolation_status().bubblewrap, reason="bubblewrap cannot run on this machine"
+    not MachineProbe().isolation.bubblewrap, reason="bubblewrap cannot run on this machine"
 )
 
 # Node in the sandbox: try a TCP connection and print CONNECTED or the error's code.
@@ -124,12 +125,12 @@ def test_a_command_cannot_reach_another_sandboxs_preview(
     ],
 )
 def test_the_egress_proxy_refuses_everything_but_the_registry(
-    sandbox: LocalSandbox, host_listener: HostListener, request_line: str, reason: str
+    sandbox: LocalSandbox, machine: MachineProbe, host_listener: HostListener, request_line: str, reason: str
 ) -> None:
-    line = request_line.format(port=host_listener.port, registry=egress.registry_host())
+    line = request_line.format(port=host_listener.port, registry=machine.registry_host)
     assert node(sandbox, THROUGH_PROXY, line) == "HTTP/1.1 403 Forbidden"
     with pytest.raises(EgressRefusedError, match=reason):
-        parse_connect(f"{line}\r\n\r\n".encode(), frozenset({egress.registry_host()}))
+        parse_connect(f"{line}\r\n\r\n".encode(), frozenset({machine.registry_host}))
     assert not host_listener.reached.wait(0.2)
 
 
@@ -142,8 +143,8 @@ def test_an_allowed_name_that_resolves_home_is_refused() -> None:
 
 
 @needs_bubblewrap
-def test_the_registry_answers_through_the_proxy(sandbox: LocalSandbox) -> None:
-    answer = node(sandbox, THROUGH_PROXY, f"CONNECT {egress.registry_host()}:443 HTTP/1.1")
+def test_the_registry_answers_through_the_proxy(sandbox: LocalSandbox, machine: MachineProbe) -> None:
+    answer = node(sandbox, THROUGH_PROXY, f"CONNECT {machine.registry_host}:443 HTTP/1.1")
     if answer == "HTTP/1.1 403 Forbidden":
         pytest.skip("the npm registry cannot be reached from this machine")
     assert answer == "HTTP/1.1 200 Connection Established"
@@ -191,8 +192,8 @@ def test_a_dev_server_cannot_reach_the_host_either(tmp_path: Path, host_listener
         previews.stop()
 
 
-def test_the_model_is_told_the_truth_about_the_network() -> None:
-    environment = local_description().environment
+def test_the_model_is_told_the_truth_about_the_network(machine: MachineProbe) -> None:
+    environment = local_description(machine.isolation).environment
     assert "no network but one way out: the npm registry" in environment
     assert "Only the npm registry is reachable" not in environment
 

@@ -299,14 +299,16 @@ def test_e2b_provider_needs_a_key() -> None:
 
 
 def test_both_providers_describe_the_template_they_run() -> None:
+    from qai_local.sandbox.machine import MachineProbe
     from qai_local.sandbox.sandbox import local_description
 
     packages = template_packages()
     assert packages["next"].startswith("16.") and "radix-ui" in packages and "tailwindcss" in packages
-    for description in (e2b_provider.DESCRIPTION, local_description()):
+    described_locally = local_description(MachineProbe().isolation)
+    for description in (e2b_provider.DESCRIPTION, described_locally):
         text = description.environment
         assert f"Next.js {packages['next']}" in text and f"radix-ui@{packages['radix-ui']}" in text
         assert "never start, stop or restart it" in text
     assert "Every shadcn/ui component is installed" in e2b_provider.DESCRIPTION.environment
-    local = local_description().environment
+    local = described_locally.environment
     assert "No shadcn/ui components are installed" in local and "no network but one way out: the npm registry" in local

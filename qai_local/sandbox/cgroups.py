@@ -7,8 +7,10 @@ the sandbox joins it before bubblewrap starts. Two kinds of machine:
 - cgroup v2 (most machines now): one hierarchy, and only where this process's cgroup is ours to
   divide (root, or a delegated scope: ``systemd-run --user --scope -p Delegate=yes make dev``).
   Since a cgroup that holds processes cannot pass controllers on to children, this process first
-  moves into a leaf of its own (``…/stack``).
-Elsewhere there are no such limits, and the start-up banner says so.
+  moves into a leaf of its own (``…/stack``); another ``CgroupTree`` of the same process finds it
+  there and divides the same cgroup.
+Elsewhere there are no such limits, and the start-up banner says so. What the machine allows is read
+once per ``CgroupTree``, which each provider's ``MachineProbe`` holds.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import errno
 import os
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 from pathlib import Path
 
 from qai_local.sandbox.disk import disk_limit_mb
@@ -30,6 +32,7 @@ PIDS_LIMIT = 512
 TMP_SIZE_MB = 512
 RELEASE_ATTEMPTS = 25
 CONTROLLERS = ("memory", "pids")
+LEAF = "stack"  # on v2, this process's own cgroup, beside its sandboxes'
 
 
 def memory_limit_mb() -> int:
@@ -75,101 +78,145 @@ def _v2_layout() -> Layout:
     )
 
 
-@cache  # which kind of machine this is does not change while the stack runs
-def _unified() -> bool:
-    return (CGROUP_ROOT / "cgroup.controllers").is_file()
+class CgroupTree:
+    """Where this process may make sandboxes' cgroups, read once: which kind of machine this is and
+    where this process sits do not change while it runs. ``root`` and ``self_cgroup`` stand for
+    /sys/fs/cgroup and /proc/self/cgroup (a test lays out a machine of either kind in a folder)."""
 
+    def __init__(self, root: Path = CGROUP_ROOT, self_cgroup: Path = PROC_SELF_CGROUP) -> None:
+        self.root = root
+        self.self_cgroup = self_cgroup
 
-def _own_paths() -> dict[str, str]:
-    """This process's cgroup path by controller name ("" for the v2 hierarchy)."""
-    try:
-        lines = PROC_SELF_CGROUP.read_text().splitlines()
-    except OSError:
-        return {}
-    paths = {}
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            paths[controller] = path.lstrip("/")
-    return paths
+    @cached_property
+    def unified(self) -> bool:
+        return (self.root / "cgroup.controllers").is_file()
 
-
-@cache
-def _v1_base(controller: str) -> Path | None:
-    """Where sandboxes' cgroups of a v1 controller go (read once: this process does not move)."""
-    path = _own_paths().get(controller)
-    own = CGROUP_ROOT / controller / path if path is not None else None
-    return own / "qai" if own is not None and own.is_dir() else None
-
-
-@cache
-def _v2_base() -> Path | None:
-    """Where sandboxes' cgroups go on cgroup v2, made ready once; None where we may not divide ours."""
-    path = _own_paths().get("")
-    own = CGROUP_ROOT / path if path is not None else None
-    if own is None or not own.is_dir():
-        return None
-    enable = " ".join(f"+{c}" for c in CONTROLLERS)
-    base = own / "qai"
-    try:
-        if not set(CONTROLLERS) <= set((own / "cgroup.controllers").read_text().split()):
-            return None
-        leaf = own / "stack"
-        leaf.mkdir(exist_ok=True)
-        (leaf / "cgroup.procs").write_text(str(os.getpid()))
-        (own / "cgroup.subtree_control").write_text(enable)
-        base.mkdir(exist_ok=True)
-        (base / "cgroup.subtree_control").write_text(enable)
-    except OSError:
-        return None
-    return base
-
-
-def _layout() -> Layout:
-    return _v2_layout() if _unified() else _v1_layout()
-
-
-def _sandbox_cgroup(controller: str, sandbox_id: str) -> Path | None:
-    base = _v2_base() if _unified() else _v1_base(controller)
-    return base / sandbox_id if base is not None else None
-
-
-def sandbox_cgroups(sandbox_id: str) -> dict[str, Path]:
-    """The sandbox's cgroup of each controller (one for both on v2), with its limits set, where we may make one."""
-    groups = {}
-    for controller, limits in _layout().limits.items():
-        group = _sandbox_cgroup(controller, sandbox_id)
-        if group is None:
-            continue
+    def _own_paths(self) -> dict[str, str]:
+        """This process's cgroup path by controller name ("" for the v2 hierarchy)."""
         try:
-            group.mkdir(parents=True, exist_ok=True)
-            first, *others = limits.items()
-            (group / first[0]).write_text(first[1])
+            lines = self.self_cgroup.read_text().splitlines()
         except OSError:
-            continue
-        for name, value in others:
-            with contextlib.suppress(OSError):
-                (group / name).write_text(value)
-        groups[controller] = group
-    return groups
+            return {}
+        paths = {}
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path.lstrip("/")
+        return paths
+
+    @cached_property
+    def _v1_bases(self) -> dict[str, Path | None]:
+        """Where sandboxes' cgroups of each v1 controller go."""
+        own_paths, bases = self._own_paths(), {}
+        for controller in CONTROLLERS:
+            path = own_paths.get(controller)
+            own = self.root / controller / path if path is not None else None
+            bases[controller] = own / "qai" if own is not None and own.is_dir() else None
+        return bases
+
+    @cached_property
+    def _v2_base(self) -> Path | None:
+        """Where sandboxes' cgroups go on cgroup v2, made ready once; None where we may not divide ours."""
+        path = self._own_paths().get("")
+        own = self.root / path if path is not None else None
+        if own is not None and own.name == LEAF and (own.parent / "qai").is_dir():
+            own = own.parent  # this process is in its leaf already: another tree of it divided the parent
+        if own is None or not own.is_dir():
+            return None
+        enable = " ".join(f"+{c}" for c in CONTROLLERS)
+        base = own / "qai"
+        try:
+            if not set(CONTROLLERS) <= set((own / "cgroup.controllers").read_text().split()):
+                return None
+            leaf = own / LEAF
+            leaf.mkdir(exist_ok=True)
+            (leaf / "cgroup.procs").write_text(str(os.getpid()))
+            (own / "cgroup.subtree_control").write_text(enable)
+            base.mkdir(exist_ok=True)
+            (base / "cgroup.subtree_control").write_text(enable)
+        except OSError:
+            return None
+        return base
+
+    def _layout(self) -> Layout:
+        return _v2_layout() if self.unified else _v1_layout()
+
+    def path_of(self, controller: str, sandbox_id: str) -> Path | None:
+        """Where the sandbox's cgroup of ``controller`` is (or would be), or None where none can be made."""
+        base = self._v2_base if self.unified else self._v1_bases.get(controller)
+        return base / sandbox_id if base is not None else None
+
+    def sandbox_cgroups(self, sandbox_id: str) -> dict[str, Path]:
+        """The sandbox's cgroup of each controller (one for both on v2), with its limits set, where we may make one."""
+        groups = {}
+        for controller, limits in self._layout().limits.items():
+            group = self.path_of(controller, sandbox_id)
+            if group is None:
+                continue
+            try:
+                group.mkdir(parents=True, exist_ok=True)
+                first, *others = limits.items()
+                (group / first[0]).write_text(first[1])
+            except OSError:
+                continue
+            for name, value in others:
+                with contextlib.suppress(OSError):
+                    (group / name).write_text(value)
+            groups[controller] = group
+        return groups
+
+    def limit_counts(self, sandbox_id: str) -> dict[str, int]:
+        """How often each limit has stopped the sandbox so far (memory: processes killed; pids: forks refused)."""
+        counts = {}
+        for controller, counter in self._layout().counters.items():
+            group = self.path_of(controller, sandbox_id)
+            try:
+                fields = dict(line.split() for line in (group / counter.file).read_text().splitlines()) if group else {}
+            except (OSError, ValueError):
+                continue
+            counts[controller] = int(fields.get(counter.key, 0))
+        return counts
+
+    def release(self, sandbox_id: str) -> None:
+        """Remove the sandbox's cgroups once nothing of it runs.
+
+        The kernel refuses (EBUSY) while a process of it is still exiting, as bubblewrap's own children
+        may be for a moment after it: a short wait covers that; a cgroup still in use is left alone.
+        """
+        for group in dict.fromkeys(self.path_of(c, sandbox_id) for c in CONTROLLERS):
+            for _ in range(RELEASE_ATTEMPTS if group else 0):
+                try:
+                    group.rmdir()  # type: ignore[union-attr]
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:
+                        break
+                time.sleep(0.02)
+
+    def limits_in_force(self) -> str:
+        """Which limits hold on this machine, for the start-up banner."""
+        probe = f"probe-{os.getpid()}"
+        held = self.sandbox_cgroups(probe)
+        self.release(probe)
+        names = {"memory": f"memory {memory_limit_mb()} MB", "pids": f"{PIDS_LIMIT} processes"}
+        said = [names[c] for c in CONTROLLERS if c in held]
+        said += [f"a {TMP_SIZE_MB} MB /tmp", f"{disk_limit_mb()} MB of disk"]
+        missing = [c for c in CONTROLLERS if c not in held]
+        if missing:
+            how = (
+                "start it in a delegated scope: systemd-run --user --scope -p Delegate=yes make dev"
+                if self.unified
+                else "cgroup v1 needs root"
+            )
+            said.append(f"no {' or '.join(missing)} limit (no cgroup this user may make; {how})")
+        return "limits: " + ", ".join(said)
 
 
 def joining(groups: dict[str, Path]) -> str:
     """A shell command that moves the shell into each of the groups."""
     return " && ".join(f'echo $$ > "{group}/cgroup.procs"' for group in dict.fromkeys(groups.values()))
-
-
-def limit_counts(sandbox_id: str) -> dict[str, int]:
-    """How often each limit has stopped the sandbox so far (memory: processes killed; pids: forks refused)."""
-    counts = {}
-    for controller, counter in _layout().counters.items():
-        group = _sandbox_cgroup(controller, sandbox_id)
-        try:
-            fields = dict(line.split() for line in (group / counter.file).read_text().splitlines()) if group else {}
-        except (OSError, ValueError):
-            continue
-        counts[controller] = int(fields.get(counter.key, 0))
-    return counts
 
 
 def limits_hit(before: dict[str, int], after: dict[str, int]) -> str:
@@ -183,41 +230,3 @@ def limits_hit(before: dict[str, int], after: dict[str, int]) -> str:
     if after.get("pids", 0) > before.get("pids", 0):
         said.append(f"A process could not start: the sandbox is limited to {PIDS_LIMIT} processes and threads.")
     return "\n".join(said)
-
-
-def release_sandbox(sandbox_id: str) -> None:
-    """Remove the sandbox's cgroups once nothing of it runs.
-
-    The kernel refuses (EBUSY) while a process of it is still exiting, as bubblewrap's own children
-    may be for a moment after it: a short wait covers that; a cgroup still in use is left alone.
-    """
-    for group in dict.fromkeys(_sandbox_cgroup(c, sandbox_id) for c in CONTROLLERS):
-        for _ in range(RELEASE_ATTEMPTS if group else 0):
-            try:
-                group.rmdir()  # type: ignore[union-attr]
-                break
-            except FileNotFoundError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    break
-            time.sleep(0.02)
-
-
-def limits_in_force() -> str:
-    """Which limits hold on this machine, for the start-up banner."""
-    probe = f"probe-{os.getpid()}"
-    held = sandbox_cgroups(probe)
-    release_sandbox(probe)
-    names = {"memory": f"memory {memory_limit_mb()} MB", "pids": f"{PIDS_LIMIT} processes"}
-    said = [names[c] for c in CONTROLLERS if c in held]
-    said += [f"a {TMP_SIZE_MB} MB /tmp", f"{disk_limit_mb()} MB of disk"]
-    missing = [c for c in CONTROLLERS if c not in held]
-    if missing:
-        how = (
-            "start it in a delegated scope: systemd-run --user --scope -p Delegate=yes make dev"
-            if _unified()
-            else "cgroup v1 needs root"
-        )
-        said.append(f"no {' or '.join(missing)} limit (no cgroup this user may make; {how})")
-    return "limits: " + ", ".join(said)

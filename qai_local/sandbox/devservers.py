@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qai_local.sandbox.isolation import IsolationUnavailableError, isolation_status, netbridge_path
+from qai_local.sandbox.isolation import IsolationUnavailableError
+from qai_local.sandbox.machine import MachineProbe
 from qai_local.sandbox.network import SandboxNetwork, ingress_answers
-from qai_local.sandbox.processes import forget_group, free_port, kill_group, start_in_sandbox
+from qai_local.sandbox.processes import ProcessRegistry, free_port
 
 OUTPUT_LINES = 400
 # The dev server's port inside its sandbox's own network namespace (any port works there).
@@ -64,10 +65,13 @@ class DevServerSupervisor:
         server_argv: Callable[[int], list[str]] = next_dev_argv,
         network: SandboxNetwork | None = None,
         shared_node_modules: Path | None = None,
+        processes: ProcessRegistry | None = None,
     ) -> None:
         self.root = root
         self.shared_node_modules = shared_node_modules
-        self.network = network or SandboxNetwork()
+        # The provider's, shared with its sandboxes; one of its own when none is given.
+        self.processes = processes or ProcessRegistry(MachineProbe())
+        self.network = network or SandboxNetwork(frozenset({self.processes.machine.registry_host}))
         self.idle_seconds = idle_seconds
         self.max_running = max(1, max_running)
         self.start_timeout_seconds = start_timeout_seconds
@@ -120,14 +124,14 @@ class DevServerSupervisor:
         with self._lock:
             server = self._servers.pop(sandbox_id, None)
         if server is not None:
-            kill_group(server.process)
+            self.processes.kill_group(server.process)
 
     def stop_all(self) -> None:
         self._stopping.set()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
         for server in servers:
-            kill_group(server.process)
+            self.processes.kill_group(server.process)
         self.network.stop()
 
     def _make_room(self) -> None:
@@ -140,13 +144,14 @@ class DevServerSupervisor:
 
     def _start(self, sandbox_id: str, directory: Path) -> DevServer:
         # In its own network namespace the server may take any port; without one, a free host port.
+        machine = self.processes.machine
         for attempt in range(2):  # a host port taken between the check and the listen gets one retry
-            port = SANDBOX_DEV_PORT if isolation_status().bubblewrap else free_port()
+            port = SANDBOX_DEV_PORT if machine.isolation.bubblewrap else free_port()
             with self.network.listen_ingress(sandbox_id) as listener:
                 fd = listener.fileno()
-                relay = ["/bin/sh", "-c", WITH_INGRESS_RELAY, netbridge_path(), str(fd), str(port)]
+                relay = ["/bin/sh", "-c", WITH_INGRESS_RELAY, machine.netbridge_path(), str(fd), str(port)]
                 try:
-                    process = start_in_sandbox(
+                    process = self.processes.start(
                         sandbox_id,
                         directory,
                         [*relay, *self._server_argv(port)],
@@ -160,13 +165,13 @@ class DevServerSupervisor:
                 except IsolationUnavailableError as exc:
                     raise DevServerError(str(exc)) from exc
             server = DevServer(process, self.network.ingress_path(sandbox_id), time.monotonic())
-            threading.Thread(target=_collect_output, args=(server,), daemon=True).start()
+            threading.Thread(target=_collect_output, args=(server, self.processes), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout_seconds
             while time.monotonic() < deadline and server.alive() and not ingress_answers(server.ingress):
                 time.sleep(0.1)
             if server.alive() and ingress_answers(server.ingress):
                 return server
-            kill_group(process)
+            self.processes.kill_group(process)
             if attempt == 0 and "EADDRINUSE" in server.output_tail():
                 continue
             raise DevServerError(f"the dev server did not start: {server.output_tail()[-2000:]}")
@@ -186,8 +191,8 @@ class DevServerSupervisor:
                 self.stop(sandbox_id)
 
 
-def _collect_output(server: DevServer) -> None:
+def _collect_output(server: DevServer, processes: ProcessRegistry) -> None:
     assert server.process.stdout is not None
     for raw in server.process.stdout:
         server.output.append(raw.decode("utf-8", errors="replace"))
-    forget_group(server.process)
+    processes.forget_group(server.process)

@@ -11,7 +11,6 @@ second of writing before it is stopped.
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 
 from qai_local.settings import sandbox_settings
@@ -49,22 +48,23 @@ def _walk(directory: Path, skip: frozenset[tuple[int, int]], keys: set[tuple[int
     return total
 
 
-@cache
-def shared_inodes(template_app_dir: Path) -> frozenset[tuple[int, int]]:
-    """The template's own files, which every sandbox shares by hard link (measured once)."""
+def template_inodes(template_app_dir: Path) -> frozenset[tuple[int, int]]:
+    """The template's own files, which every sandbox shares by hard link (a ``MachineProbe`` reads
+    them once: a prepared template directory never changes)."""
     keys: set[tuple[int, int]] = set()
     if template_app_dir.is_dir():
         _walk(template_app_dir, frozenset(), keys)
     return frozenset(keys)
 
 
-def used_bytes(directory: Path, template_app_dir: Path) -> int:
-    return _walk(directory, shared_inodes(template_app_dir), None)
+def used_bytes(directory: Path, shared: frozenset[tuple[int, int]]) -> int:
+    return _walk(directory, shared, None)
 
 
-def over_budget(directory: Path, template_app_dir: Path) -> str:
-    """What the model is told when the directory is over its budget (empty when it is not)."""
-    used, limit = used_bytes(directory, template_app_dir), disk_limit_mb()
+def over_budget(directory: Path, shared: frozenset[tuple[int, int]]) -> str:
+    """What the model is told when the directory is over its budget (empty when it is not); the
+    ``shared`` inodes (the template's, from ``template_inodes``) do not count."""
+    used, limit = used_bytes(directory, shared), disk_limit_mb()
     if used <= limit << 20:
         return ""
     return (

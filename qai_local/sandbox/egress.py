@@ -17,7 +17,6 @@ import socket
 import socketserver
 import subprocess
 import threading
-from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,9 +51,8 @@ BLOCKED_NETWORKS = tuple(
 )
 
 
-@cache
 def registry_host() -> str:
-    """The host name of the npm registry this user's npm is configured with (asked once per process)."""
+    """The host name of the npm registry this user's npm is configured with (a ``MachineProbe`` asks once)."""
     try:
         answer = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True, timeout=30)
         url = answer.stdout.strip() if answer.returncode == 0 else ""

@@ -12,22 +12,21 @@ us make them (``cgroups``), and a 512 MB ``/tmp``. A command that hits one is to
 
 Where bubblewrap cannot run, commands run directly in the sandbox directory with an environment
 built from scratch: that confines mistakes and leaks, not a hostile model. The stack says so.
+Whether it can is probed once per provider, by its ``MachineProbe`` (``machine``), which also
+decides between the two for each process it starts.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-from qai_local.sandbox.cgroups import TMP_SIZE_MB, joining, sandbox_cgroups
+from qai_local.sandbox.cgroups import TMP_SIZE_MB
 from qai_local.sandbox.network import EGRESS_SOCKET, NETBRIDGE, PROXY_PORT
-from qai_local.settings import sandbox_settings
 
 SANDBOX_HOME = "/home/user"
 SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
@@ -133,8 +132,7 @@ def _node_prefix() -> str | None:
     return None if any(str(prefix).startswith(d + "/") or str(prefix) == d for d in SYSTEM_DIRS) else str(prefix)
 
 
-@cache
-def _support_dir() -> Path:
+def make_support_dir() -> Path:
     """passwd and group files for the sandbox user, so tools that look the user up find one.
 
     One directory per host user, reused by every process (not one left behind per process); one
@@ -157,14 +155,15 @@ def _support_dir() -> Path:
     return directory
 
 
-@cache
-def shared_packages(shared_node_modules: Path) -> tuple[str, ...]:
-    """The template's packages (``react``, ``@types/node``) that sandboxes share by hard links.
+def owned_packages(shared_node_modules: Path) -> tuple[str, ...]:
+    """The template's packages (``react``, ``@types/node``) that sandboxes share by hard links, when
+    they are this user's own.
 
     Their files are read-only, but when the stack is not root they are the stack user's own, and so
     a sandbox's (its user maps to ours): a ``chmod`` would make them writable again in every other
     sandbox. Those packages are then bound read-only over the sandbox's links; as root they belong
-    to another user and need no mount. The template never changes, so this is read once.
+    to another user and need no mount. The template never changes, so a ``MachineProbe`` reads this
+    once.
     """
     try:
         if (shared_node_modules / "next" / "package.json").stat().st_uid != os.geteuid():
@@ -181,11 +180,11 @@ def shared_packages(shared_node_modules: Path) -> tuple[str, ...]:
     return tuple(packages)
 
 
-def shared_package_binds(shared_node_modules: Path | None) -> list[str]:
+def shared_package_binds(shared_node_modules: Path | None, packages: tuple[str, ...]) -> list[str]:
     if shared_node_modules is None:
         return []
     args: list[str] = []
-    for package in shared_packages(shared_node_modules):
+    for package in packages:
         args += ["--ro-bind", str(shared_node_modules / package), f"{SANDBOX_APP_DIR}/node_modules/{package}"]
     return args
 
@@ -195,8 +194,14 @@ def bubblewrap_argv(
     argv: list[str],
     env: dict[str, str],
     egress_dir: Path,
+    *,
+    support_dir: Path,
     shared_node_modules: Path | None = None,
+    shared_packages: tuple[str, ...] = (),
 ) -> list[str]:
+    """The whole bubblewrap command line; ``support_dir`` holds the sandbox user's passwd and group
+    files (``make_support_dir``), ``shared_packages`` the packages of ``shared_node_modules`` that
+    are bound read-only (``owned_packages``)."""
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [
         bwrap,
@@ -224,8 +229,8 @@ def bubblewrap_argv(
             args += ["--ro-bind", path, path]
     for path in SYSTEM_FILES:
         args += ["--ro-bind-try", path, path]
-    support = _support_dir()
-    args += ["--ro-bind", str(support / "passwd"), "/etc/passwd", "--ro-bind", str(support / "group"), "/etc/group"]
+    passwd, group = support_dir / "passwd", support_dir / "group"
+    args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group"]
     if prefix := _node_prefix():
         args += ["--ro-bind", prefix, prefix]
         env = env | {"PATH": f"{prefix}/bin:{env['PATH']}"}
@@ -234,35 +239,11 @@ def bubblewrap_argv(
     args += ["--dir", SANDBOX_HOME]
     # The host's own files, read-only: the egress proxy's socket and the ingress relay.
     args += ["--ro-bind", str(egress_dir), SANDBOX_EGRESS_DIR, "--ro-bind", str(NETBRIDGE), SANDBOX_NETBRIDGE]
-    args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, *shared_package_binds(shared_node_modules)]
+    args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, *shared_package_binds(shared_node_modules, shared_packages)]
     args += ["--chdir", SANDBOX_APP_DIR, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, *argv]
-
-
-@cache
-def isolation_status() -> IsolationStatus:
-    """Whether bubblewrap can start a sandbox here: probed once per process."""
-    if sandbox_settings().qai_sandbox_isolation.lower() == "none":
-        return IsolationStatus(False, "QAI_SANDBOX_ISOLATION=none", opted_out=True)
-    if shutil.which("bwrap") is None:
-        return IsolationStatus(False, "bubblewrap (bwrap) is not installed")
-    if shutil.which("socat") is None:
-        return IsolationStatus(False, "socat is not installed (sandboxes reach the npm registry through it)")
-    probe_dir = _support_dir()
-    try:
-        probe = subprocess.run(
-            bubblewrap_argv(probe_dir, ["/bin/sh", "-c", "true"], sandbox_environment(), probe_dir),
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return IsolationStatus(False, f"bubblewrap cannot start: {exc}")
-    if probe.returncode != 0:
-        return IsolationStatus(False, f"bubblewrap cannot start here: {probe.stderr.strip()[:300]}")
-    return IsolationStatus(True, "")
 
 
 @dataclass(frozen=True)
@@ -272,35 +253,3 @@ class SandboxProcess:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
-
-
-def netbridge_path() -> str:
-    """The ingress relay's path as a sandboxed process sees it."""
-    return SANDBOX_NETBRIDGE if isolation_status().bubblewrap else str(NETBRIDGE)
-
-
-def sandbox_process(
-    sandbox_id: str,
-    sandbox_dir: Path,
-    argv: list[str],
-    egress_dir: Path,
-    extra_env: dict[str, str] | None = None,
-    shared_node_modules: Path | None = None,
-    *,
-    lifeline_fd: int,
-) -> SandboxProcess:
-    """How to start ``argv`` in the sandbox; ``lifeline_fd`` is the read end of its lifeline."""
-    status = isolation_status()
-    if status.refusal:
-        raise IsolationUnavailableError(status.refusal)
-    if not status.bubblewrap:
-        env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
-        return SandboxProcess(argv, env, sandbox_dir)
-    env = sandbox_environment(extra_env) | proxy_environment()
-    relayed = ["/bin/sh", "-c", SANDBOX_INIT, "sandbox", str(lifeline_fd), *argv]
-    wrapped = bubblewrap_argv(sandbox_dir, relayed, env, egress_dir, shared_node_modules)
-    groups = sandbox_cgroups(sandbox_id)
-    if groups:
-        # Joins the cgroups before bubblewrap starts, so every process of the sandbox counts.
-        wrapped = ["/bin/sh", "-c", f'{joining(groups)} && exec "$@"', "sandbox", *wrapped]
-    return SandboxProcess(wrapped, {"PATH": SAFE_PATH}, sandbox_dir)

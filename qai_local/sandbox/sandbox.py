@@ -28,7 +28,7 @@ from qai_agent.sandboxes.base import (
     Skipped,
     app_relative_path,
 )
-from qai_local.sandbox.cgroups import limit_counts, limits_hit
+from qai_local.sandbox.cgroups import limits_hit
 from qai_local.sandbox.disk import CHECK_EVERY_SECONDS, over_budget
 from qai_local.sandbox.files import (
     FileChangedError,
@@ -39,9 +39,8 @@ from qai_local.sandbox.files import (
     tree_files,
     write_bytes,
 )
-from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationUnavailableError, isolation_status
+from qai_local.sandbox.isolation import SANDBOX_APP_DIR, IsolationStatus, IsolationUnavailableError
 from qai_local.sandbox.previews import LocalPreviews
-from qai_local.sandbox.processes import kill_group, start_in_sandbox
 from qai_local.sandbox.template_cache import TemplateCache
 
 OUTPUT_LIMIT = 20_000
@@ -51,8 +50,8 @@ KILLED_OUTPUT_SECONDS = 5
 SANDBOX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def local_description() -> SandboxDescription:
-    isolated = isolation_status().bubblewrap
+def local_description(isolation: IsolationStatus) -> SandboxDescription:
+    isolated = isolation.bubblewrap
     workdir = SANDBOX_APP_DIR if isolated else "the current directory"
     environment = "You work in a local sandbox on the user's machine. " + stack_paragraph(
         workdir,
@@ -95,7 +94,10 @@ class LocalSandbox:
         self.dir = (root / sandbox_id).resolve()
         self._template = template
         self._previews = previews
-        self.description = local_description()
+        # The provider's running process groups and its machine's facts, handed down by its previews.
+        self._processes = previews.supervisor.processes
+        self._machine = self._processes.machine
+        self.description = local_description(self._machine.isolation)
         self._unmeasured_seconds = 0.0  # command time since the directory's size was last measured
 
     @classmethod
@@ -153,7 +155,7 @@ class LocalSandbox:
         return self._previews.supervisor.output_tail(self.sandbox_id)
 
     def _start(self, command: str) -> subprocess.Popen[bytes]:
-        return start_in_sandbox(
+        return self._processes.start(
             self.sandbox_id,
             self.dir,
             ["/bin/sh", "-c", command],
@@ -172,6 +174,7 @@ class LocalSandbox:
         started = time.monotonic()
         ends_at = started + timeout_seconds
         timed_out = stopped = False
+        limit_counts = self._machine.cgroups.limit_counts
         counts_before = limit_counts(self.sandbox_id)
         over_disk = ""
         try:
@@ -190,11 +193,11 @@ class LocalSandbox:
                     # the command has ended, and what it left behind goes, as below.
                     if timed_out or stopped or over_disk or process.poll() is not None:
                         hit = limits_hit(counts_before, limit_counts(self.sandbox_id))
-                        kill_group(process)
+                        self._processes.kill_group(process)
                         stdout, stderr = _output_after_kill(process)
                         break
         finally:
-            kill_group(process)  # whatever it left running in the background goes too
+            self._processes.kill_group(process)  # whatever it left running in the background goes too
         over_disk = over_disk or self._measure_disk(time.monotonic() - started)
         notes = "\n".join(note for note in (hit, over_disk) if note)
         said = stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
@@ -212,7 +215,7 @@ class LocalSandbox:
         if self._unmeasured_seconds < CHECK_EVERY_SECONDS:
             return ""
         self._unmeasured_seconds = 0.0
-        return over_budget(self.dir, self._template.app_dir)
+        return over_budget(self.dir, self._machine.shared_inodes(self._template.app_dir))
 
     def preview_url(self) -> str:
         return self._previews.url_for(self.sandbox_id)

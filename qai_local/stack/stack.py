@@ -79,7 +79,7 @@ class LocalStack:
 
     def start(self) -> dict[str, str]:
         """Start every part; return where each is."""
-        from qai_local.sandbox.processes import kill_running_commands
+        from qai_local.sandbox.provider import LocalSandboxes
 
         config = self.config
         data_dir = config.qai_data_dir.resolve()
@@ -135,7 +135,8 @@ class LocalStack:
         poller = AgentPoller(agent, config.qai_agent_workers, limits["TimeoutSeconds"])
         poller.start()
         # A run still going after the grace period is requeued at the next start; its commands die now.
-        self._stoppers.append(kill_running_commands)
+        if isinstance(agent.sandboxes, LocalSandboxes):
+            self._stoppers.append(agent.sandboxes.processes.kill_all)
         self._stoppers.append(lambda: poller.stop(grace_seconds=3))
         api_url = self._start_api(agent)
         return {
@@ -191,22 +192,20 @@ class LocalStack:
 
     def _start_sandboxes(self, agent: AgentDependencies) -> str:
         """The local sandboxes' previews, and the app template prepared in the background."""
-        from qai_local.sandbox.cgroups import limits_in_force
-        from qai_local.sandbox.isolation import isolation_status
         from qai_local.sandbox.provider import LocalSandboxes
 
         sandboxes = agent.sandboxes
         if not isinstance(sandboxes, LocalSandboxes):
             return agent.settings.sandbox_provider
         try:
-            limits = limits_in_force()
+            limits = sandboxes.machine.cgroups.limits_in_force()
         except ValueError as exc:  # a limit set to something that is not one
             raise StartError(str(exc)) from exc
         sandboxes.previews  # noqa: B018 - started now, not on the first run
         template = sandboxes.template
         if not template.is_prepared():
             threading.Thread(target=_prepare_template, args=(template,), name="qai-template", daemon=True).start()
-        isolation = isolation_status()
+        isolation = sandboxes.machine.isolation
         if not isolation.bubblewrap:
             print(f"WARNING: local sandboxes are {isolation.describe()}", file=sys.stderr, flush=True)
         described = isolation.describe() + (f"; {limits}" if isolation.bubblewrap else "")
