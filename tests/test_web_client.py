@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from qai_tools import scripted_model as sm
 from tests.test_local_stack import RunningStack
@@ -27,6 +28,27 @@ SLOW_COMMAND = "sleep 60"
 THINKING_SECONDS = 1.0  # each model turn: long enough to watch the run's events arrive
 REPLY = "Your todo app is ready. Add a few tasks and try it out!"
 ANSWER = "The page shows one heading: what you asked for."
+BREAKS = "a counter with a button that throws"
+BROKEN = "The counter broke at 3"
+# A page whose button throws when clicked (enabled once React runs it), and the page that fixes it.
+BREAKING_PAGE = f"""'use client';
+import {{ useEffect, useState }} from "react";
+
+export default function Home() {{
+  const [ready, setReady] = useState(false);
+  useEffect(() => setReady(true), []);
+  const breakIt = () => {{
+    throw new Error("{BROKEN}");
+  }};
+  return (
+    <main>
+      <h1>{BREAKS}</h1>
+      <button disabled={{!ready}} onClick={{breakIt}}>Break it</button>
+    </main>
+  );
+}}
+"""
+FIXED_PAGE = "export default function Home() {\n  return <h1>The counter works</h1>;\n}\n"
 
 
 def agent_turn(request: dict[str, Any]) -> sm.Reply:
@@ -39,7 +61,8 @@ def agent_turn(request: dict[str, Any]) -> sm.Reply:
     if len(messages) == 1:
         reply = sm.terminal(SLOW_COMMAND if "slowly" in prompt else "echo building the app")
     elif len(messages) == 3:
-        reply = sm.write_files({"app/page.tsx": sm.page_naming(prompt)})
+        page = BREAKING_PAGE if prompt == BREAKS else FIXED_PAGE if prompt.startswith("Fix this error") else None
+        reply = sm.write_files({"app/page.tsx": page or sm.page_naming(prompt)})
         if "streamed" in prompt:  # written slowly enough to watch: about 15 chunks, 0.4 s apart
             return dataclasses.replace(reply, chunk_seconds=0.4)
     else:
@@ -80,7 +103,16 @@ def expected_statuses() -> set[int]:
 
 
 @pytest.fixture
-def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> Iterator[Page]:
+def app_errors() -> list[tuple[str, str]]:
+    """The errors a test makes the app in the preview throw on purpose: (the preview's origin, the
+    error's message, without its name). Any other uncaught error, the client's or an app's, fails the test."""
+    return []
+
+
+@pytest.fixture
+def page(
+    browser: Browser, stack: RunningStack, expected_statuses: set[int], app_errors: list[tuple[str, str]]
+) -> Iterator[Page]:
     """A fresh browser context on the client; the test fails if the client logs an error or gets
     an error answer it did not expect."""
     context = authorized_context(browser, stack, viewport={"width": 1366, "height": 860})
@@ -90,7 +122,7 @@ def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> 
     def on_console(message: ConsoleMessage) -> None:
         # The client's own errors; the preview's app is framed from another origin and is its own.
         # Failed requests are checked below, against what the test expects.
-        own = message.location.get("url", "").startswith(stack.api_url)
+        own = message.location.get("url", "").startswith(stack.api_url + "/")
         if message.type == "error" and own and not message.text.startswith("Failed to load resource"):
             errors.append(message.text)
 
@@ -101,7 +133,15 @@ def page(browser: Browser, stack: RunningStack, expected_statuses: set[int]) -> 
 
     opened.on("console", on_console)
     opened.on("response", on_response)
-    opened.on("pageerror", lambda exc: errors.append(f"{exc} {exc.stack}"))
+
+    def on_page_error(error: PlaywrightError) -> None:
+        # Errors thrown in the preview's frame reach the page too: only those a test meant, thrown
+        # by the app's own code at the preview's origin, are let through.
+        first_frame = next((line for line in (error.stack or "").splitlines() if line.lstrip().startswith("at ")), "")
+        if not any(message == error.message and f"({origin}/" in first_frame for origin, message in app_errors):
+            errors.append(f"{error} {error.stack}")
+
+    opened.on("pageerror", on_page_error)
     opened.goto(stack.api_url + "/")
     yield opened
     context.close()
@@ -298,6 +338,51 @@ def test_an_expired_preview_is_brought_back(page: Page, stack: RunningStack) -> 
     page.get_by_role("button", name="Bring it back").click()
     frame = page.frame_locator("iframe[title^='Preview of']")
     expect(frame.get_by_role("heading", name="an app to bring back")).to_be_visible(timeout=120_000)
+
+
+def test_an_error_the_app_throws_shows_under_the_preview_and_fix_it_asks_for_the_fix(
+    page: Page, stack: RunningStack, app_errors: list[tuple[str, str]]
+) -> None:
+    user = "fixing-user"
+    status, project = stack.call("POST", "/projects", {"value": BREAKS}, user=user)
+    assert status == 201
+    reply = stack.wait_for_messages(project["id"], 2, user=user)[1]
+    preview_url = urllib.parse.urlsplit(reply["fragment"]["sandboxUrl"])
+    app_errors.append((f"{preview_url.scheme}://{preview_url.netloc}", BROKEN))
+    open_as(page, user, f"{stack.api_url}/#/projects/{project['id']}")
+    frame = page.frame_locator("iframe[title^='Preview of']")
+    frame.get_by_role("button", name="Break it").click(timeout=120_000)
+
+    thrown = page.get_by_role("region", name="Errors in the app")
+    expect(thrown).to_contain_text("The app threw 1 error in the browser")
+    error = thrown.get_by_role("listitem")
+    expect(error).to_have_count(1)
+    expect(error).to_contain_text(f"Error: {BROKEN}")
+    error.get_by_role("button", name="Show the stack").click()
+    expect(error.get_by_label("Stack")).to_contain_text("at breakIt (")
+    # The same shape posted by another window (here the client's own) is not the preview's: ignored.
+    page.evaluate(
+        "window.postMessage({type: 'qai:runtime-error', kind: 'error', message: 'Forged', stack: '', url: ''}, '*')"
+    )
+    # The app reports a message once a page load: reloaded and thrown again, it counts up.
+    page.get_by_role("button", name="Reload the preview").click()
+    frame.get_by_role("button", name="Break it").click(timeout=60_000)
+    expect(error.get_by_label("Thrown 2 times")).to_have_text("×2")
+    expect(error).to_have_count(1)
+    expect(page.get_by_text("Forged")).to_have_count(0)
+
+    error.get_by_role("button", name="Fix it").click()
+    expect(page.get_by_label("Run events").get_by_text("$ echo building the app")).to_be_visible(timeout=60_000)
+    asked = stack.wait_for_messages(project["id"], 3, user=user)[2]
+    assert asked["role"] == "USER" and asked["mode"] == "build"
+    assert asked["content"].startswith(
+        "Fix this error the app throws in the browser:\n\nError: The counter broke at 3\n\nat breakIt ("
+    )
+    assert asked["content"].endswith(f"\n\nat {reply['fragment']['sandboxUrl']}")
+    expect(thrown).to_contain_text("Fix it waits for the run to finish.")
+    # The fixed version loads in the preview, without the old version's errors.
+    expect(frame.get_by_role("heading", name="The counter works")).to_be_visible(timeout=120_000)
+    expect(thrown).to_have_count(0)
 
 
 def test_a_stack_without_a_model_says_how_to_configure_one(page: Page) -> None:

@@ -1,19 +1,33 @@
 import { ActionIcon, Alert, Button, Center, Group, Loader, Stack, Text, Tooltip } from "@mantine/core";
 import { IconExternalLink, IconRefresh } from "@tabler/icons-react";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { FragmentSummary } from "../api/client";
 import { useBringPreviewBack, usePreview } from "../api/queries";
+import { acceptRuntimeError, originOf, type RuntimeError, type ShownRuntimeError } from "../runtimeErrors";
 import { ErrorAlert } from "./ErrorAlert";
+import { RuntimeErrors } from "./RuntimeErrors";
+
+/** What the preview shows under the app: the errors it threw, and what happens to them. */
+export interface PreviewErrorProps {
+  errors: ShownRuntimeError[];
+  /** The app framed in the preview of this version reported an error. */
+  onRuntimeError: (fragmentId: string, error: RuntimeError) => void;
+  /** A run is queued or going: "Fix it" waits for it. */
+  running: boolean;
+  /** "Fix it" sent its follow-up. */
+  onFixSent: () => void;
+}
 
 export function PreviewPanel({
   projectId,
   fragment,
   newest,
+  ...errors
 }: {
   projectId: string;
   fragment: FragmentSummary | undefined;
   newest: FragmentSummary | undefined;
-}) {
+} & PreviewErrorProps) {
   if (!fragment) {
     return (
       <Center h={300}>
@@ -21,15 +35,41 @@ export function PreviewPanel({
       </Center>
     );
   }
-  return <Preview key={fragment.id} projectId={projectId} fragment={fragment} older={fragment.id !== newest?.id} />;
+  return (
+    <Preview key={fragment.id} projectId={projectId} fragment={fragment} older={fragment.id !== newest?.id} {...errors} />
+  );
 }
 
-function Preview({ projectId, fragment, older }: { projectId: string; fragment: FragmentSummary; older: boolean }) {
+function Preview({
+  projectId,
+  fragment,
+  older,
+  errors,
+  onRuntimeError,
+  running,
+  onFixSent,
+}: { projectId: string; fragment: FragmentSummary; older: boolean } & PreviewErrorProps) {
   const preview = usePreview(projectId, fragment.id);
   const bringBack = useBringPreviewBack(projectId, fragment.id);
   const [reloads, setReloads] = useState(0);
+  const frame = useRef<HTMLIFrameElement>(null);
   const state = preview.data;
   const url = state?.sandboxUrl ?? fragment.sandboxUrl;
+  const origin = originOf(url);
+  useEffect(() => {
+    // Only the app in this frame, at the preview's origin, may report an error (runtimeErrors.ts).
+    const onMessage = (event: MessageEvent) => {
+      const error = acceptRuntimeError(event, frame.current?.contentWindow, origin);
+      if (error) onRuntimeError(fragment.id, error);
+    };
+    window.addEventListener("message", onMessage);
+    return () => window.removeEventListener("message", onMessage);
+  }, [origin, fragment.id, onRuntimeError]);
+  const cannotFix = older
+    ? "This is an earlier version: Fix it changes the newest one."
+    : running
+      ? "Fix it waits for the run to finish."
+      : undefined;
   return (
     <Stack gap="xs" style={{ flex: 1 }}>
       <Group justify="space-between" wrap="nowrap">
@@ -77,12 +117,14 @@ function Preview({ projectId, fragment, older }: { projectId: string; fragment: 
       {state?.status === "READY" && (
         <iframe
           key={reloads}
+          ref={frame}
           className="preview-frame"
           src={url}
           title={`Preview of ${fragment.title}`}
           sandbox="allow-scripts allow-same-origin allow-forms allow-popups allow-modals"
         />
       )}
+      <RuntimeErrors projectId={projectId} errors={errors} cannotFix={cannotFix} onSent={onFixSent} />
     </Stack>
   );
 }

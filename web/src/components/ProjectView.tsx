@@ -1,8 +1,10 @@
 import { Grid, Loader, Paper, Tabs } from "@mantine/core";
 import { useMediaQuery } from "@mantine/hooks";
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import type { FragmentSummary } from "../api/client";
 import { useMessages } from "../api/queries";
+import { activeRun } from "../runProgress";
+import { errorsOf, NO_PREVIEW_ERRORS, type RuntimeError, withRuntimeError } from "../runtimeErrors";
 import { Conversation } from "./Conversation";
 import { ErrorAlert } from "./ErrorAlert";
 import { FilesPanel } from "./FilesPanel";
@@ -16,10 +18,19 @@ export function ProjectView({ projectId }: { projectId: string }) {
   const phone = useMediaQuery("(max-width: 48em)");
   const [chosen, setChosen] = useState<string | null>(null);
   const [tab, setTab] = useState<string | null>("preview");
+  // The errors the app in the preview threw: kept here, so that they stay while another tab is open.
+  const [previewErrors, setPreviewErrors] = useState(NO_PREVIEW_ERRORS);
+  const onRuntimeError = useCallback(
+    (fragmentId: string, error: RuntimeError) => setPreviewErrors((state) => withRuntimeError(state, fragmentId, error)),
+    [],
+  );
   if (messages.isPending) return <Loader aria-label="Loading the conversation" />;
   if (messages.error) return <ErrorAlert error={messages.error} />;
   const fragments = messages.data.flatMap((m) => (m.fragment ? [m.fragment] : []));
   const shown: FragmentSummary | undefined = fragments.find((f) => f.id === chosen) ?? fragments.at(-1);
+  if (previewErrors.errors.length && previewErrors.fragmentId !== shown?.id) {
+    setPreviewErrors(NO_PREVIEW_ERRORS); // another version is shown (a new one, or one chosen): its own errors only
+  }
   const showVersion = (fragmentId: string) => {
     setChosen(fragmentId);
     setTab("preview");
@@ -28,7 +39,19 @@ export function ProjectView({ projectId }: { projectId: string }) {
   const app = (name: string) => (
     <Tabs.Panel key={name} value={name} pt="sm" style={{ flex: 1, display: "flex", flexDirection: "column" }}>
       {name === "chat" && conversation}
-      {name === "preview" && <PreviewPanel projectId={projectId} fragment={shown} newest={fragments.at(-1)} />}
+      {name === "preview" && (
+        <PreviewPanel
+          projectId={projectId}
+          fragment={shown}
+          newest={fragments.at(-1)}
+          errors={errorsOf(previewErrors, shown?.id)}
+          onRuntimeError={onRuntimeError}
+          running={Boolean(activeRun(messages.data))}
+          onFixSent={() => {
+            if (phone) setTab("chat"); // where the run that fixes it shows
+          }}
+        />
+      )}
       {name === "files" && <FilesPanel projectId={projectId} fragment={shown} />}
       {name === "versions" && (
         <VersionsPanel projectId={projectId} fragments={fragments} shown={shown?.id} onShow={showVersion} />
