@@ -83,20 +83,24 @@ class SitesHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.NOT_FOUND, page, "text/html; charset=utf-8", send_body, cache_control("404.html"))
 
     def _redirect(self, location: str) -> None:
-        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self._write(HTTPStatus.MOVED_PERMANENTLY, [("Location", location), ("Content-Length", "0")], b"")
 
     def _send(self, status: HTTPStatus, body: bytes, kind: str, send_body: bool, cache: str = "no-store") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", cache)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
+        headers = [
+            ("Content-Type", kind),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", cache),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        self._write(status, headers, body if send_body else b"")
+
+    def _write(self, status: HTTPStatus, headers: list[tuple[str, str]], body: bytes) -> None:
+        """The whole response in one write: status line, headers and body."""
+        lines = [f"{self.protocol_version} {status.value} {status.phrase}", f"Server: {self.server_version}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
 
 class SitesServer:
@@ -118,3 +122,11 @@ class SitesServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+if __name__ == "__main__":  # python -m qai_local.sites_server <folder> <port>: the sites alone
+    import sys
+
+    sites = SitesServer(Path(sys.argv[1]), int(sys.argv[2])).start()
+    print(sites.url, flush=True)
+    threading.Event().wait()

@@ -373,7 +373,7 @@ class GitPushInput(ApiModel):
 
     url: str = Field(
         max_length=2000,
-        pattern=_PRINTABLE,
+        pattern="^[hH][tT][tT][pP][sS]?://[^\\x00-\\x20\\x7f]+$",
         description="The remote repository: https:// to a public address (GIT_PUSH_ALLOW_PRIVATE=true also "
         "allows http:// and private addresses), with no credentials in it.",
     )
