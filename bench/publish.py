@@ -134,14 +134,11 @@ def main(requests: int) -> int:
         with urllib.request.urlopen(site["url"], timeout=10) as page:  # noqa: S310 - our own server
             asset = re.findall(rf'/{slug}/(_next/static/[^"]+\.js)', page.read().decode())[0]
         paths = {"html": (f"{slug}/", "index.html"), "asset": (f"{slug}/{asset}", asset)}
+        plain_server = ("http.server", "{port}", "--bind", "127.0.0.1", "--directory", str(live))
         with (
             _server("qai_local.sites_server", str(sites_dir), "{port}") as (sites_url, sites_process),
-            _server("http.server", "{port}", "--bind", "127.0.0.1", "--directory", str(live)) as (
-                plain_url,
-                plain_process,
-            ),
+            _server(*plain_server) as (plain_url, plain_process),
         ):
-            plain_url, plain_process = plain
             # Alternated rounds, the median of each: the two face the same moments of the machine.
             rounds: dict[tuple[str, str], list[tuple[float, float]]] = {}
             for _ in range(ROUNDS):
