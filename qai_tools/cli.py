@@ -1,6 +1,6 @@
 """``qai``: the main job from a terminal, against the local stack or a deployed API.
 
-    qai new "a todo app with dark mode"       create a project and wait for the app
+    qai new "a todo app with dark mode"       create a project and wait for the app (--image FILE: a picture with it)
     qai say <projectId> "add a delete button" send a follow-up and wait
     qai ask <projectId> "where is the state?" ask about the app (nothing is changed) and wait
     qai cancel <projectId>                    stop the project's queued or running run
@@ -30,6 +30,7 @@ data folder (QAI_DATA_DIR, default .qai); QAI_USER names the local user (header 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import sys
 import time
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         follow_up.add_argument("prompt")
     for waiting in (new, say, ask):
         waiting.add_argument("--timeout", type=float, default=900, help="seconds to wait for the reply")
+        waiting.add_argument(
+            "--image", action="append", default=[], metavar="FILE", help="an image to send with it (at most 4)"
+        )
     commands.add_parser("cancel", help="stop the project's queued or running run").add_argument("project_id")
     commands.add_parser("list", help="list your projects")
     commands.add_parser("show", help="show a project's conversation").add_argument("project_id")
@@ -191,8 +195,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+def images_of(paths: list[str]) -> list[dict[str, str]]:
+    """--image files as the API takes them (the API checks the bytes)."""
+    images = []
+    for path in paths:
+        media_type = IMAGE_TYPES.get(Path(path).suffix.lower())
+        if media_type is None:
+            raise ApiError(0, f"{path}: not a .png, .jpg, .gif or .webp image")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ApiError(0, f"{path}: {exc.strerror or exc}") from None
+        images.append({"mediaType": media_type, "data": base64.b64encode(data).decode()})
+    return images
+
+
 def command_new(client: Client, args: argparse.Namespace) -> int:
-    project = client.call("POST", "/projects", {"value": args.prompt})
+    project = client.call("POST", "/projects", {"value": args.prompt, "images": images_of(args.image)})
     print(f"Project {project['name']} ({project['id']})")
     first = client.call("GET", f"/projects/{project['id']}/messages")["items"][0]
     return print_reply(client, project["id"], wait_for_reply(client, project["id"], first["id"], args.timeout))
@@ -200,7 +228,8 @@ def command_new(client: Client, args: argparse.Namespace) -> int:
 
 def command_say(client: Client, args: argparse.Namespace) -> int:
     mode = "ask" if args.command == "ask" else "build"
-    message = client.call("POST", f"/projects/{args.project_id}/messages", {"value": args.prompt, "mode": mode})
+    body = {"value": args.prompt, "mode": mode, "images": images_of(args.image)}
+    message = client.call("POST", f"/projects/{args.project_id}/messages", body)
     reply = wait_for_reply(client, args.project_id, message["id"], args.timeout)
     return print_reply(client, args.project_id, reply)
 

@@ -118,12 +118,13 @@ def agent_queue_url(aws: None) -> str:
 @pytest.fixture
 def env(fresh_database: str, agent_queue_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """The environment a deployed function sees: its database, its queue, a key to seal push tokens
-    with and a sites store (a file and a folder, as on one machine). Its DATABASE_URL."""
+    with, a sites store and an uploads store (a file and folders, as on one machine). Its DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     monkeypatch.setenv("AGENT_QUEUE_URL", agent_queue_url)
     monkeypatch.setenv("LOCAL_PUSH_KEY_FILE", str(tmp_path / "push-key"))
     monkeypatch.setenv("LOCAL_SITES_DIR", str(tmp_path / "sites"))
     monkeypatch.setenv("SITES_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LOCAL_UPLOADS_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("CREDITS_PER_PERIOD", "1000")  # the credit tests set their own limits
     return fresh_database
 

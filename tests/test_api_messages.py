@@ -69,6 +69,7 @@ def test_conversation_lists_messages_with_fragment_paths_not_contents(api: Api, 
         "updatedAt",
         "fragment",
         "run",
+        "images",
     }
     assert second["run"] is None and first["run"]["status"] == "SUCCEEDED"
 

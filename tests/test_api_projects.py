@@ -242,8 +242,8 @@ def test_text_the_database_cannot_store_is_400_on_follow_ups_and_401_as_a_subjec
         assert api.call("GET", "/projects", user=sub)[0] == 401
 
 
-def test_a_body_far_larger_than_any_prompt_is_413_after_authentication(api: Api, agent_queue_url: str) -> None:
-    huge = json.dumps({"value": "x" * 70_000})
+def test_a_body_larger_than_a_prompt_and_its_images_is_413_after_authentication(api: Api, agent_queue_url: str) -> None:
+    huge = json.dumps({"value": "x" * 6_400_000})
     status, body = api.call("POST", "/projects", body=huge)
     assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
     assert api.call("POST", "/projects", body=huge, user=None)[0] == 401

@@ -168,7 +168,7 @@ def test_publishing_the_web_client_uploads_it_with_its_config(aws: None, tmp_pat
 
 def test_buckets_take_tls_only_and_functions_reach_only_their_own_prefix() -> None:
     resources = load_template()["Resources"]
-    for policy in ("WebBucketPolicy", "DownloadsBucketPolicy"):
+    for policy in ("WebBucketPolicy", "DownloadsBucketPolicy", "UploadsBucketPolicy", "SitesBucketPolicy"):
         statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
         denied = [s for s in statements if s["Effect"] == "Deny"]
         assert denied and denied[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, policy
@@ -178,16 +178,21 @@ def test_buckets_take_tls_only_and_functions_reach_only_their_own_prefix() -> No
             continue
         policies = json.dumps(resource["Properties"].get("Policies", []))
         assert "S3CrudPolicy" not in policies and "s3:*" not in policies, name
-    (messages_s3,) = [
-        statement
+    messages_s3 = {
+        json.dumps(statement["Resource"]): statement["Action"]
         for policy in resources["MessagesFunction"]["Properties"]["Policies"]
         if "Statement" in policy
         for statement in policy["Statement"]
-    ]
-    assert messages_s3["Action"] == ["s3:PutObject", "s3:GetObject"]
-    assert messages_s3["Resource"] == {"Sub": "${DownloadsBucket.Arn}/downloads/*"}
+    }
+    assert messages_s3 == {
+        json.dumps({"Sub": "${DownloadsBucket.Arn}/downloads/*"}): ["s3:PutObject", "s3:GetObject"],
+        json.dumps({"Sub": "${UploadsBucket.Arn}/uploads/*"}): ["s3:PutObject", "s3:GetObject"],
+    }
     code = (ROOT / "layers/shared/python/qai/downloads.py").read_text()
     assert 'f"downloads/{token}/{filename}"' in code  # the prefix the policy names
+    assert (
+        'f"uploads/{project_id}/{message_id}/{image_id}"' in (ROOT / "layers/shared/python/qai/images.py").read_text()
+    )
 
 
 def test_the_api_logs_each_request_and_the_web_client_sends_security_headers() -> None:

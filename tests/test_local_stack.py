@@ -3,6 +3,7 @@ HTTP only, with the scripted model server standing in for Claude."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from qai_tools import scripted_model as sm
 from tests.conftest import GIT_TOKEN, GIT_USER, GitServer
 
 ROOT = Path(__file__).parent.parent
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
 EVENTS = ROOT / "events"
 
 
@@ -114,9 +116,16 @@ def test_a_user_journey_over_http(
         missing = stack.cli("say", "00000000-0000-4000-8000-000000000000", "hello")
         assert missing.returncode == 1
         assert missing.stderr.strip() == "error: Project not found"
-        asked = stack.cli("ask", project["id"], "what does the page say?")
+        picture = tmp_path / "sketch.png"
+        picture.write_bytes(base64.b64decode(PNG_1PX))
+        asked = stack.cli("ask", project["id"], "what does the page say?", "--image", str(picture))
         assert asked.returncode == 0, asked.stderr
         assert "preview:" not in asked.stdout and f"project: {project['id']}" in asked.stdout  # an answer, no version
+        conversation = stack.call("GET", f"/projects/{project['id']}/messages")[1]["items"]
+        (question,) = [m for m in conversation if m["mode"] == "ask" and m["role"] == "USER"]
+        (sent,) = question["images"]
+        with urllib.request.urlopen(urllib.request.Request(stack.api_url + sent["url"], headers=stack.auth)) as got:
+            assert got.headers["Content-Type"] == "image/png" and got.read() == picture.read_bytes()
 
         # Versions from the command line: the first one back as the newest, its preview, its download.
         first = items[1]["fragment"]

@@ -20,7 +20,7 @@ from qai.api import (
     resource_id,
 )
 from qai.models import FollowUpInput, Fragment, Message, MessageList, PreviewState, Run, VersionDiff
-from qai.services import conversation, fragments, previews, runs
+from qai.services import conversation, fragments, images, previews, runs
 
 logger = Logger()
 app = create_app()
@@ -49,7 +49,7 @@ def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path par
 )
 def post_message(projectId: str, body: Annotated[FollowUpInput, Body()]) -> Response[Message]:  # noqa: N803
     project_id = resource_id(projectId, "Project")
-    message = conversation.post_message(dependencies(app), caller(app), project_id, body.value, body.mode)
+    message = conversation.post_message(dependencies(app), caller(app), project_id, body.value, body.mode, body.images)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 
@@ -80,6 +80,25 @@ def cancel_run(projectId: str, messageId: str) -> Response[Run]:  # noqa: N803
         dependencies(app), user_id, resource_id(projectId, "Project"), resource_id(messageId, "Message")
     )
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=run)
+
+
+@app.get(
+    "/projects/<projectId>/messages/<messageId>/images/<imageId>",
+    summary="An image sent with a message: its bytes, or a short-lived link to them",
+    responses=file_responses("The image", "image/*"),
+)
+def get_image(projectId: str, messageId: str, imageId: str) -> Response[str]:  # noqa: N803
+    media_type, image = images.get_image(
+        dependencies(app),
+        caller(app).user_id,
+        resource_id(projectId, "Project"),
+        resource_id(messageId, "Message"),
+        resource_id(imageId, "Image"),
+    )
+    response = download_response(image, media_type)
+    response.headers["Content-Disposition"] = f'inline; filename="{image.filename}"'
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @app.get(

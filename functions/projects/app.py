@@ -30,7 +30,7 @@ app = create_app()
     responses=documented_responses(created=Project, errors=(*COMMON_ERRORS, 429)),
 )
 def create_project(body: Annotated[PromptInput, Body()]) -> Response[Project]:
-    project = projects.create_project(dependencies(app), caller(app), body.value)
+    project = projects.create_project(dependencies(app), caller(app), body.value, body.images)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=project)
 
 

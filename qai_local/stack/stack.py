@@ -110,6 +110,8 @@ class LocalStack:
                 # Published sites: the stand-in for the bucket and its distribution, on their own origin.
                 "LOCAL_SITES_DIR": str(data_dir / "sites"),
                 "SITES_URL": sites.url,
+                # Images sent with prompts: the stand-in for the uploads bucket.
+                "LOCAL_UPLOADS_DIR": str(data_dir / "uploads"),
                 "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "qai-local"),
                 "POWERTOOLS_METRICS_NAMESPACE": "QAI",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,9 +114,11 @@ def answer_question(
     meter: UsageMeter,
     log: RunLog | None,
     timeout: float,
+    images: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The model's answer: its final text once it calls no more tools."""
-    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+    """The model's answer: its final text once it calls no more tools (``images`` with the question)."""
+    content = [*images, {"type": "text", "text": first_message}] if images else first_message
+    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
     text = ""
     for turn in range(1, max_turns + 1):
         if log:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,13 +211,15 @@ def run_agent_loop(
     first_message: str,
     deadline: Deadline,
     meter: UsageMeter,
+    images: Sequence[dict[str, Any]] = (),
     check: Callable[[], str | None] | None = None,
     log: RunLog | None = None,
     max_fixes: int = 3,
 ) -> LoopResult:
     """Model turns until a task summary. With ``check``, a summary stands only once the app passes
     it: what the check finds goes back to the model while turns and time remain, at most
-    ``max_fixes`` times, and not again once a fix left the same problem."""
+    ``max_fixes`` times, and not again once a fix left the same problem. ``images`` (content blocks)
+    go with the first message, before its text."""
     return _AgentLoop(
         client,
         model=model,
@@ -230,7 +232,7 @@ def run_agent_loop(
         log=log,
         max_fixes=max_fixes,
         system=[{"type": "text", "text": agent_system_prompt(sandbox), "cache_control": CACHED}],
-        messages=[{"role": "user", "content": [_text_block(first_message)]}],
+        messages=[{"role": "user", "content": [*images, _text_block(first_message)]}],
     ).run()
 
 

@@ -5,17 +5,21 @@ one transaction. agent_run.py drives it as a job of the queue (claim, lease, fen
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 import psycopg
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from psycopg.rows import DictRow
 
 from qai import messages, run_events, runs
 from qai.app_files import AppTooLargeError
 from qai.db import Connection
+from qai.images import image_key
 from qai.messages import FragmentContent
 from qai.models import AgentRunRequest
 from qai.replies import RunTakenOverError, record_reply
@@ -72,12 +76,14 @@ def work_on_message(
     """What the USER message asks for: the app built or changed, or (ask mode) an answer about it."""
     settings = deps.settings
 
-    def load(conn: Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None]:
+    def load(conn: Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None, list[DictRow]]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
-        return recent, messages.latest_fragment(conn, project_id=request.project_id)
+        attached = messages.message_images(conn, message_id=request.message_id)
+        return recent, messages.latest_fragment(conn, project_id=request.project_id), attached
 
     log.stop_if_requested()  # cancelled while its delivery waited
-    recent, latest = deps.database.in_transaction(load)
+    recent, latest, attached = deps.database.in_transaction(load)
+    images = image_blocks(deps, request, attached)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
         raise FinalRunError("The message to answer is not among the project's recent messages")
@@ -85,12 +91,28 @@ def work_on_message(
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
     prompt = first_user_message(current["content"], history, sorted(previous_files))
     if current["mode"] == "ask":
-        return _answer(deps, prompt, previous_files, deadline, meter, log)
-    return build_app(deps, current["content"], prompt, latest, deadline, meter, log)
+        return _answer(deps, prompt, images, previous_files, deadline, meter, log)
+    return build_app(deps, current["content"], prompt, images, latest, deadline, meter, log)
+
+
+def image_blocks(deps: AgentDependencies, request: AgentRunRequest, attached: list[DictRow]) -> list[dict[str, Any]]:
+    """The message's images as the model takes them, read from the uploads store."""
+    blocks = []
+    for image in attached:
+        data = deps.uploads.get(image_key(request.project_id, request.message_id, image["id"]))
+        source = {"type": "base64", "media_type": image["media_type"], "data": base64.b64encode(data).decode()}
+        blocks.append({"type": "image", "source": source})
+    return blocks
 
 
 def _answer(
-    deps: AgentDependencies, prompt: str, files: dict[str, str], deadline: Deadline, meter: UsageMeter, log: RunLog
+    deps: AgentDependencies,
+    prompt: str,
+    images: list[dict[str, Any]],
+    files: dict[str, str],
+    deadline: Deadline,
+    meter: UsageMeter,
+    log: RunLog,
 ) -> BuiltApp:
     """Ask mode: the model reads the newest version's files (no sandbox) and its text is the reply."""
     client = model_client(deps.model)
@@ -106,6 +128,7 @@ def _answer(
         meter=meter,
         log=log,
         timeout=max(deadline.seconds_left(), 1.0),
+        images=images,
     )
     return BuiltApp(reply=answer, fragment=None)
 
@@ -114,6 +137,7 @@ def build_app(
     deps: AgentDependencies,
     request_text: str,
     prompt: str,
+    images: list[dict[str, Any]],
     latest: psycopg.rows.DictRow | None,
     deadline: Deadline,
     meter: UsageMeter,
@@ -153,6 +177,7 @@ def build_app(
             sandbox=sandbox.description,
             runner=runner,
             first_message=prompt,
+            images=images,
             deadline=deadline,
             meter=meter,
             check=_app_check(sandbox, settings, deadline) if settings.check_app else None,

@@ -43,8 +43,9 @@ _ERROR_DESCRIPTIONS = {
 }
 COMMON_ERRORS = (400, 401, 404, 500, 503)
 RETRY_AFTER_SECONDS = 5
-# Every body this API takes is one short prompt: anything much larger is refused before parsing.
-MAX_BODY_CHARS = 64 * 1024
+# The largest body this API takes is a prompt with its images (4 MiB, in base64): Lambda's own 6 MB
+# limit on a request. Anything larger is refused before parsing.
+MAX_BODY_CHARS = 6 * 2**20
 
 
 def documented_responses(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from qai.db import Database
 from qai.downloads import DownloadStore
+from qai.images import UploadStore
 from qai.queue import AgentQueue
 from qai.sealing import TokenSealer, token_sealer
 from qai.settings import Settings, load_settings, resolved_database_url
@@ -21,6 +22,7 @@ class Dependencies:
     downloads: DownloadStore
     sealer: TokenSealer
     sites: SiteStore
+    uploads: UploadStore
 
     @classmethod
     def build(cls, settings: Settings) -> Dependencies:
@@ -32,6 +34,7 @@ class Dependencies:
             downloads=DownloadStore(settings),
             sealer=token_sealer(settings),
             sites=site_store(settings),
+            uploads=UploadStore(settings),
         )
 
     @classmethod

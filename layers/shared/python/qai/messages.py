@@ -69,6 +69,10 @@ def _iso(column: str) -> str:
     return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 
+# A message's images as the API lists them: an id, a type and the API's own path to the bytes.
+_IMAGES_JSON = """COALESCE((SELECT json_agg(json_build_object('id', i.id, 'mediaType', i."mediaType",
+        'url', '/projects/' || m."projectId" || '/messages/' || m.id || '/images/' || i.id) ORDER BY i.position)
+    FROM "MessageImage" i WHERE i."messageId" = m.id), '[]'::json)"""
 _MESSAGE_JSON = f"""json_build_object(
     'id', m.id, 'projectId', m."projectId", 'content', m.content, 'role', m.role, 'type', m.type, 'mode', m.mode,
     'createdAt', {_iso('m."createdAt"')}, 'updatedAt', {_iso('m."updatedAt"')},
@@ -77,7 +81,8 @@ _MESSAGE_JSON = f"""json_build_object(
         'summary', f.summary, 'paths', ARRAY(SELECT jsonb_object_keys(f.files) ORDER BY 1),
         'checkError', f."checkError", 'createdAt', {_iso('f."createdAt"')}, 'updatedAt', {_iso('f."updatedAt"')})
     END,
-    'run', CASE WHEN r.id IS NULL THEN NULL ELSE json_build_object('id', r.id, 'status', r.status) END)"""
+    'run', CASE WHEN r.id IS NULL THEN NULL ELSE json_build_object('id', r.id, 'status', r.status) END,
+    'images', {_IMAGES_JSON})"""
 
 
 def conversation_json(conn: Connection, *, project_id: str, user_id: str) -> str | None:
@@ -163,3 +168,30 @@ def project_versions(conn: Connection, *, project_id: str) -> Iterator[DictRow]:
            WHERE m."projectId" = %s ORDER BY m."createdAt", m.id""",
         (project_id,),
     )
+
+
+def insert_images(conn: Connection, *, message_id: str, images: list[tuple[str, str, int]]) -> None:
+    """The message's images, in order: (id, media type, size) each."""
+    for position, (image_id, media_type, size) in enumerate(images):
+        conn.execute(
+            'INSERT INTO "MessageImage" (id, "messageId", position, "mediaType", size) VALUES (%s, %s, %s, %s, %s)',
+            (image_id, message_id, position, media_type, size),
+        )
+
+
+def message_images(conn: Connection, *, message_id: str) -> list[DictRow]:
+    """The message's images in order (id, media_type)."""
+    return conn.execute(
+        'SELECT id, "mediaType" AS media_type FROM "MessageImage" WHERE "messageId" = %s ORDER BY position',
+        (message_id,),
+    ).fetchall()
+
+
+def find_image(conn: Connection, *, image_id: str, message_id: str, project_id: str, user_id: str) -> DictRow | None:
+    """The image's type, if it belongs to that message of that project of that user."""
+    return conn.execute(
+        """SELECT i."mediaType" AS media_type FROM "MessageImage" i JOIN "Message" m ON m.id = i."messageId"
+           JOIN "Project" p ON p.id = m."projectId"
+           WHERE i.id = %s AND m.id = %s AND p.id = %s AND p."userId" = %s""",
+        (image_id, message_id, project_id, user_id),
+    ).fetchone()

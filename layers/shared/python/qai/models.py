@@ -66,6 +66,21 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+ImageMediaType = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+
+class ImageInput(ApiModel):
+    """An image sent with a prompt (a screenshot, a sketch): its type and its bytes in base64."""
+
+    media_type: ImageMediaType
+    data: str = Field(
+        min_length=1,
+        max_length=2_800_000,
+        description="Base64 of the bytes, which must be an image of that type: at most IMAGE_MAX_BYTES (2 MiB) "
+        "decoded, IMAGES_MAX_TOTAL_BYTES (4 MiB) for all of a message's",
+    )
+
+
 class PromptInput(ApiModel):
     """Body of ``POST /projects`` and ``POST /projects/{projectId}/messages``."""
 
@@ -86,6 +101,10 @@ class PromptInput(ApiModel):
         if not storable_text(trimmed):
             raise ValueError("must not contain NUL characters or unpaired surrogates")
         return trimmed  # its length is checked against MAX_VALUE_LENGTH by the service
+
+    images: list[ImageInput] = Field(
+        default_factory=list, max_length=4, description="At most IMAGES_MAX_COUNT (4), shown to the model with the text"
+    )
 
 
 class FollowUpInput(PromptInput):
@@ -160,6 +179,12 @@ class RunRef(ApiModel):
     status: RunStatus
 
 
+class MessageImage(ApiModel):
+    id: str
+    media_type: ImageMediaType
+    url: str = Field(description="The image, through the API (same auth): its bytes, or a redirect to a link")
+
+
 class Message(ApiModel):
     id: str
     project_id: str
@@ -174,6 +199,7 @@ class Message(ApiModel):
     updated_at: UtcDatetime
     fragment: FragmentSummary | None
     run: RunRef | None = Field(default=None, description="The run a USER message asked for; null otherwise.")
+    images: list[MessageImage] = Field(default_factory=list, description="The images sent with a USER message")
 
 
 # A run's events, one model per kind, each with the data the agent records for it (qai_agent's

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # A push's token is sealed until its job ends: with a KMS key (deployed) or a key file (one machine).
     git_push_kms_key_id: str = ""
     local_push_key_file: str = ""
+    # Images with a prompt (qai.images): how many, each's and all's decoded size, and where they go.
+    images_max_count: NonNegativeInt = 4
+    image_max_bytes: PositiveInt = 2 * 2**20
+    images_max_total_bytes: PositiveInt = 4 * 2**20
+    uploads_bucket: str = ""
+    local_uploads_dir: str = ""
     # Published sites (qai.sites_store): S3 behind CloudFront with its KeyValueStore, or a folder.
     sites_bucket: str = ""
     sites_url: str = ""

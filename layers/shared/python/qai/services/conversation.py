@@ -6,8 +6,9 @@ from qai import messages, projects
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import NotFoundError
-from qai.models import Caller, Message, MessageMode
+from qai.models import Caller, ImageInput, Message, MessageMode
 from qai.services import new_id
+from qai.services.images import listed, record_images, store_images
 from qai.services.runs import checked_prompt, queue_run, send_run
 
 
@@ -22,11 +23,17 @@ def list_messages_json(deps: Dependencies, user_id: str, project_id: str) -> str
 
 
 def post_message(
-    deps: Dependencies, caller: Caller, project_id: str, prompt: str, mode: MessageMode = "build"
+    deps: Dependencies,
+    caller: Caller,
+    project_id: str,
+    prompt: str,
+    mode: MessageMode = "build",
+    images: list[ImageInput] | None = None,
 ) -> Message:
     """A follow-up and its run: build changes the app, ask answers about it (either spends a credit)."""
     prompt = checked_prompt(deps.settings, prompt)
     message_id = new_id()
+    stored = store_images(deps, project_id, message_id, images or [])
 
     def work(conn: Connection) -> Message:
         if projects.find_project(conn, project_id=project_id, user_id=caller.user_id) is None:
@@ -34,9 +41,13 @@ def post_message(
         row = messages.insert_message(
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT", mode=mode
         )
+        record_images(conn, message_id, stored)
         projects.touch_project(conn, project_id=project_id)
         run_id = queue_run(conn, deps.settings, caller, project_id=project_id, message_id=message_id)
-        return Message.model_validate({**row, "fragment": None, "run": {"id": run_id, "status": "QUEUED"}})
+        run = {"id": run_id, "status": "QUEUED"}
+        return Message.model_validate(
+            {**row, "fragment": None, "run": run, "images": listed(project_id, message_id, stored)}
+        )
 
     message = deps.database.in_transaction(work)
     send_run(deps, project_id=project_id, message_id=message_id)

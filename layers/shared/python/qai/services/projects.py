@@ -14,21 +14,24 @@ from qai import messages, projects, sites
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import BadRequestError, NotFoundError
-from qai.models import Caller, Project, ProjectPage
+from qai.models import Caller, ImageInput, Project, ProjectPage
 from qai.services import new_id
+from qai.services.images import record_images, store_images
 from qai.services.runs import checked_prompt, queue_run, send_run
 
 
-def create_project(deps: Dependencies, caller: Caller, prompt: str) -> Project:
+def create_project(deps: Dependencies, caller: Caller, prompt: str, images: list[ImageInput] | None = None) -> Project:
     prompt = checked_prompt(deps.settings, prompt)
     project_id, message_id = new_id(), new_id()
     name = generate_slug(2)
+    stored = store_images(deps, project_id, message_id, images or [])
 
     def work(conn: Connection) -> Project:
         row = projects.insert_project(conn, project_id=project_id, name=name, user_id=caller.user_id)
         messages.insert_message(
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
         )
+        record_images(conn, message_id, stored)
         queue_run(conn, deps.settings, caller, project_id=project_id, message_id=message_id)
         return Project.model_validate(row)
 

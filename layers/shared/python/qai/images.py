@@ -1,0 +1,113 @@
+"""Images sent with a prompt: checked (type, bytes that are that type, count and sizes), kept in the
+uploads store, and read back for the model and for the API.
+
+Deployed, the bytes live in a private S3 bucket (``UPLOADS_BUCKET``) and the API answers an image
+with a short-lived link; on one machine in a folder (``LOCAL_UPLOADS_DIR``) and the API answers
+the bytes. Either way under ``uploads/<projectId>/<messageId>/<imageId>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from qai.errors import BadRequestError, ServiceUnavailableError
+from qai.settings import Settings
+
+# The first bytes of each type the model takes.
+_SIGNATURES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+@dataclass(frozen=True)
+class Image:
+    media_type: str
+    data: bytes
+
+
+def _matches(media_type: str, data: bytes) -> bool:
+    if media_type == "image/webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data.startswith(_SIGNATURES[media_type])
+
+
+def checked_images(settings: Settings, images: list[tuple[str, str]]) -> list[Image]:
+    """Each (media type, base64) decoded and checked against the limits; BadRequestError naming it."""
+    if len(images) > settings.images_max_count:
+        raise BadRequestError(f"images: at most {settings.images_max_count}")
+    checked, total = [], 0
+    for index, (media_type, encoded) in enumerate(images):
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequestError(f"images[{index}].data: not base64") from None
+        if not data:
+            raise BadRequestError(f"images[{index}].data: empty")
+        if len(data) > settings.image_max_bytes:
+            raise BadRequestError(f"images[{index}]: larger than {settings.image_max_bytes} bytes")
+        if not _matches(media_type, data):
+            raise BadRequestError(f"images[{index}]: the bytes are not a {media_type} image")
+        total += len(data)
+        checked.append(Image(media_type, data))
+    if total > settings.images_max_total_bytes:
+        raise BadRequestError(f"images: larger than {settings.images_max_total_bytes} bytes together")
+    return checked
+
+
+def image_key(project_id: str, message_id: str, image_id: str) -> str:
+    return f"uploads/{project_id}/{message_id}/{image_id}"
+
+
+class UploadsUnavailableError(ServiceUnavailableError):
+    """Neither UPLOADS_BUCKET nor LOCAL_UPLOADS_DIR is set: an image has nowhere to go."""
+
+
+class UploadStore:
+    """Where images go: S3 (answered with short-lived links), a folder on one machine, or nowhere."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._bucket = settings.uploads_bucket
+        self._directory = Path(settings.local_uploads_dir) if settings.local_uploads_dir else None
+        self._link_seconds = settings.download_link_seconds
+
+    @cached_property
+    def _s3(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+    def _refuse(self) -> UploadsUnavailableError:
+        return UploadsUnavailableError("Images are not set up here: set UPLOADS_BUCKET (or LOCAL_UPLOADS_DIR)")
+
+    def put(self, key: str, image: Image) -> None:
+        if self._bucket:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=image.data, ContentType=image.media_type)
+        elif self._directory is not None:
+            target = self._directory / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image.data)
+        else:
+            raise self._refuse()
+
+    def get(self, key: str) -> bytes:
+        if self._bucket:
+            return bytes(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
+        if self._directory is not None:
+            return (self._directory / key).read_bytes()
+        raise self._refuse()
+
+    def link(self, key: str) -> str | None:
+        """A short-lived link to the image (S3), or None when the API answers its bytes."""
+        if not self._bucket:
+            return None
+        params = {"Bucket": self._bucket, "Key": key}
+        return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=self._link_seconds))
