@@ -64,7 +64,8 @@ def test_who_may_publish(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     assert api.call("POST", f"/projects/{project_id}/fragments/{other_fragment}/publish")[0] == 404
     assert api.call("POST", f"/projects/{project_id}/fragments/not-an-id/publish")[0] == 404
     assert api.call("GET", f"/projects/{project_id}/site", user="user-2")[0] == 404
-    assert api.call("DELETE", f"/projects/{project_id}/site")[0] == 404  # never published
+    assert api.call("DELETE", f"/projects/{project_id}/site")[0] == 204  # never published: nothing to take down
+    assert api.call("DELETE", f"/projects/{project_id}/site", user="user-2")[0] == 404
     assert api.call("POST", publish)[0] == 202
     assert api.call("DELETE", f"/projects/{project_id}/site", user="user-2")[0] == 404
     credits = api.call("GET", "/usage")[1]["remaining"]

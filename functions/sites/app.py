@@ -39,7 +39,7 @@ def get_site(projectId: str) -> Site:  # noqa: N803
 
 @app.delete(
     "/projects/<projectId>/site",
-    summary="Take the project's site down: its URL answers 404",
+    summary="Take the project's site down: its URL answers 404 (204 too when it was never published)",
     responses=documented_responses(no_content=True),
 )
 def unpublish(projectId: str) -> Response[None]:  # noqa: N803

@@ -77,8 +77,14 @@ def get_site(deps: Dependencies, user_id: str, project_id: str) -> Site:
 
 
 def unpublish(deps: Dependencies, user_id: str, project_id: str) -> None:
-    """The site taken down: its URL answers 404. A publish under way ends without moving the pointer."""
-    slug = deps.database.in_transaction(lambda conn: sites.unpublish(conn, project_id=project_id, user_id=user_id))
-    if slug is None:
-        raise NotFoundError("This project has not been published")
-    deps.sites.take_down(slug)
+    """The site taken down: its URL answers 404. A publish under way ends without moving the pointer.
+    A project never published has nothing to take down: done already (a DELETE may be repeated)."""
+
+    def work(conn: Connection) -> str | None:
+        if projects.find_project(conn, project_id=project_id, user_id=user_id) is None:
+            raise NotFoundError("Project not found")
+        return sites.unpublish(conn, project_id=project_id, user_id=user_id)
+
+    slug = deps.database.in_transaction(work)
+    if slug is not None:
+        deps.sites.take_down(slug)
