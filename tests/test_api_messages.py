@@ -70,6 +70,7 @@ def test_conversation_lists_messages_with_fragment_paths_not_contents(api: Api, 
         "fragment",
         "run",
         "images",
+        "selection",
     }
     assert second["run"] is None and first["run"]["status"] == "SUCCEEDED"
 

@@ -49,7 +49,9 @@ def list_messages(projectId: str) -> Response[str]:  # noqa: N803 - the path par
 )
 def post_message(projectId: str, body: Annotated[FollowUpInput, Body()]) -> Response[Message]:  # noqa: N803
     project_id = resource_id(projectId, "Project")
-    message = conversation.post_message(dependencies(app), caller(app), project_id, body.value, body.mode, body.images)
+    message = conversation.post_message(
+        dependencies(app), caller(app), project_id, body.value, body.mode, body.images, body.selection
+    )
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=message)
 
 

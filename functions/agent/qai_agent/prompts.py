@@ -64,8 +64,27 @@ REPLY_SYSTEM_PROMPT = (
 )
 
 
-def first_user_message(request: str, history: Sequence[tuple[str, str]], existing_paths: Sequence[str]) -> str:
-    """The conversation so far, the app's files, then the request (which appears once)."""
+SELECTION_CONTEXT_LINES = 8
+
+
+def selection_excerpt(content: str, *, file: str, line: int, column: int) -> str:
+    """The lines around an element the user selected in the preview, the selected one marked."""
+    lines = content.splitlines()
+    first, last = max(1, line - SELECTION_CONTEXT_LINES), min(len(lines), line + SELECTION_CONTEXT_LINES)
+    width = len(str(last))
+    shown = "\n".join(
+        f"{'>' if number == line else ' '} {number:>{width}} | {lines[number - 1]}" for number in range(first, last + 1)
+    )
+    return (
+        f"The user selected an element in the preview: {file}, line {line}, column {column} (marked >). "
+        f'Their request is about that element.\n<selected_element file="{file}">\n{shown}\n</selected_element>'
+    )
+
+
+def first_user_message(
+    request: str, history: Sequence[tuple[str, str]], existing_paths: Sequence[str], selection: str | None = None
+) -> str:
+    """The conversation so far, the app's files, the element selected, then the request (which appears once)."""
     parts = []
     if history:
         lines = "\n".join(f"{role}: {content}" for role, content in history)
@@ -76,6 +95,8 @@ def first_user_message(request: str, history: Sequence[tuple[str, str]], existin
             "The app already exists; its files are in the sandbox. Change it rather than starting over.\n"
             f"<existing_files>\n{listing}\n</existing_files>"
         )
+    if selection:
+        parts.append(selection)
     parts.append(f"<request>\n{request}\n</request>")
     return "\n\n".join(parts)
 

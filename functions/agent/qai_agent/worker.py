@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from psycopg.rows import DictRow
 
 from qai import messages, run_events, runs
-from qai.app_files import AppTooLargeError
+from qai.app_files import AppTooLargeError, template_texts
 from qai.db import Connection
 from qai.images import image_key
 from qai.messages import FragmentContent
@@ -31,7 +31,7 @@ from qai_agent.config import AgentSettings
 from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, run_agent_loop, short_text
 from qai_agent.pricing import UsageMeter
-from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message
+from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message, selection_excerpt
 from qai_agent.run_errors import FinalRunError, LostRunError
 from qai_agent.run_log import RunLog
 from qai_agent.sandboxes import SandboxConfigurationError
@@ -89,10 +89,22 @@ def work_on_message(
         raise FinalRunError("The message to answer is not among the project's recent messages")
     previous_files: dict[str, str] = dict(latest["files"]) if latest else {}
     history = [(m["role"].title(), m["content"]) for m in recent if m["id"] != request.message_id]
-    prompt = first_user_message(current["content"], history, sorted(previous_files))
+    prompt = first_user_message(
+        current["content"], history, sorted(previous_files), selected_lines(current["selection"], previous_files)
+    )
     if current["mode"] == "ask":
         return _answer(deps, prompt, images, previous_files, deadline, meter, log)
     return build_app(deps, current["content"], prompt, images, latest, deadline, meter, log)
+
+
+def selected_lines(selection: dict[str, Any] | None, files: dict[str, str]) -> str | None:
+    """The element the user pointed at, with its lines from the version the run starts from."""
+    if not selection:
+        return None
+    content = files.get(selection["file"], template_texts().get(selection["file"]))
+    if content is None:
+        return None
+    return selection_excerpt(content, file=selection["file"], line=selection["line"], column=selection["column"])
 
 
 def image_blocks(deps: AgentDependencies, request: AgentRunRequest, attached: list[DictRow]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -12,7 +13,7 @@ from qai.db import Connection
 
 _MESSAGE_COLUMNS = (
     'm.id, m."projectId" AS project_id, m.content, m.role::text AS role, m.type::text AS type, m.mode,'
-    ' m."createdAt" AS created_at, m."updatedAt" AS updated_at'
+    ' m.selection, m."createdAt" AS created_at, m."updatedAt" AS updated_at'
 )
 # File paths are computed in the database so that file contents never leave it for a list.
 _FRAGMENT_SUMMARY_COLUMNS = (
@@ -23,13 +24,21 @@ _FRAGMENT_SUMMARY_COLUMNS = (
 
 
 def insert_message(
-    conn: Connection, *, message_id: str, project_id: str, content: str, role: str, type_: str, mode: str = "build"
+    conn: Connection,
+    *,
+    message_id: str,
+    project_id: str,
+    content: str,
+    role: str,
+    type_: str,
+    mode: str = "build",
+    selection: dict[str, Any] | None = None,
 ) -> DictRow:
     row = conn.execute(
-        'INSERT INTO "Message" AS m (id, "projectId", content, role, type, mode)'
-        ' VALUES (%s, %s, %s, %s::"MessageRole", %s::"MessageType", %s)'
+        'INSERT INTO "Message" AS m (id, "projectId", content, role, type, mode, selection)'
+        ' VALUES (%s, %s, %s, %s::"MessageRole", %s::"MessageType", %s, %s)'
         f" RETURNING {_MESSAGE_COLUMNS}",
-        (message_id, project_id, content, role, type_, mode),
+        (message_id, project_id, content, role, type_, mode, Jsonb(selection) if selection else None),
     ).fetchone()
     assert row is not None
     return row
@@ -75,6 +84,7 @@ _IMAGES_JSON = """COALESCE((SELECT json_agg(json_build_object('id', i.id, 'media
     FROM "MessageImage" i WHERE i."messageId" = m.id), '[]'::json)"""
 _MESSAGE_JSON = f"""json_build_object(
     'id', m.id, 'projectId', m."projectId", 'content', m.content, 'role', m.role, 'type', m.type, 'mode', m.mode,
+    'selection', m.selection,
     'createdAt', {_iso('m."createdAt"')}, 'updatedAt', {_iso('m."updatedAt"')},
     'fragment', CASE WHEN f.id IS NULL THEN NULL ELSE json_build_object(
         'id', f.id, 'messageId', f."messageId", 'sandboxUrl', f."sandboxUrl", 'title', f.title,

@@ -107,10 +107,21 @@ class PromptInput(ApiModel):
     )
 
 
+class Selection(ApiModel):
+    """An element the user pointed at in the preview: where the newest version's source writes it."""
+
+    file: str = Field(min_length=1, max_length=500, description="A file of the newest version (app/page.tsx)")
+    line: int = Field(ge=1, le=1_000_000)
+    column: int = Field(ge=1, le=100_000)
+
+
 class FollowUpInput(PromptInput):
     """Body of ``POST /projects/{projectId}/messages``."""
 
     mode: MessageMode = "build"
+    selection: Selection | None = Field(
+        default=None, description="The element the request is about: the model is shown its lines"
+    )
 
 
 class Project(ApiModel):
@@ -200,6 +211,7 @@ class Message(ApiModel):
     fragment: FragmentSummary | None
     run: RunRef | None = Field(default=None, description="The run a USER message asked for; null otherwise.")
     images: list[MessageImage] = Field(default_factory=list, description="The images sent with a USER message")
+    selection: Selection | None = Field(default=None, description="The element a USER message pointed at")
 
 
 # A run's events, one model per kind, each with the data the agent records for it (qai_agent's
