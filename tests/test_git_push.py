@@ -271,3 +271,18 @@ def test_tokens_are_sealed_to_their_project(tmp_path: Path) -> None:
         assert TOKEN.encode() not in sealed and kms.unseal(sealed, project_id="p1") == TOKEN
         with pytest.raises(ClientError, match="InvalidCiphertext"):
             kms.unseal(sealed, project_id="p2")
+
+
+def test_a_push_the_queue_refuses_fails_at_once_and_forgets_its_token(
+    api: Api, env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = project_with_versions(api, count=1)
+
+    def refused(**_: str) -> None:
+        raise ConnectionError("the queue is down")
+
+    monkeypatch.setattr(api.deps.queue, "enqueue_push_job", refused)
+    status, push_ = push(api, project_id, "https://github.com/a/b.git")
+    assert status == 202 and push_["status"] == "FAILED" and "could not be queued" in push_["error"]
+    assert stored_token(env, project_id) is None
+    monkeypatch.undo()

@@ -241,3 +241,16 @@ def test_the_s3_store_uploads_then_points_through_the_key_value_store() -> None:
         objects = boto3.client("s3").list_objects_v2(Bucket="qai-sites")["Contents"]
         assert [o["Key"] for o in objects] == ["shop-1a2b3c4d/0002/index.html"]
         assert store.site_url("shop-1a2b3c4d") == "https://d111.cloudfront.net/shop-1a2b3c4d/"
+
+
+def test_a_publish_the_queue_refuses_fails_at_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    project_id, fragment_id = a_version(api)
+
+    def refused(**_: str) -> None:
+        raise ConnectionError("the queue is down")
+
+    monkeypatch.setattr(api.deps.queue, "enqueue_publish_job", refused)
+    status, site = api.call("POST", f"/projects/{project_id}/fragments/{fragment_id}/publish")
+    assert status == 202 and site["status"] == "FAILED" and "could not be queued" in site["error"]
+    status, again = api.call("POST", f"/projects/{project_id}/fragments/{fragment_id}/publish")
+    assert status == 202 and again["status"] == "FAILED"  # not stuck: asking again is not a 409

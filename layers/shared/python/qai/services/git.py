@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from qai import git_pushes, messages, projects
 from qai.db import Connection
 from qai.dependencies import Dependencies
@@ -11,9 +9,7 @@ from qai.errors import ConflictError, NotFoundError
 from qai.git_history import History, Version
 from qai.git_remote import checked_remote_url
 from qai.models import Download, GitPush, GitPushInput
-from qai.services import new_id
-
-logger = logging.getLogger(__name__)
+from qai.services import new_id, sent_or_failed
 
 BUNDLE_TYPE = "application/x-git-bundle"
 
@@ -76,17 +72,14 @@ def start_push(deps: Dependencies, user_id: str, project_id: str, request: GitPu
         return GitPush.model_validate(row)
 
     push = deps.database.in_transaction(work)
-    try:
-        deps.queue.enqueue_push_job(project_id=project_id, push_id=push_id)
-    except Exception:
-        logger.warning("The queue refused the push job", exc_info=True)
-        deps.database.in_transaction(
-            lambda conn: git_pushes.fail_unsent_push(
-                conn, project_id=project_id, push_id=push_id, error=PUSH_NOT_QUEUED
-            )
-        )
-        return get_push(deps, user_id, project_id)
-    return push
+    if sent_or_failed(
+        deps,
+        lambda: deps.queue.enqueue_push_job(project_id=project_id, push_id=push_id),
+        lambda conn: git_pushes.fail_unsent_push(conn, project_id=project_id, push_id=push_id, error=PUSH_NOT_QUEUED),
+        "push",
+    ):
+        return push
+    return get_push(deps, user_id, project_id)
 
 
 def get_push(deps: Dependencies, user_id: str, project_id: str) -> GitPush:

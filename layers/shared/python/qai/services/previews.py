@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from qai import previews
 from qai.dependencies import Dependencies
 from qai.errors import NotFoundError
 from qai.models import PreviewState
 from qai.probe import probe_preview
-
-logger = logging.getLogger(__name__)
+from qai.services import sent_or_failed
 
 EXPIRED = "The preview has expired. Bring it back with POST …/preview."
 TAKEN_OVER = "A newer version of the app runs in this version's sandbox. Bring this one back with POST …/preview."
@@ -61,12 +58,9 @@ def request_preview(deps: Dependencies, user_id: str, project_id: str, fragment_
 
 def send_preview_job(deps: Dependencies, *, project_id: str, fragment_id: str) -> bool:
     """After the commit; a refused send ends the job FAILED at once, so that asking again works."""
-    try:
-        deps.queue.enqueue_preview_job(project_id=project_id, fragment_id=fragment_id)
-        return True
-    except Exception:
-        logger.warning("The queue refused the preview job", exc_info=True)
-        deps.database.in_transaction(
-            lambda conn: previews.fail_job(conn, fragment_id=fragment_id, error=PREVIEW_NOT_QUEUED)
-        )
-        return False
+    return sent_or_failed(
+        deps,
+        lambda: deps.queue.enqueue_preview_job(project_id=project_id, fragment_id=fragment_id),
+        lambda conn: previews.fail_job(conn, fragment_id=fragment_id, error=PREVIEW_NOT_QUEUED),
+        "preview",
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from psycopg.rows import DictRow
@@ -12,10 +11,8 @@ from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import ConflictError, NotFoundError
 from qai.models import Site
-from qai.services import new_id
+from qai.services import new_id, sent_or_failed
 from qai.sites_store import SitesUnavailableError
-
-logger = logging.getLogger(__name__)
 
 PUBLISH_NOT_QUEUED = "The publish could not be queued just now. Try again."
 _NOT_IN_A_SLUG = re.compile(r"[^a-z0-9-]+")
@@ -56,17 +53,16 @@ def publish(deps: Dependencies, user_id: str, project_id: str, fragment_id: str)
     if not deps.sites.configured:
         raise SitesUnavailableError("Publishing is not set up here: set SITES_BUCKET (or LOCAL_SITES_DIR)")
     row = deps.database.in_transaction(work)
-    try:
-        deps.queue.enqueue_publish_job(project_id=project_id, job_id=job_id)
-    except Exception:
-        logger.warning("The queue refused the publish job", exc_info=True)
-        deps.database.in_transaction(
-            lambda conn: sites.fail_publish(
-                conn, project_id=project_id, job_id=job_id, attempt=None, error=PUBLISH_NOT_QUEUED
-            )
-        )
-        return get_site(deps, user_id, project_id)
-    return _site(deps, row)
+    if sent_or_failed(
+        deps,
+        lambda: deps.queue.enqueue_publish_job(project_id=project_id, job_id=job_id),
+        lambda conn: sites.fail_publish(
+            conn, project_id=project_id, job_id=job_id, attempt=None, error=PUBLISH_NOT_QUEUED
+        ),
+        "publish",
+    ):
+        return _site(deps, row)
+    return get_site(deps, user_id, project_id)
 
 
 def get_site(deps: Dependencies, user_id: str, project_id: str) -> Site:
