@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import urllib.parse
 import urllib.request
 import zipfile
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dulwich.repo import Repo
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from qai_tools import scripted_model as sm
+from tests.conftest import GIT_TOKEN, GIT_USER, GitServer
 from tests.test_local_stack import RunningStack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,6 +52,9 @@ export default function Home() {{
 }}
 """
 FIXED_PAGE = "export default function Home() {\n  return <h1>The counter works</h1>;\n}\n"
+# What the API answers 404 for until there is one: the project's site and its last push (the client
+# takes that as none yet).
+NONE_YET = re.compile(r"/projects/[0-9a-f-]+/(site|git/push)$")
 
 
 def agent_turn(request: dict[str, Any]) -> sm.Reply:
@@ -82,6 +88,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         CREDITS_PER_PERIOD=str(CREDITS),
         AGENT_CHECK_APP="false",
         AGENT_COMMAND_TIMEOUT_SECONDS="120",
+        # The git server of the push test runs on this machine, a private address.
+        GIT_PUSH_ALLOW_PRIVATE="true",
     )
     yield running
     running.stop()
@@ -128,7 +136,8 @@ def page(
 
     def on_response(response: Response) -> None:
         own = response.url.startswith(stack.api_url)  # not the framed app's own requests
-        if own and response.status >= 400 and response.status not in expected_statuses:
+        none_yet = response.status == 404 and response.request.method == "GET" and NONE_YET.search(response.url)
+        if own and response.status >= 400 and response.status not in expected_statuses and not none_yet:
             errors.append(f"{response.status} {response.request.method} {response.url}")
 
     opened.on("console", on_console)
@@ -317,6 +326,10 @@ def test_at_phone_width_the_chat_and_the_app_are_tabs(browser: Browser, stack: R
         frame = page.frame_locator("iframe[title^='Preview of']")
         expect(frame.get_by_role("heading", name="a phone app")).to_be_visible(timeout=120_000)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+        page.get_by_role("tab", name="Versions").click()
+        expect(page.get_by_role("region", name="Site").get_by_role("status")).to_have_text("Not published")
+        expect(page.get_by_role("button", name="Publish v1")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         context.close()
 
@@ -383,6 +396,112 @@ def test_an_error_the_app_throws_shows_under_the_preview_and_fix_it_asks_for_the
     # The fixed version loads in the preview, without the old version's errors.
     expect(frame.get_by_role("heading", name="The counter works")).to_be_visible(timeout=120_000)
     expect(thrown).to_have_count(0)
+
+
+def test_publish_a_version_then_push_the_history_to_git(
+    page: Page, stack: RunningStack, git_server: GitServer, expected_statuses: set[int], tmp_path: Path
+) -> None:
+    user, prompt = "publisher", "a site to publish"
+    status, project = stack.call("POST", "/projects", {"value": prompt}, user=user)
+    assert status == 201
+    stack.wait_for_messages(project["id"], 2, user=user)
+    open_as(page, user, f"{stack.api_url}/#/projects/{project['id']}")
+    page.get_by_role("tab", name="Versions").click()
+    versions = page.get_by_label("Versions")
+
+    # Published: "Publishing v1…" while the static export is built, then its address, on the sites'
+    # own origin, serving the app; the version it serves is marked Live.
+    site = page.get_by_role("region", name="Site")
+    expect(site.get_by_role("status")).to_have_text("Not published")
+    page.get_by_role("button", name="Publish v1").click()
+    expect(site.get_by_role("status")).to_have_text("Publishing v1…")
+    expect(site.get_by_role("status")).to_have_text("v1 is live", timeout=180_000)
+    link = site.get_by_role("link")
+    url = link.get_attribute("href") or ""
+    assert url.startswith("http://127.0.0.1:") and not url.startswith(stack.api_url), url
+    assert (link.get_attribute("target"), link.get_attribute("rel")) == ("_blank", "noopener noreferrer")
+    expect(versions.get_by_role("link", name=f"Live: v1 is at {url}")).to_have_text("Live")
+    with page.expect_popup() as opened:
+        link.click()
+    expect(opened.value.get_by_role("heading", name=prompt)).to_be_visible()
+    opened.value.close()
+    # Taken down, after a confirmation: the address answers 404.
+    site.get_by_role("button", name="Unpublish").click()
+    page.get_by_role("dialog", name="Unpublish the site?").get_by_role("button", name="Unpublish").click()
+    expect(site.get_by_role("status")).to_have_text("Not published")
+    expect(site.get_by_role("link")).to_have_count(0)
+    expect(versions.get_by_role("link", name=re.compile("^Live"))).to_have_count(0)
+    assert page.request.get(url).status == 404
+    # A publish whose build failed (as the API tells it): next's output, and the version still serving.
+    first = stack.wait_for_messages(project["id"], 2, user=user)[1]["fragment"]["id"]
+    output = "Error: export const dynamic = 'force-dynamic' on page /\n" + "\n".join(
+        f"    at step {n}" for n in range(40)
+    )
+    failed = {"status": "FAILED", "url": url, "fragmentId": first, "liveFragmentId": first, "publishedAt": None}
+    page.route("**/site", lambda route: route.fulfill(json=failed | {"error": output}))
+    page.get_by_role("tab", name="Preview").click()
+    page.get_by_role("tab", name="Versions").click()  # asked again
+    expect(site.get_by_role("status")).to_have_text("Publishing v1 failed")
+    expect(site).to_contain_text("v1, published before, still serves.")
+    expect(site.get_by_role("link")).to_have_attribute("href", url)
+    build_output = site.get_by_label("The build's output")
+    expect(build_output).to_contain_text("at step 39")
+    block = build_output.locator("pre")
+    box = build_output.bounding_box()
+    assert box and block.evaluate("e => e.scrollHeight") > box["height"]  # it scrolls
+    assert "monospace" in block.evaluate("e => getComputedStyle(e).fontFamily")
+    page.unroute("**/site")
+
+    # The history as a bundle that git clones.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download history (git bundle)").click()
+    assert download.value.suggested_filename == f"{project['name']}.bundle"
+    expect(page.get_by_text(f"git clone {project['name']}.bundle")).to_be_visible()
+    bundle = tmp_path / download.value.suggested_filename
+    download.value.save_as(bundle)
+    cloned = subprocess.run(["git", "clone", "-q", str(bundle), str(tmp_path / "clone")], capture_output=True)
+    assert cloned.returncode == 0, cloned.stderr
+    assert f"<h1>{prompt}</h1>" in (tmp_path / "clone" / "app" / "page.tsx").read_text()
+
+    # Pushed to a git server with a token, which the browser keeps nowhere.
+    expected_statuses.add(400)  # a branch name git refuses
+    page.get_by_role("button", name="Push to git").click()
+    dialog = page.get_by_role("dialog", name="Push to git")
+    url_field, token = dialog.get_by_label("Repository URL"), dialog.get_by_role("textbox", name="Token")
+    assert (token.get_attribute("type"), token.get_attribute("autocomplete")) == ("password", "off")
+    expect(dialog.get_by_label("Branch")).to_have_value("main")
+    expect(dialog.get_by_label("Username")).to_have_value("x-access-token")
+    expect(dialog).to_contain_text("GitLab uses oauth2")
+    url_field.fill("git@example.com:you/app.git")
+    dialog.get_by_role("button", name="Push", exact=True).click()
+    expect(dialog).to_contain_text("The URL starts with https://")  # checked here; nothing was sent
+    url_field.fill(git_server.url)
+    dialog.get_by_label("Branch").fill("no..dots")
+    dialog.get_by_label("Username").fill(GIT_USER)
+    token.fill(GIT_TOKEN)
+    dialog.get_by_role("button", name="Push", exact=True).click()
+    expect(dialog.get_by_role("alert")).to_contain_text("is not a branch name git takes")
+    dialog.get_by_label("Branch").fill("main")
+    dialog.get_by_role("button", name="Push", exact=True).click()
+    pushed = dialog.get_by_role("status")
+    expect(pushed).to_contain_text("Pushed", timeout=60_000)
+    head = Repo(str(git_server.path)).refs[b"refs/heads/main"].decode()
+    expect(pushed).to_contain_text(f"main is at {head[:7]} on {git_server.url}")
+    expect(token).to_have_value("")  # sent once
+    stored = page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    assert GIT_TOKEN not in stored
+    # A token the server refuses: the push fails, and says why.
+    token.fill("not-the-token")
+    dialog.get_by_role("button", name="Push", exact=True).click()
+    expect(dialog.get_by_role("alert")).to_contain_text("refused the credentials (HTTP 401)", timeout=60_000)
+    # Opened again: the last push as it ended, where it went, and no token.
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    page.get_by_role("button", name="Push to git").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("refused the credentials (HTTP 401)")
+    expect(url_field).to_have_value(git_server.url)
+    expect(dialog.get_by_label("Username")).to_have_value(GIT_USER)
+    expect(token).to_have_value("")
 
 
 def test_a_stack_without_a_model_says_how_to_configure_one(page: Page) -> None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, unwrap } from "./client";
+import { ApiError, unwrap, unwrapOrNone } from "./client";
 
 function answer<T>(status: number, body: { data?: T; error?: unknown }) {
   return Promise.resolve({ ...body, response: new Response(null, { status }) });
@@ -35,5 +35,20 @@ describe("an API answer", () => {
     const error = await failure(unwrap(Promise.reject(new TypeError("Failed to fetch"))));
     expect([error.status, error.code]).toEqual([0, "NETWORK"]);
     expect(error.message).toBe("The server cannot be reached. Is it running?");
+  });
+});
+
+describe("an answer that may be none yet", () => {
+  it("is its data, or null for a 404", async () => {
+    await expect(unwrapOrNone(answer(200, { data: { status: "PUBLISHED" } }))).resolves.toEqual({ status: "PUBLISHED" });
+    const notYet = { error: { code: "NOT_FOUND", message: "This project has not been published" } };
+    await expect(unwrapOrNone(answer(404, { error: notYet }))).resolves.toBeNull();
+  });
+
+  it("is still an error for any other failure", async () => {
+    const body = { error: { code: "SERVICE_UNAVAILABLE", message: "The database cannot be reached." } };
+    const error = await failure(unwrapOrNone(answer(503, { error: body })));
+    expect([error.status, error.message]).toEqual([503, "The database cannot be reached."]);
+    expect((await failure(unwrapOrNone(Promise.reject(new TypeError("Failed to fetch"))))).status).toBe(0);
   });
 });

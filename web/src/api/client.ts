@@ -18,6 +18,11 @@ export type Usage = components["schemas"]["Usage"];
 export type VersionDiff = components["schemas"]["VersionDiff"];
 export type FileDiff = components["schemas"]["FileDiff"];
 export type FileStatus = FileDiff["status"];
+export type Site = components["schemas"]["Site"];
+export type SiteStatus = Site["status"];
+export type GitPush = components["schemas"]["GitPush"];
+export type GitPushStatus = GitPush["status"];
+export type GitPushInput = components["schemas"]["GitPushInput"];
 
 /** The HTTP statuses the OpenAPI document gives any operation (200 … 503): what the client may be
  * answered, so that what it says of a status is checked against the document. */
@@ -74,4 +79,16 @@ export async function unwrap<T>(call: Promise<Answer<T>>): Promise<T> {
     detail?.code ?? "ERROR",
     detail?.message ?? `The server answered ${answer.response.status}.`,
   );
+}
+
+/** The data of a successful answer, or null when the API answers 404 for something that does not
+ * exist yet (a project's site before its first publish, its last push before the first); ApiError
+ * otherwise. */
+export async function unwrapOrNone<T>(call: Promise<Answer<T>>): Promise<T | null> {
+  try {
+    return await unwrap(call);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
 }

@@ -1,7 +1,19 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
+import { pushPollInterval } from "../gitPush";
 import { activeRun, isFinished, withNewerEvents } from "../runProgress";
-import { api, type MessageMode, type PreviewState, type Run, unwrap } from "./client";
+import { sitePollInterval, unpublished } from "../site";
+import {
+  api,
+  type GitPush,
+  type GitPushInput,
+  type MessageMode,
+  type PreviewState,
+  type Run,
+  type Site,
+  unwrap,
+  unwrapOrNone,
+} from "./client";
 
 /** Server state through TanStack Query: one key per resource, polling only while something runs. */
 export const keys = {
@@ -12,6 +24,8 @@ export const keys = {
   fragment: (projectId: string, fragmentId: string) => ["fragment", projectId, fragmentId] as const,
   preview: (projectId: string, fragmentId: string) => ["preview", projectId, fragmentId] as const,
   diff: (projectId: string, fragmentId: string) => ["diff", projectId, fragmentId] as const,
+  site: (projectId: string) => ["site", projectId] as const,
+  push: (projectId: string) => ["push", projectId] as const,
 };
 
 export function useProjects() {
@@ -173,6 +187,75 @@ export function useRestore(projectId: string) {
   });
 }
 
+/** The project's site (null before its first publish), asked about every 1.5 s while it is being published. */
+export function useSite(projectId: string) {
+  return useQuery({
+    queryKey: keys.site(projectId),
+    queryFn: () => unwrapOrNone(api().GET("/projects/{projectId}/site", { params: { path: { projectId } } })),
+    refetchInterval: (query) => sitePollInterval(query.state.data),
+  });
+}
+
+export function usePublish(projectId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (fragmentId: string) =>
+      unwrap(
+        api().POST("/projects/{projectId}/fragments/{fragmentId}/publish", {
+          params: { path: { projectId, fragmentId } },
+        }),
+      ),
+    onSuccess: (site: Site) => queryClient.setQueryData(keys.site(projectId), site),
+  });
+}
+
+export function useUnpublish(projectId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api().DELETE("/projects/{projectId}/site", { params: { path: { projectId } } })),
+    onSuccess: () => {
+      queryClient.setQueryData<Site | null>(keys.site(projectId), (site) => (site ? unpublished(site) : site));
+      void queryClient.invalidateQueries({ queryKey: keys.site(projectId) });
+    },
+  });
+}
+
+/** The project's last push (null before the first), asked about while `enabled` (the dialog is open),
+ * every 1.5 s while it is under way. */
+export function useLastPush(projectId: string, enabled: boolean) {
+  return useQuery({
+    queryKey: keys.push(projectId),
+    enabled,
+    queryFn: () =>
+      unwrapOrNone(api().GET("/projects/{projectId}/git/push", { params: { path: { projectId } } })),
+    refetchInterval: (query) => pushPollInterval(query.state.data),
+  });
+}
+
+/** Asks for a push. Not a mutation of the query client on purpose: a mutation keeps its variables,
+ * and these hold the token, which the client keeps nowhere. Only the answer (no token) is cached. */
+export function useStartPush(projectId: string) {
+  const queryClient = useQueryClient();
+  return useCallback(
+    async (request: GitPushInput): Promise<GitPush> => {
+      const push = await unwrap(
+        api().POST("/projects/{projectId}/git/push", { params: { path: { projectId } }, body: request }),
+      );
+      queryClient.setQueryData(keys.push(projectId), push);
+      return push;
+    },
+    [queryClient, projectId],
+  );
+}
+
+function save(blob: Blob, filename: string): void {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
 /** The zip of a version, saved through the browser (the API answers it, or a link to it). */
 export async function downloadVersion(projectId: string, fragmentId: string, name: string): Promise<void> {
   const blob = await unwrap(
@@ -181,9 +264,13 @@ export async function downloadVersion(projectId: string, fragmentId: string, nam
       parseAs: "blob",
     }),
   );
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = `${name}.zip`;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  save(blob, `${name}.zip`);
+}
+
+/** The project's history as a git bundle, saved as `filename` (the API answers it, or a link to it). */
+export async function downloadHistory(projectId: string, filename: string): Promise<void> {
+  const blob = await unwrap(
+    api().GET("/projects/{projectId}/git", { params: { path: { projectId } }, parseAs: "blob" }),
+  );
+  save(blob, filename);
 }
