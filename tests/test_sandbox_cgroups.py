@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from qai_local.sandbox import cgroups
+from qai_local.sandbox.rlimits import Rlimits, describe_limits
 
 
 @pytest.fixture
@@ -70,16 +71,17 @@ def test_on_v2_the_counters_are_read_from_memory_events_and_pids_events(tree: cg
     assert "over its memory limit" in said and "could not start" not in said
 
 
-def test_on_v2_without_a_delegated_cgroup_there_are_no_limits_and_the_banner_says_how(
-    tree: cgroups.CgroupTree,
-) -> None:
+def test_on_v2_without_a_delegated_cgroup_rlimits_stand_in_and_the_banner_says_how(tree: cgroups.CgroupTree) -> None:
     own = unified(tree, "cpu\n")  # memory and pids not ours to hand down
     assert tree.sandbox_cgroups("s1") == {}
     assert not (own / "qai").exists() and not (own / "stack").exists()
-    banner = tree.limits_in_force()
-    assert "no memory or pids limit" in banner
+    assert tree.controllers_held() == frozenset() and tree.kind == "cgroup v2"
+    banner = describe_limits(Rlimits("/usr/bin/prlimit"), tree.controllers_held(), tree.kind, tree.no_cgroup_hint())
+    assert f"memory {cgroups.memory_limit_mb()} MB per process (RLIMIT_DATA)" in banner
+    assert "no cgroup this user may make, so no memory or process limit per sandbox" in banner
     assert "systemd-run --user --scope -p Delegate=yes make dev" in banner
     assert f"a {cgroups.TMP_SIZE_MB} MB /tmp" in banner
+    assert tree.limit_counts("s1") == {}  # no cgroup, no count: the rlimits' notes apply instead
 
 
 def test_on_v1_each_controller_has_its_own_cgroup(tree: cgroups.CgroupTree) -> None:

@@ -9,8 +9,9 @@ the sandbox joins it before bubblewrap starts. Two kinds of machine:
   Since a cgroup that holds processes cannot pass controllers on to children, this process first
   moves into a leaf of its own (``…/stack``); another ``CgroupTree`` of the same process finds it
   there and divides the same cgroup.
-Elsewhere there are no such limits, and the start-up banner says so. What the machine allows is read
-once per ``CgroupTree``, which each provider's ``MachineProbe`` holds.
+Elsewhere each process gets rlimits instead (``rlimits``), and the start-up banner says which limits
+hold and how. What the machine allows is read once per ``CgroupTree``, which each provider's
+``MachineProbe`` holds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.settings import sandbox_settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -166,12 +166,16 @@ class CgroupTree:
         return groups
 
     def limit_counts(self, sandbox_id: str) -> dict[str, int]:
-        """How often each limit has stopped the sandbox so far (memory: processes killed; pids: forks refused)."""
+        """How often each limit has stopped the sandbox so far (memory: processes killed; pids: forks refused).
+
+        A controller with no cgroup of the sandbox has no count (rlimits limit its processes instead)."""
         counts = {}
         for controller, counter in self._layout().counters.items():
             group = self.path_of(controller, sandbox_id)
+            if group is None:
+                continue
             try:
-                fields = dict(line.split() for line in (group / counter.file).read_text().splitlines()) if group else {}
+                fields = dict(line.split() for line in (group / counter.file).read_text().splitlines())
             except (OSError, ValueError):
                 continue
             counts[controller] = int(fields.get(counter.key, 0))
@@ -195,23 +199,24 @@ class CgroupTree:
                         break
                 time.sleep(0.02)
 
-    def limits_in_force(self) -> str:
-        """Which limits hold on this machine, for the start-up banner."""
+    @property
+    def kind(self) -> str:
+        return "cgroup v2" if self.unified else "cgroup v1"
+
+    def controllers_held(self) -> frozenset[str]:
+        """The controllers whose limits a sandbox's cgroups hold on this machine (tried once, for the banner)."""
         probe = f"probe-{os.getpid()}"
         held = self.sandbox_cgroups(probe)
         self.release(probe)
-        names = {"memory": f"memory {memory_limit_mb()} MB", "pids": f"{PIDS_LIMIT} processes"}
-        said = [names[c] for c in CONTROLLERS if c in held]
-        said += [f"a {TMP_SIZE_MB} MB /tmp", f"{disk_limit_mb()} MB of disk"]
-        missing = [c for c in CONTROLLERS if c not in held]
-        if missing:
-            how = (
-                "start it in a delegated scope: systemd-run --user --scope -p Delegate=yes make dev"
-                if self.unified
-                else "cgroup v1 needs root"
-            )
-            said.append(f"no {' or '.join(missing)} limit (no cgroup this user may make; {how})")
-        return "limits: " + ", ".join(said)
+        return frozenset(held)
+
+    def no_cgroup_hint(self) -> str:
+        """How to get the cgroups this process may not make."""
+        if self.unified:
+            return "for them, start it in a delegated scope: systemd-run --user --scope -p Delegate=yes make dev"
+        if os.geteuid() != 0:
+            return "on cgroup v1 only root may make them"
+        return "the cgroup file system is not writable here"
 
 
 def joining(groups: dict[str, Path]) -> str:

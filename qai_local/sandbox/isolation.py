@@ -3,12 +3,15 @@
 Under bubblewrap a command sees the system's programs read-only, its own sandbox directory
 (writable, at ``/home/user/app``), a private ``/tmp`` and ``/proc``, and nothing else: not the
 host's home, not the other sandboxes, not the worker's files or environment, not other processes.
+Besides those, only its home (``/home/user``, where npm keeps its cache) and ``/dev/shm`` are
+writable, each private and small (512 and 64 MB); bubblewrap's own root and ``/dev`` are read-only.
 It runs as an unprivileged user in its own user, PID, IPC, UTS and network namespaces with no
 capabilities: its network is loopback plus a relay to the host's allowlisting proxy, so ``npm
 install`` works and nothing else outside answers (see ``network``). When its process group is
-killed, the PID namespace goes with it. Limits per sandbox, for all its processes together:
-memory (``LOCAL_SANDBOX_MEMORY_MB``, 2048) and processes (512) in cgroups where the machine lets
-us make them (``cgroups``), and a 512 MB ``/tmp``. A command that hits one is told so in its result.
+killed, the PID namespace goes with it. Limits: memory (``LOCAL_SANDBOX_MEMORY_MB``, 2048) and
+processes (512) for all of a sandbox's processes together in cgroups where the machine lets us
+make them (``cgroups``), and otherwise for each process and command in rlimits (``rlimits``), and
+a 512 MB ``/tmp``. A command that hits one is told so in its result.
 
 Where bubblewrap cannot run, commands run directly in the sandbox directory with an environment
 built from scratch: that confines mistakes and leaks, not a hostile model. The stack says so.
@@ -32,6 +35,7 @@ SANDBOX_HOME = "/home/user"
 SANDBOX_APP_DIR = f"{SANDBOX_HOME}/app"
 SANDBOX_UID = 1000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+SHM_SIZE_MB = 64
 # Read-only system paths a Node.js toolchain needs; each is bound only if the host has it.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_FILES = (
@@ -234,13 +238,16 @@ def bubblewrap_argv(
     if prefix := _node_prefix():
         args += ["--ro-bind", prefix, prefix]
         env = env | {"PATH": f"{prefix}/bin:{env['PATH']}"}
-    # The sandbox's own private /tmp, not the host's.
+    # The sandbox's own private /tmp, not the host's; its home (npm's cache) and /dev/shm are small
+    # file systems of their own too. Everything else that is not bound writable is read-only below:
+    # bubblewrap's own root and /dev are file systems in memory that no size or cgroup would bound.
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE_MB << 20), "--tmpfs", "/tmp"]  # noqa: S108
-    args += ["--dir", SANDBOX_HOME]
+    args += ["--size", str(SHM_SIZE_MB << 20), "--tmpfs", "/dev/shm"]  # noqa: S108
+    args += ["--size", str(TMP_SIZE_MB << 20), "--tmpfs", SANDBOX_HOME]
     # The host's own files, read-only: the egress proxy's socket and the ingress relay.
     args += ["--ro-bind", str(egress_dir), SANDBOX_EGRESS_DIR, "--ro-bind", str(NETBRIDGE), SANDBOX_NETBRIDGE]
     args += ["--bind", str(sandbox_dir), SANDBOX_APP_DIR, *shared_package_binds(shared_node_modules, shared_packages)]
-    args += ["--chdir", SANDBOX_APP_DIR, "--clearenv"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_APP_DIR, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, *argv]

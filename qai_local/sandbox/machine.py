@@ -2,10 +2,11 @@
 
 A ``MachineProbe`` holds the facts that do not change while this process runs, each read on first
 use: whether bubblewrap can start a sandbox here (with the sandbox user's passwd and group files),
-where this process may make cgroups (``CgroupTree``), the npm registry this user's npm is set up
-with, and the prepared template's shared files. The provider makes one and gives it, in its
-``ProcessRegistry``, to its dev-server supervisor and through that to its sandboxes. A test makes
-its own: a fake cgroup tree, or a machine without bubblewrap.
+where this process may make cgroups (``CgroupTree``) and which rlimits hold where it may not
+(``Rlimits``), the npm registry this user's npm is set up with, and the prepared template's shared
+files. The provider makes one and gives it, in its ``ProcessRegistry``, to its dev-server
+supervisor and through that to its sandboxes. A test makes its own: a fake cgroup tree, or a
+machine without bubblewrap.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from qai_local.sandbox.cgroups import CgroupTree, joining
+from qai_local.sandbox.cgroups import CONTROLLERS, CgroupTree, joining
 from qai_local.sandbox.disk import template_inodes
 from qai_local.sandbox.egress import registry_host
 from qai_local.sandbox.isolation import (
@@ -35,6 +36,7 @@ from qai_local.sandbox.isolation import (
     sandbox_environment,
 )
 from qai_local.sandbox.network import NETBRIDGE
+from qai_local.sandbox.rlimits import Rlimits, describe_limits
 from qai_local.settings import sandbox_settings
 
 T = TypeVar("T")
@@ -53,6 +55,17 @@ class MachineProbe:
     @cached_property
     def support_dir(self) -> Path:
         return make_support_dir()
+
+    @cached_property
+    def rlimits(self) -> Rlimits:
+        """Which rlimits a sandbox's processes get here, for what no cgroup of it limits (none unless
+        they run under bubblewrap, which they are set in)."""
+        return Rlimits.probe(self._which) if self.isolation.bubblewrap else Rlimits(None)
+
+    def limits_in_force(self) -> str:
+        """Which limits hold on this machine and how (cgroups or rlimits), for the start-up banner."""
+        tree = self.cgroups
+        return describe_limits(self.rlimits, tree.controllers_held(), tree.kind, tree.no_cgroup_hint())
 
     @cached_property
     def registry_host(self) -> str:
@@ -138,9 +151,11 @@ class MachineProbe:
             env = sandbox_environment(extra_env, home=str(sandbox_dir)) | {"PWD": str(sandbox_dir)}
             return SandboxProcess(argv, env, sandbox_dir)
         env = sandbox_environment(extra_env) | proxy_environment()
-        relayed = ["/bin/sh", "-c", SANDBOX_INIT, "sandbox", str(lifeline_fd), *argv]
-        wrapped = self.bubblewrap_argv(sandbox_dir, relayed, env, egress_dir, shared_node_modules)
         groups = self.cgroups.sandbox_cgroups(sandbox_id)
+        # What no cgroup limits, rlimits do, set inside the sandbox (after its user namespace exists).
+        limited = self.rlimits.argv([c for c in CONTROLLERS if c not in groups])
+        relayed = [*limited, "/bin/sh", "-c", SANDBOX_INIT, "sandbox", str(lifeline_fd), *argv]
+        wrapped = self.bubblewrap_argv(sandbox_dir, relayed, env, egress_dir, shared_node_modules)
         if groups:
             # Joins the cgroups before bubblewrap starts, so every process of the sandbox counts.
             wrapped = ["/bin/sh", "-c", f'{joining(groups)} && exec "$@"', "sandbox", *wrapped]

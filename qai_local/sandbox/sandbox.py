@@ -28,7 +28,7 @@ from qai_agent.sandboxes.base import (
     Skipped,
     app_relative_path,
 )
-from qai_local.sandbox.cgroups import limits_hit
+from qai_local.sandbox.cgroups import CONTROLLERS, limits_hit
 from qai_local.sandbox.disk import CHECK_EVERY_SECONDS, over_budget
 from qai_local.sandbox.files import (
     FileChangedError,
@@ -199,11 +199,14 @@ class LocalSandbox:
         finally:
             self._processes.kill_group(process)  # whatever it left running in the background goes too
         over_disk = over_disk or self._measure_disk(time.monotonic() - started)
-        notes = "\n".join(note for note in (hit, over_disk) if note)
-        said = stderr.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
+        out, said = (data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:] for data in (stdout, stderr))
+        # A limit that no cgroup of the sandbox counts (none in counts_before) is an rlimit: what was said tells.
+        without_cgroup = [controller for controller in CONTROLLERS if controller not in counts_before]
+        by_rlimit = self._machine.rlimits.hit(without_cgroup, process.returncode, f"{out}\n{said}")
+        notes = "\n".join(note for note in (hit, by_rlimit, over_disk) if note)
         return CommandOutcome(
             exit_code=process.returncode or (1 if over_disk else 0),
-            stdout=stdout.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:],
+            stdout=out,
             stderr=f"{said}\n{notes}" if notes else said,
             timed_out=timed_out,
             stopped=stopped,

@@ -200,7 +200,7 @@ class LocalStack:
         if not isinstance(sandboxes, LocalSandboxes):
             return agent.settings.sandbox_provider
         try:
-            limits = sandboxes.machine.cgroups.limits_in_force()
+            limits = sandboxes.machine.limits_in_force()
         except ValueError as exc:  # a limit set to something that is not one
             raise StartError(str(exc)) from exc
         sandboxes.previews  # noqa: B018 - started now, not on the first run
