@@ -8,10 +8,12 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,17 @@ FIXED_PAGE = "export default function Home() {\n  return <h1>The counter works</
 # What the API answers 404 for until there is one: the project's site and its last push (the client
 # takes that as none yet).
 NONE_YET = re.compile(r"/projects/[0-9a-f-]+/(site|git/push)$")
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid PNG of red pixels, for a browser to show."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def agent_turn(request: dict[str, Any]) -> sm.Reply:
@@ -246,13 +259,72 @@ def test_ask_about_the_app_and_nothing_changes(page: Page, stack: RunningStack) 
     mode.get_by_text("Ask", exact=True).click()  # Mantine's SegmentedControl: hidden radios under labels
     question = page.get_by_label("Ask about the app (nothing is changed)")
     question.fill("what does the page show?")
+    # An image goes with the question: the "Add image" button's file input; a type the API does
+    # not take is refused in the client.
+    picker = page.locator("input[type=file]")
+    picker.set_input_files(files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    expect(page.get_by_text("notes.txt is not a PNG, JPEG, GIF or WebP image (text/plain).")).to_be_visible()
+    picker.set_input_files(files=[{"name": "sketch.png", "mimeType": "image/png", "buffer": png(8, 6)}])
+    attached = page.get_by_role("list", name="Attached images")
+    expect(attached.get_by_role("img", name="sketch.png")).to_be_visible()
+    expect(page.get_by_text("notes.txt is not")).to_have_count(0)
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_text(ANSWER)).to_be_visible(timeout=60_000)
+    expect(attached).to_have_count(0)  # cleared once sent
+    # The sent message shows it, its bytes fetched from the API with the token; a click opens it larger.
+    sent = page.get_by_test_id("message-user").filter(has_text="what does the page show?")
+    thumbnail = sent.get_by_role("img", name="Image 1")
+    expect(thumbnail).to_be_visible()
+    expect(thumbnail).to_have_js_property("naturalWidth", 8)
+    assert thumbnail.get_attribute("src").startswith("blob:")
+    thumbnail.click()
+    large = page.get_by_role("dialog").get_by_role("img", name="Image 1")
+    expect(large).to_have_js_property("naturalHeight", 6)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_text("question", exact=True)).to_be_visible()
     page.get_by_role("tab", name="Versions").click()
     expect(page.get_by_label("Versions").get_by_role("listitem")).to_have_count(1)  # no new version
     mode.get_by_text("Build", exact=True).click()
     expect(page.get_by_label("Ask for a change")).to_be_visible()
+
+
+def test_images_are_pasted_or_dropped_on_the_prompt_and_the_client_refuses_what_the_api_would(
+    page: Page, stack: RunningStack
+) -> None:
+    box = page.get_by_label("Your app")
+    sketch = list(png(4, 4))
+    # A clipboard image pasted into the box, and files dropped on it (an image and one too big).
+    box.evaluate(
+        """(box, bytes) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], "pasted.png", { type: "image/png" }));
+            box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+        }""",
+        sketch,
+    )
+    box.evaluate(
+        """(box, bytes) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" }));
+            data.items.add(new File([new Uint8Array(2 * 1024 * 1024 + 1)], "huge.gif", { type: "image/gif" }));
+            box.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+        }""",
+        sketch,
+    )
+    attached = page.get_by_role("list", name="Attached images")
+    expect(attached.get_by_role("listitem")).to_have_count(2)
+    expect(attached.get_by_role("img", name="pasted.png")).to_have_js_property("naturalWidth", 4)
+    expect(page.get_by_text("huge.gif is 2.0 MB: an image may be at most 2 MB.")).to_be_visible()
+    picker = page.locator("input[type=file]")
+    expect(picker).to_have_attribute("accept", "image/png,image/jpeg,image/gif,image/webp")
+    image = {"mimeType": "image/png", "buffer": png(2, 2)}
+    picker.set_input_files(files=[{"name": f"{n}.png", **image} for n in range(3)])
+    expect(attached.get_by_role("listitem")).to_have_count(4)
+    expect(page.get_by_text("At most 4 images go with a prompt: 2.png was not added.")).to_be_visible()
+    attached.get_by_role("button", name="Remove pasted.png").click()
+    expect(attached.get_by_role("img", name="pasted.png")).to_have_count(0)
+    expect(attached.get_by_role("listitem")).to_have_count(3)
 
 
 def test_the_page_being_written_shows_live_and_the_finished_run_its_usage(page: Page, stack: RunningStack) -> None:

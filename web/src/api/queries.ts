@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
 import { pushPollInterval } from "../gitPush";
 import { activeRun, isFinished, withNewerEvents } from "../runProgress";
+import type { ImageInput } from "../images";
 import { sitePollInterval, unpublished } from "../site";
 import {
   api,
@@ -26,6 +27,7 @@ export const keys = {
   diff: (projectId: string, fragmentId: string) => ["diff", projectId, fragmentId] as const,
   site: (projectId: string) => ["site", projectId] as const,
   push: (projectId: string) => ["push", projectId] as const,
+  image: (projectId: string, messageId: string, imageId: string) => ["image", projectId, messageId, imageId] as const,
 };
 
 export function useProjects() {
@@ -135,7 +137,8 @@ export function useRefreshAfterRun(projectId: string) {
 export function useCreateProject() {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (value: string) => unwrap(api().POST("/projects", { body: { value } })),
+    mutationFn: ({ value, images = [] }: { value: string; images?: ImageInput[] }) =>
+      unwrap(api().POST("/projects", { body: images.length ? { value, images } : { value } })),
     onSettled: () => {
       void queryClient.invalidateQueries({ queryKey: keys.projects });
       void queryClient.invalidateQueries({ queryKey: keys.usage });
@@ -155,8 +158,13 @@ export function useDeleteProject() {
 export function useSendMessage(projectId: string) {
   const refresh = useRefreshAfterRun(projectId);
   return useMutation({
-    mutationFn: ({ value, mode }: { value: string; mode: MessageMode }) =>
-      unwrap(api().POST("/projects/{projectId}/messages", { params: { path: { projectId } }, body: { value, mode } })),
+    mutationFn: ({ value, mode, images = [] }: { value: string; mode: MessageMode; images?: ImageInput[] }) =>
+      unwrap(
+        api().POST("/projects/{projectId}/messages", {
+          params: { path: { projectId } },
+          body: images.length ? { value, mode, images } : { value, mode },
+        }),
+      ),
     onSettled: refresh,
   });
 }
@@ -273,4 +281,20 @@ export async function downloadHistory(projectId: string, filename: string): Prom
     api().GET("/projects/{projectId}/git", { params: { path: { projectId } }, parseAs: "blob" }),
   );
   save(blob, filename);
+}
+
+/** The bytes of an image sent with a message: its URL needs the API's credentials, so an <img>
+ * cannot load it itself. */
+export function useMessageImage(projectId: string, messageId: string, imageId: string) {
+  return useQuery({
+    queryKey: keys.image(projectId, messageId, imageId),
+    queryFn: () =>
+      unwrap(
+        api().GET("/projects/{projectId}/messages/{messageId}/images/{imageId}", {
+          params: { path: { projectId, messageId, imageId } },
+          parseAs: "blob",
+        }),
+      ),
+    staleTime: Infinity,
+  });
 }

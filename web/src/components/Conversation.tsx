@@ -3,10 +3,12 @@ import { IconSend } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 import type { Message, MessageMode } from "../api/client";
 import { useSendMessage } from "../api/queries";
+import { toInput } from "../images";
 import { isMode, MODES, PROMPT_LIMIT } from "../prompt";
 import { activeRun } from "../runProgress";
 import { ErrorAlert } from "./ErrorAlert";
 import { MessageBubble } from "./MessageBubble";
+import { AddImageButton, AttachedImages, DropZone, usePromptImages } from "./PromptImages";
 
 export function Conversation({
   projectId,
@@ -20,6 +22,7 @@ export function Conversation({
   const [value, setValue] = useState("");
   const [mode, setMode] = useState<MessageMode>("build");
   const send = useSendMessage(projectId);
+  const images = usePromptImages();
   const running = activeRun(messages);
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -28,7 +31,15 @@ export function Conversation({
   }, [messages.length]);
   const submit = () => {
     if (!value.trim() || running) return;
-    send.mutate({ value, mode }, { onSuccess: () => setValue("") });
+    send.mutate(
+      { value, mode, images: toInput(images.images) },
+      {
+        onSuccess: () => {
+          setValue("");
+          images.clear();
+        },
+      },
+    );
   };
   return (
     <Stack h="100%" gap="sm" style={{ minHeight: 0 }}>
@@ -63,23 +74,30 @@ export function Conversation({
             }}
             data={Object.entries(MODES).map(([key, shown]) => ({ value: key, label: shown.label }))}
           />
-          <Textarea
-            label={MODES[mode].field}
-            placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
-            autosize
-            minRows={2}
-            maxRows={6}
-            maxLength={PROMPT_LIMIT}
-            value={value}
-            onChange={(event) => setValue(event.currentTarget.value)}
-            onKeyDown={(event) => {
-              if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
-            }}
-          />
+          <DropZone prompt={images}>
+            <Textarea
+              label={MODES[mode].field}
+              placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
+              autosize
+              minRows={2}
+              maxRows={6}
+              maxLength={PROMPT_LIMIT}
+              value={value}
+              onChange={(event) => setValue(event.currentTarget.value)}
+              onKeyDown={(event) => {
+                if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
+              }}
+              onPaste={images.onPaste}
+            />
+          </DropZone>
+          <AttachedImages prompt={images} />
           <Group justify="space-between">
-            <Text size="xs" c="dimmed">
-              {running ? "Wait for the run to finish, or stop it." : "Ctrl+Enter to send"}
-            </Text>
+            <Group gap="xs">
+              <AddImageButton prompt={images} />
+              <Text size="xs" c="dimmed">
+                {running ? "Wait for the run to finish, or stop it." : "Ctrl+Enter to send"}
+              </Text>
+            </Group>
             <Button type="submit" leftSection={<IconSend size={16} />} loading={send.isPending} disabled={!value.trim() || Boolean(running)}>
               Send
             </Button>

@@ -2,6 +2,7 @@ import { Alert, Anchor, Badge, Button, Code, Group, Paper, Stack, Text } from "@
 import { IconAlertTriangle } from "@tabler/icons-react";
 import { useState } from "react";
 import type { Message, RunStatus } from "../api/client";
+import { MessageImages } from "./PromptImages";
 import { RunProgress } from "./RunProgress";
 
 // Every status of the OpenAPI document has its colour: a new one fails the type check until it has one.
@@ -40,6 +41,7 @@ export function MessageBubble({
         <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
           {message.content}
         </Text>
+        {mine && <MessageImages projectId={projectId} message={message} />}
         {fragment && (
           <Group gap="xs" mt="xs">
             <Badge variant="outline">{fragment.title}</Badge>

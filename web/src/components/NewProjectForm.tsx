@@ -1,15 +1,26 @@
-import { Button, Container, Stack, Text, Textarea, Title } from "@mantine/core";
+import { Button, Container, Group, Stack, Text, Textarea, Title } from "@mantine/core";
 import { useState } from "react";
 import { useCreateProject } from "../api/queries";
+import { toInput } from "../images";
 import { PROMPT_LIMIT } from "../prompt";
 import { ErrorAlert } from "./ErrorAlert";
+import { AddImageButton, AttachedImages, DropZone, usePromptImages } from "./PromptImages";
 
 export function NewProjectForm({ onCreated }: { onCreated: (projectId: string) => void }) {
   const [value, setValue] = useState("");
   const create = useCreateProject();
+  const images = usePromptImages();
   const submit = () => {
     if (!value.trim()) return;
-    create.mutate(value, { onSuccess: (project) => onCreated(project.id) });
+    create.mutate(
+      { value, images: toInput(images.images) },
+      {
+        onSuccess: (project) => {
+          images.clear();
+          onCreated(project.id);
+        },
+      },
+    );
   };
   return (
     <Container size="sm" py="xl">
@@ -22,20 +33,27 @@ export function NewProjectForm({ onCreated }: { onCreated: (projectId: string) =
         <Stack>
           <Title order={2}>What should QAI build?</Title>
           <Text c="dimmed">Describe an app. You watch it being built, then use it right here.</Text>
-          <Textarea
-            label="Your app"
-            placeholder="A todo app with dark mode"
-            autosize
-            minRows={3}
-            maxLength={PROMPT_LIMIT}
-            value={value}
-            onChange={(event) => setValue(event.currentTarget.value)}
-            onKeyDown={(event) => {
-              if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
-            }}
-            description="Ctrl+Enter to build"
-            autoFocus
-          />
+          <DropZone prompt={images}>
+            <Textarea
+              label="Your app"
+              placeholder="A todo app with dark mode"
+              autosize
+              minRows={3}
+              maxLength={PROMPT_LIMIT}
+              value={value}
+              onChange={(event) => setValue(event.currentTarget.value)}
+              onKeyDown={(event) => {
+                if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
+              }}
+              onPaste={images.onPaste}
+              description="Ctrl+Enter to build; paste or drop images on the box"
+              autoFocus
+            />
+          </DropZone>
+          <AttachedImages prompt={images} />
+          <Group>
+            <AddImageButton prompt={images} />
+          </Group>
           <ErrorAlert error={create.error} />
           <Button type="submit" loading={create.isPending} disabled={!value.trim()}>
             Build it
