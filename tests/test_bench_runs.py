@@ -47,6 +47,7 @@ def test_iterate_benchmark_runs(results: Path) -> None:
     assert "editFile" in out and "rewrite" in out and "p95" in out
     names = {figure["name"] for figure in json.loads(results.read_text())}
     assert {"edit_token_ratio", "stream_to_event_p95_s", "edit_output_tokens", "rewrite_output_tokens"} <= names
+    assert "cancel_to_cancelled_s" in names
 
 
 def test_living_apps_benchmark_runs() -> None:

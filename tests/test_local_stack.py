@@ -248,6 +248,11 @@ def test_schemathesis_finds_no_server_error_and_no_failing_check(
                 f"Authorization: Bearer {stack.token}",
                 "--checks",
                 "all",
+                # ST302 (a resource just created answers 404) takes every GET under a path that POST
+                # made a resource of: a project's site and its last push exist only once published or
+                # pushed, and the contract answers 404 until then.
+                "--exclude-checks",
+                "ensure_resource_availability",
                 "--max-examples",
                 "100",
                 "--seed",
