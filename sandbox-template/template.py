@@ -50,7 +50,7 @@ def qai_template() -> TemplateClass:
         .run_cmd(f"npx --yes shadcn@{SHADCN_VERSION} add --all --yes --overwrite", user="user")
         .set_envs({"NEXT_TELEMETRY_DISABLED": "1"})
         .set_start_cmd(
-            f"npx next dev -H 0.0.0.0 -p {PREVIEW_PORT} >> {DEV_SERVER_LOG} 2>&1",
+            f"QAI_PREVIEW=1 npx next dev -H 0.0.0.0 -p {PREVIEW_PORT} >> {DEV_SERVER_LOG} 2>&1",
             wait_for_url(f"http://localhost:{PREVIEW_PORT}", 200),
         )
     )

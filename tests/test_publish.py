@@ -85,6 +85,9 @@ def test_a_version_is_published_as_a_static_site_and_a_republish_replaces_it(
     assert fetch(site["url"] + "robots.txt")[0] == 200
     assert fetch(site["url"] + ".env.local")[0] == 404
     assert not list((tmp_path / "sites").rglob(".env*")) and not list((tmp_path / "sites").rglob("*.map"))
+    # The preview's element marks ("Select") are the dev server's own: no published file has one.
+    published = [p for p in (tmp_path / "sites").rglob("*") if p.is_file()]
+    assert published and not [p for p in published if b"data-qai-source" in p.read_bytes()]
     status, _, missing = fetch(site["url"] + "no/such/page/")
     assert status == 404 and "No such page here" in missing.decode()
     # The export left nothing behind in the app: the next version holds only the app's own files.

@@ -90,11 +90,17 @@ def agent_turn(request: dict[str, Any]) -> sm.Reply:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    model = sm.ScriptedModelServer().start()
-    model.responder = agent_turn
-    model.chunk_chars = 8  # a streamed reply in many small chunks (only "streamed" prompts pause between them)
-    model.reply = REPLY
+def model() -> Iterator[sm.ScriptedModelServer]:
+    server = sm.ScriptedModelServer().start()
+    server.responder = agent_turn
+    server.chunk_chars = 8  # a streamed reply in many small chunks (only "streamed" prompts pause between them)
+    server.reply = REPLY
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, model: sm.ScriptedModelServer) -> Iterator[RunningStack]:
     running = RunningStack(
         tmp_path_factory.mktemp("web") / "qai-data",
         model.url,
@@ -106,7 +112,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     )
     yield running
     running.stop()
-    model.stop()
 
 
 @pytest.fixture(scope="module")
@@ -468,6 +473,70 @@ def test_an_error_the_app_throws_shows_under_the_preview_and_fix_it_asks_for_the
     # The fixed version loads in the preview, without the old version's errors.
     expect(frame.get_by_role("heading", name="The counter works")).to_be_visible(timeout=120_000)
     expect(thrown).to_have_count(0)
+
+
+def test_select_an_element_of_the_app_and_ask_about_it(
+    page: Page, stack: RunningStack, model: sm.ScriptedModelServer
+) -> None:
+    user, heading = "selecting-user", "a heading to point at"
+    status, project = stack.call("POST", "/projects", {"value": heading}, user=user)
+    assert status == 201
+    stack.wait_for_messages(project["id"], 2, user=user)
+    preview_errors: list[str] = []
+    page.on("console", lambda m: preview_errors.append(m.text) if m.type == "error" else None)
+    open_as(page, user, f"{stack.api_url}/#/projects/{project['id']}")
+    frame = page.frame_locator("iframe[title^='Preview of']")
+    shown = frame.get_by_role("heading", name=heading)
+    expect(shown).to_be_visible(timeout=120_000)
+    # The preview's dev build marks each element with where it is written.
+    expect(shown).to_have_attribute("data-qai-source", "app/page.tsx:2:10")
+    select = page.get_by_role("button", name="Select an element")
+
+    select.click()
+    expect(select).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Escape")  # Escape ends it, nothing selected: here, where the keyboard is
+    expect(select).to_have_attribute("aria-pressed", "false")
+    expect(frame.locator("html")).not_to_have_css("cursor", "crosshair")
+    select.click()
+    expect(frame.locator("html")).to_have_css("cursor", "crosshair")
+    # or in the app, when it has the keyboard
+    frame.locator("html").evaluate("() => window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
+    expect(select).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_role("group", name="Selected element")).to_have_count(0)
+
+    select.click()
+    shown.hover()
+    outline = frame.locator("div[aria-hidden='true'][style*='position: fixed']")
+    expect(outline).to_be_visible()
+    shown.click()
+    expect(select).to_have_attribute("aria-pressed", "false")
+    expect(outline).to_have_count(0)
+    chip = page.get_by_role("group", name="Selected element")
+    expect(chip).to_contain_text(f"<h1> app/page.tsx:2 “{heading}”")
+    expect(page.get_by_label("Ask for a change")).to_be_focused()
+    chip.get_by_role("button", name="Remove the selection").click()
+    expect(chip).to_have_count(0)
+
+    select.click()
+    shown.click()
+    expect(chip).to_be_visible()
+    page.get_by_label("Ask for a change").fill("Make it blue")
+    page.get_by_role("button", name="Send").click()
+    expect(chip).to_have_count(0)
+    sent = page.get_by_test_id("message-user").last
+    expect(sent.get_by_label("Pointed at")).to_have_text("app/page.tsx:2")
+    asked = stack.wait_for_messages(project["id"], 3, user=user)[2]
+    assert asked["selection"] == {"file": "app/page.tsx", "line": 2, "column": 10}
+    changed = stack.wait_for_messages(project["id"], 4, user=user)[3]["fragment"]
+    prompts = [sm.request_prompt(r) for r in model.agent_requests()]
+    told = next(r for r, p in zip(model.agent_requests(), prompts, strict=True) if p == "Make it blue")
+    first = told["messages"][0]["content"]
+    text = first if isinstance(first, str) else "".join(block.get("text", "") for block in first)
+    assert f"> 2 |   return <h1>{heading}</h1>;" in text
+    # The marks are the preview's own: the version's files and its download carry none.
+    status, fragment = stack.call("GET", f"/projects/{project['id']}/fragments/{changed['id']}", user=user)
+    assert status == 200 and "<h1>" in json.dumps(fragment) and "data-qai-source" not in json.dumps(fragment)
+    assert not [e for e in preview_errors if "hydrat" in e.lower()], preview_errors
 
 
 def test_publish_a_version_then_push_the_history_to_git(

@@ -156,7 +156,7 @@ class DevServerSupervisor:
                         directory,
                         [*relay, *self._server_argv(port)],
                         self.network.egress_dir,
-                        extra_env={"PORT": str(port)},
+                        extra_env={"PORT": str(port), "QAI_PREVIEW": "1"},  # marks elements for "Select"
                         shared_node_modules=self.shared_node_modules,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT,

@@ -59,15 +59,24 @@ export function originOf(address: string | null | undefined): string | undefined
   }
 }
 
-/** The error a `message` event carries, if it comes from the preview's frame (`frame`, its
- * contentWindow) at the preview's origin; null for any other window, origin or shape. */
+/** Whether a `message` event comes from the preview's frame (`frame`, its contentWindow) at the
+ * preview's origin: any other window can post this page the same shapes. */
+export function fromPreview(
+  event: Pick<MessageEvent, "source" | "origin">,
+  frame: Window | null | undefined,
+  previewOrigin: string | undefined,
+): boolean {
+  return Boolean(frame && event.source === frame && previewOrigin && event.origin === previewOrigin);
+}
+
+/** The error a `message` event carries, if it comes from the preview (fromPreview); null for any
+ * other window, origin or shape. */
 export function acceptRuntimeError(
   event: Pick<MessageEvent, "source" | "origin" | "data">,
   frame: Window | null | undefined,
   previewOrigin: string | undefined,
 ): RuntimeError | null {
-  if (!frame || event.source !== frame || !previewOrigin || event.origin !== previewOrigin) return null;
-  return readRuntimeError(event.data);
+  return fromPreview(event, frame, previewOrigin) ? readRuntimeError(event.data) : null;
 }
 
 // A stack frame: V8's "    at f (url:1:2)", or Firefox's and Safari's "f@url:1:2".

@@ -26,12 +26,14 @@ Rules:
 - Build a complete, polished, working feature set for what was asked: real interactivity and state, \
 sensible empty states, accessible markup, a responsive layout. No placeholders or TODOs.
 - When the app already has files, change them to do what the user now asks: do not start over.
-- instrumentation-client.ts (from the template) tells the preview about errors the app throws in \
-the browser: keep it, and add to that file rather than replacing it.
+- instrumentation-client.ts and qai-source-loader.cjs (from the template) tell the preview about \
+errors the app throws in the browser and where each element is written: keep them, and add to \
+instrumentation-client.ts rather than replacing it. Attributes named data-qai-source are the \
+preview's own: never write them.
 - Keep the app publishable as a static site (`next build` with `output: "export"`): state in the \
 browser (React state, localStorage) or calls to public APIs from the client; no server actions, route \
 handlers, middleware, cookies/headers or other per-request rendering. Keep next.config.ts's export \
-settings as they are.
+and preview settings as they are.
 - Keep going with the tools until the app is done. Command failures are normal: read the error, fix \
 the cause, try again.
 - When, and only when, everything is finished, end with one final message that contains nothing but

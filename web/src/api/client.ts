@@ -23,6 +23,7 @@ export type SiteStatus = Site["status"];
 export type GitPush = components["schemas"]["GitPush"];
 export type GitPushStatus = GitPush["status"];
 export type GitPushInput = components["schemas"]["GitPushInput"];
+export type SelectionInput = components["schemas"]["Selection"];
 
 /** The HTTP statuses the OpenAPI document gives any operation (200 … 503): what the client may be
  * answered, so that what it says of a status is checked against the document. */

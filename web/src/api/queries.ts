@@ -11,6 +11,7 @@ import {
   type MessageMode,
   type PreviewState,
   type Run,
+  type SelectionInput,
   type Site,
   unwrap,
   unwrapOrNone,
@@ -158,11 +159,21 @@ export function useDeleteProject() {
 export function useSendMessage(projectId: string) {
   const refresh = useRefreshAfterRun(projectId);
   return useMutation({
-    mutationFn: ({ value, mode, images = [] }: { value: string; mode: MessageMode; images?: ImageInput[] }) =>
+    mutationFn: ({
+      value,
+      mode,
+      images = [],
+      selection,
+    }: {
+      value: string;
+      mode: MessageMode;
+      images?: ImageInput[];
+      selection?: SelectionInput;
+    }) =>
       unwrap(
         api().POST("/projects/{projectId}/messages", {
           params: { path: { projectId } },
-          body: images.length ? { value, mode, images } : { value, mode },
+          body: { value, mode, ...(images.length ? { images } : {}), ...(selection ? { selection } : {}) },
         }),
       ),
     onSettled: refresh,

@@ -1,11 +1,12 @@
-import { Button, Group, ScrollArea, SegmentedControl, Stack, Text, Textarea } from "@mantine/core";
-import { IconSend } from "@tabler/icons-react";
+import { Button, CloseButton, Group, ScrollArea, SegmentedControl, Stack, Text, Textarea } from "@mantine/core";
+import { IconClick, IconSend } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 import type { Message, MessageMode } from "../api/client";
 import { useSendMessage } from "../api/queries";
 import { toInput } from "../images";
 import { isMode, MODES, PROMPT_LIMIT } from "../prompt";
 import { activeRun } from "../runProgress";
+import { type ElementSelection, selectionLabel, toSelectionInput } from "../selection";
 import { ErrorAlert } from "./ErrorAlert";
 import { MessageBubble } from "./MessageBubble";
 import { AddImageButton, AttachedImages, DropZone, usePromptImages } from "./PromptImages";
@@ -14,10 +15,15 @@ export function Conversation({
   projectId,
   messages,
   onShowVersion,
+  selection,
+  onClearSelection,
 }: {
   projectId: string;
   messages: Message[];
   onShowVersion: (fragmentId: string) => void;
+  /** The element the follow-up is about, pointed at in the preview. */
+  selection: ElementSelection | null;
+  onClearSelection: () => void;
 }) {
   const [value, setValue] = useState("");
   const [mode, setMode] = useState<MessageMode>("build");
@@ -25,6 +31,10 @@ export function Conversation({
   const images = usePromptImages();
   const running = activeRun(messages);
   const end = useRef<HTMLDivElement>(null);
+  const prompt = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (selection) prompt.current?.focus(); // say what to change about it
+  }, [selection]);
   useEffect(() => {
     // Newer browsers return a promise here; an effect must return nothing but its clean-up.
     void end.current?.scrollIntoView({ block: "end" });
@@ -32,11 +42,12 @@ export function Conversation({
   const submit = () => {
     if (!value.trim() || running) return;
     send.mutate(
-      { value, mode, images: toInput(images.images) },
+      { value, mode, images: toInput(images.images), selection: selection ? toSelectionInput(selection) : undefined },
       {
         onSuccess: () => {
           setValue("");
           images.clear();
+          onClearSelection();
         },
       },
     );
@@ -74,8 +85,18 @@ export function Conversation({
             }}
             data={Object.entries(MODES).map(([key, shown]) => ({ value: key, label: shown.label }))}
           />
+          {selection && (
+            <Group gap="xs" wrap="nowrap" role="group" aria-label="Selected element" className="selection-chip">
+              <IconClick size={14} aria-hidden />
+              <Text size="xs" ff="monospace" truncate style={{ flex: 1, minWidth: 0 }}>
+                {selectionLabel(selection)}
+              </Text>
+              <CloseButton size="sm" aria-label="Remove the selection" onClick={onClearSelection} />
+            </Group>
+          )}
           <DropZone prompt={images}>
             <Textarea
+              ref={prompt}
               label={MODES[mode].field}
               placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
               autosize

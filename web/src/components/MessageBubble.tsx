@@ -1,7 +1,8 @@
 import { Alert, Anchor, Badge, Button, Code, Group, Paper, Stack, Text } from "@mantine/core";
-import { IconAlertTriangle } from "@tabler/icons-react";
+import { IconAlertTriangle, IconClick } from "@tabler/icons-react";
 import { useState } from "react";
 import type { Message, RunStatus } from "../api/client";
+import { selectionLabel } from "../selection";
 import { MessageImages } from "./PromptImages";
 import { RunProgress } from "./RunProgress";
 
@@ -41,6 +42,14 @@ export function MessageBubble({
         <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
           {message.content}
         </Text>
+        {mine && message.selection && (
+          <Group gap={4} mt={4} wrap="nowrap" aria-label="Pointed at">
+            <IconClick size={14} aria-hidden />
+            <Text size="xs" c="dimmed">
+              {selectionLabel(message.selection)}
+            </Text>
+          </Group>
+        )}
         {mine && <MessageImages projectId={projectId} message={message} />}
         {fragment && (
           <Group gap="xs" mt="xs">

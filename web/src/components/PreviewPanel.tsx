@@ -1,9 +1,10 @@
 import { ActionIcon, Alert, Button, Center, Group, Loader, Stack, Text, Tooltip } from "@mantine/core";
-import { IconExternalLink, IconRefresh } from "@tabler/icons-react";
-import { useEffect, useRef, useState } from "react";
+import { IconClick, IconExternalLink, IconRefresh } from "@tabler/icons-react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { FragmentSummary } from "../api/client";
 import { useBringPreviewBack, usePreview } from "../api/queries";
 import { acceptRuntimeError, originOf, type RuntimeError, type ShownRuntimeError } from "../runtimeErrors";
+import { acceptSelectEvent, type ElementSelection, SELECT_TYPE } from "../selection";
 import { ErrorAlert } from "./ErrorAlert";
 import { RuntimeErrors } from "./RuntimeErrors";
 
@@ -16,6 +17,8 @@ export interface PreviewErrorProps {
   running: boolean;
   /** "Fix it" sent its follow-up. */
   onFixSent: () => void;
+  /** The person pointed at an element of the newest version's app with "Select". */
+  onSelect: (selection: ElementSelection) => void;
 }
 
 export function PreviewPanel({
@@ -48,10 +51,12 @@ function Preview({
   onRuntimeError,
   running,
   onFixSent,
+  onSelect,
 }: { projectId: string; fragment: FragmentSummary; older: boolean } & PreviewErrorProps) {
   const preview = usePreview(projectId, fragment.id);
   const bringBack = useBringPreviewBack(projectId, fragment.id);
   const [reloads, setReloads] = useState(0);
+  const [selecting, setSelecting] = useState(false);
   const frame = useRef<HTMLIFrameElement>(null);
   const state = preview.data;
   const url = state?.sandboxUrl ?? fragment.sandboxUrl;
@@ -61,10 +66,31 @@ function Preview({
     const onMessage = (event: MessageEvent) => {
       const error = acceptRuntimeError(event, frame.current?.contentWindow, origin);
       if (error) onRuntimeError(fragment.id, error);
+      const select = older ? null : acceptSelectEvent(event, frame.current?.contentWindow, origin);
+      if (select) setSelecting(false);
+      if (select?.kind === "selected") onSelect(select.selection);
     };
     window.addEventListener("message", onMessage);
     return () => window.removeEventListener("message", onMessage);
-  }, [origin, fragment.id, onRuntimeError]);
+  }, [origin, fragment.id, older, onRuntimeError, onSelect]);
+  const select = useCallback(
+    (on: boolean) => {
+      // The app listens only to the page that frames it; the message goes only to the preview's origin.
+      if (origin) frame.current?.contentWindow?.postMessage({ type: SELECT_TYPE, on }, origin);
+      setSelecting(on);
+    },
+    [origin],
+  );
+  useEffect(() => {
+    if (!selecting) return;
+    // Escape ends "Select" wherever the keyboard is: here (after the click on Select), or in the app.
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape") select(false);
+    };
+    // Captured: the tooltip's own Escape handling stops the event on its way up.
+    window.addEventListener("keydown", onKey, true);
+    return () => window.removeEventListener("keydown", onKey, true);
+  }, [selecting, select]);
   const cannotFix = older
     ? "This is an earlier version: Fix it changes the newest one."
     : running
@@ -78,8 +104,34 @@ function Preview({
           {older ? " (an earlier version)" : ""}
         </Text>
         <Group gap={4} wrap="nowrap">
+          <Tooltip
+            label={
+              older
+                ? "Select works on the newest version"
+                : selecting
+                  ? "Click an element of the app (Esc to stop)"
+                  : "Select an element to change"
+            }
+          >
+            <ActionIcon
+              variant={selecting ? "filled" : "subtle"}
+              aria-label="Select an element"
+              aria-pressed={selecting}
+              disabled={older || state?.status !== "READY"}
+              onClick={() => select(!selecting)}
+            >
+              <IconClick size={18} />
+            </ActionIcon>
+          </Tooltip>
           <Tooltip label="Reload">
-            <ActionIcon variant="subtle" aria-label="Reload the preview" onClick={() => setReloads((n) => n + 1)}>
+            <ActionIcon
+              variant="subtle"
+              aria-label="Reload the preview"
+              onClick={() => {
+                setSelecting(false); // the reloaded app starts without it
+                setReloads((n) => n + 1);
+              }}
+            >
               <IconRefresh size={18} />
             </ActionIcon>
           </Tooltip>

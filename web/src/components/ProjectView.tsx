@@ -5,6 +5,7 @@ import type { FragmentSummary } from "../api/client";
 import { useMessages } from "../api/queries";
 import { activeRun } from "../runProgress";
 import { errorsOf, NO_PREVIEW_ERRORS, type RuntimeError, withRuntimeError } from "../runtimeErrors";
+import type { ElementSelection } from "../selection";
 import { Conversation } from "./Conversation";
 import { ErrorAlert } from "./ErrorAlert";
 import { FilesPanel } from "./FilesPanel";
@@ -24,6 +25,15 @@ export function ProjectView({ projectId }: { projectId: string }) {
     (fragmentId: string, error: RuntimeError) => setPreviewErrors((state) => withRuntimeError(state, fragmentId, error)),
     [],
   );
+  // The element pointed at with "Select", until the follow-up about it is sent or it is removed.
+  const [selection, setSelection] = useState<ElementSelection | null>(null);
+  const onSelect = useCallback(
+    (selected: ElementSelection) => {
+      setSelection(selected);
+      if (phone) setTab("chat"); // where the prompt that uses it is
+    },
+    [phone],
+  );
   if (messages.isPending) return <Loader aria-label="Loading the conversation" />;
   if (messages.error) return <ErrorAlert error={messages.error} />;
   const fragments = messages.data.flatMap((m) => (m.fragment ? [m.fragment] : []));
@@ -35,7 +45,15 @@ export function ProjectView({ projectId }: { projectId: string }) {
     setChosen(fragmentId);
     setTab("preview");
   };
-  const conversation = <Conversation projectId={projectId} messages={messages.data} onShowVersion={showVersion} />;
+  const conversation = (
+    <Conversation
+      projectId={projectId}
+      messages={messages.data}
+      onShowVersion={showVersion}
+      selection={selection}
+      onClearSelection={() => setSelection(null)}
+    />
+  );
   const app = (name: string) => (
     <Tabs.Panel key={name} value={name} pt="sm" style={{ flex: 1, display: "flex", flexDirection: "column" }}>
       {name === "chat" && conversation}
@@ -50,6 +68,7 @@ export function ProjectView({ projectId }: { projectId: string }) {
           onFixSent={() => {
             if (phone) setTab("chat"); // where the run that fixes it shows
           }}
+          onSelect={onSelect}
         />
       )}
       {name === "files" && <FilesPanel projectId={projectId} fragment={shown} />}
