@@ -8,30 +8,13 @@ extension is its folder's ``index.html``, a missing file is the site's own ``404
 from __future__ import annotations
 
 import os
-import re
 import threading
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from qai.sites_store import POINTER, cache_control, content_type
-
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
-_PREFIX = re.compile(r"[0-9a-f]{1,64}")
-
-
-def site_path(rest: str) -> str | None:
-    """The file a request's path inside a site names (``about/`` → ``about/index.html``), or None
-    when the path could escape the site (``..``, a backslash, a NUL, a hidden name)."""
-    if "\\" in rest or "\x00" in rest:
-        return None
-    parts = rest.split("/")
-    if any(part in (".", "..") or part.startswith(".") for part in parts if part):
-        return None
-    if rest == "" or rest.endswith("/"):
-        return rest + "index.html"
-    return rest if "." in parts[-1] else rest + "/index.html"
+from qai.sites_store import POINTER, PREFIX, SLUG, cache_control, content_type, site_path
 
 
 class SitesHandler(BaseHTTPRequestHandler):
@@ -52,7 +35,7 @@ class SitesHandler(BaseHTTPRequestHandler):
     def _answer(self, *, send_body: bool) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         slug, _, rest = path.lstrip("/").partition("/")
-        if not _SLUG.fullmatch(slug):
+        if not SLUG.fullmatch(slug):
             return self._send(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain; charset=utf-8", send_body)
         if "/" not in path.lstrip("/"):  # /<slug>: the site's pages are relative to /<slug>/
             return self._redirect(f"/{slug}/")
@@ -71,7 +54,7 @@ class SitesHandler(BaseHTTPRequestHandler):
             prefix = os.readlink(self.directory / slug / POINTER)
         except OSError:
             return None
-        return self.directory / slug / prefix if _PREFIX.fullmatch(prefix) else None
+        return self.directory / slug / prefix if PREFIX.fullmatch(prefix) else None
 
     def _not_found(self, base: Path | None, send_body: bool) -> None:
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import boto3
 import psycopg
 
 from qai import messages, projects
@@ -63,7 +65,12 @@ def seed_project_with_fragment(database: Database) -> None:
 
 
 def test_every_sample_event_is_listed() -> None:
-    others = ["agent/sqs.json", "agent/preview-job.json", *(f"migrations/{k}.json" for k in MIGRATION_EVENTS)]
+    others = [
+        "agent/sqs.json",
+        "agent/preview-job.json",
+        "sites_not_found/missing.json",
+        *(f"migrations/{k}.json" for k in MIGRATION_EVENTS),
+    ]
     assert sorted(str(p.relative_to(EVENTS)) for p in EVENTS.glob("*/*.json")) == sorted(
         [name for name, _ in EXPECTED] + others
     )
@@ -149,3 +156,13 @@ def test_sample_custom_resource_events_reach_the_migrations_function(env: str, r
     answers = response_url.bodies
     assert [a["Status"] for a in answers] == ["SUCCESS"] * 3
     assert answers[0]["Data"] == {"Applied": "none"}  # the test database is migrated already
+
+
+def test_sample_function_url_event_reaches_the_sites_not_found_function(aws: None) -> None:
+    """CloudFront's request after the bucket had no such file: the site's own 404 page."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="qai-sites")
+    s3.put_object(Bucket="qai-sites", Key="shop-1a2b3c4d/0123456789abcdef/404.html", Body=b"<h1>Lost?</h1>")
+    event = json.loads((EVENTS / "sites_not_found" / "missing.json").read_text())
+    response = load_function("sites_not_found").handle(event, LambdaContextStub(), "qai-sites", s3)
+    assert response["statusCode"] == 404 and base64.b64decode(response["body"]) == b"<h1>Lost?</h1>"

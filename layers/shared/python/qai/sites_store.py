@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -24,6 +25,10 @@ from qai.errors import ServiceUnavailableError
 from qai.settings import Settings
 
 POINTER = "current"
+# A site's slug (the first segment of its URL) and the prefix of one of its publishes: the shapes the
+# sites distribution's router accepts, and all that the servers of a site's files ever join into a path.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
+PREFIX = re.compile(r"[0-9a-f]{1,64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"
 _TYPES = {
@@ -50,6 +55,19 @@ def content_type(path: str) -> str:
 def cache_control(path: str) -> str:
     """Next's hashed build assets never change under their name; everything else is asked again."""
     return IMMUTABLE if path.startswith("_next/static/") else REVALIDATE
+
+
+def site_path(rest: str) -> str | None:
+    """The file a request's path inside a site names (``about/`` → ``about/index.html``), or None
+    when the path could escape the site (``..``, a backslash, a NUL, a hidden name)."""
+    if "\\" in rest or "\x00" in rest:
+        return None
+    parts = rest.split("/")
+    if any(part in (".", "..") or part.startswith(".") for part in parts if part):
+        return None
+    if rest == "" or rest.endswith("/"):
+        return rest + "index.html"
+    return rest if "." in parts[-1] else rest + "/index.html"
 
 
 def new_prefix() -> str:
