@@ -91,13 +91,14 @@ clean:
 e2b-template: $(INSTALLED)
 	$(PY) sandbox-template/template.py
 
-## bench: the agent's own overhead per run (zero-latency scripted model), edits against rewrites and streaming, diffs and git bundles, publishing, the local sandbox, living apps, load; figures in bench/results.json
+## bench: the agent's own overhead per run (zero-latency scripted model), edits against rewrites and streaming, diffs and git bundles, publishing, pointing at the app (runtime errors, images), the local sandbox, living apps, load; figures in bench/results.json
 bench: $(INSTALLED) system-deps
 	rm -f bench/results.json
 	$(PY) bench/agent_overhead.py 50
 	$(PY) bench/iterate.py 50
 	$(PY) bench/versions.py 50
 	$(PY) bench/publish.py 3000
+	$(PY) bench/point_at_app.py 10
 	$(PY) bench/local_sandbox.py 3
 	$(PY) bench/living_apps.py 3
 	$(PY) bench/load.py 200 20

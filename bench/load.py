@@ -21,6 +21,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness import ROOT  # noqa: F401 (puts the project on the path)
 from results import record
@@ -34,7 +35,8 @@ TARGET_API_P50_MS = 100.0
 TARGET_API_P95_MS = 250.0
 
 
-def _post(stack: LocalStackProcess, path: str, body: dict[str, str]) -> tuple[int, dict, float]:
+def post(stack: LocalStackProcess, path: str, body: dict[str, Any]) -> tuple[int, dict, float]:
+    """A POST to the local stack with its token: the status, the JSON answer and the milliseconds it took."""
     started = time.perf_counter()
     request = urllib.request.Request(  # noqa: S310 - the local stack's http URL
         stack.api_url + path,
@@ -80,7 +82,7 @@ def main(projects: int, clients: int) -> int:
             # 1. POST to claimed, one at a time.
             single = []  # and the API's latency with one client at a time, on an otherwise idle stack
             for i in range(20):
-                single.append(_post(stack, "/projects", {"value": f"latency {i}"})[2])
+                single.append(post(stack, "/projects", {"value": f"latency {i}"})[2])
                 while not runs_done(conn, i + 1):
                     time.sleep(0.02)
             claims = [
@@ -100,7 +102,7 @@ def main(projects: int, clients: int) -> int:
             # 2. Load.
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=clients) as pool:
-                answers = list(pool.map(lambda i: _post(stack, "/projects", {"value": f"load {i}"}), range(projects)))
+                answers = list(pool.map(lambda i: post(stack, "/projects", {"value": f"load {i}"}), range(projects)))
             latencies = [ms for _, _, ms in answers]
             assert all(status == 201 for status, _, _ in answers)
             total = 20 + projects

@@ -55,6 +55,14 @@ def test_living_apps_benchmark_runs() -> None:
     assert "on the live sandbox" in out and "POST …/preview to READY" in out and "stored size" in out
 
 
+def test_point_at_app_benchmark_runs(results: Path) -> None:
+    out = run_bench("bench/point_at_app.py", "2")
+    assert "error thrown → its line in the client" in out and "input tokens: 449" in out
+    figures = recorded(results)
+    assert figures["runtime_error_to_client_s"]["target"] == 1.0
+    assert 1.3 < figures["image_1mb_request_added_mb"]["value"] < 1.4  # type: ignore[operator]  # base64 of 1 MB
+
+
 def test_load_benchmark_runs(results: Path) -> None:
     out = run_bench("bench/load.py", "10", "5")
     assert "median/target" in out and "nothing left QUEUED or RUNNING: yes" in out
