@@ -15,7 +15,7 @@ from qai.services.runs import checked_prompt, queue_run, send_run
 
 def list_messages_json(deps: Dependencies, user_id: str, project_id: str) -> str:
     """The conversation as the response body (a MessageList), built by the database."""
-    body = deps.database.in_transaction(
+    body = deps.database.in_autocommit(
         lambda conn: messages.conversation_json(conn, project_id=project_id, user_id=user_id)
     )
     if body is None:

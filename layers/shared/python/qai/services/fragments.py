@@ -16,7 +16,7 @@ from qai.services.previews import send_preview_job
 
 
 def get_fragment(deps: Dependencies, user_id: str, project_id: str, fragment_id: str) -> Fragment:
-    row = deps.database.in_transaction(
+    row = deps.database.in_autocommit(
         lambda conn: messages.find_fragment(conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id)
     )
     if row is None:

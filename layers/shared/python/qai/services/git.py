@@ -83,7 +83,7 @@ def start_push(deps: Dependencies, user_id: str, project_id: str, request: GitPu
 
 
 def get_push(deps: Dependencies, user_id: str, project_id: str) -> GitPush:
-    row = deps.database.in_transaction(lambda conn: git_pushes.find_push(conn, project_id=project_id, user_id=user_id))
+    row = deps.database.in_autocommit(lambda conn: git_pushes.find_push(conn, project_id=project_id, user_id=user_id))
     if row is None:
         raise NotFoundError("No push of this project yet")
     return GitPush.model_validate(row)

@@ -42,7 +42,7 @@ def get_image(
     deps: Dependencies, user_id: str, project_id: str, message_id: str, image_id: str
 ) -> tuple[str, Download]:
     """The image's media type, and its bytes or a short-lived link."""
-    row = deps.database.in_transaction(
+    row = deps.database.in_autocommit(
         lambda conn: messages.find_image(
             conn, image_id=image_id, message_id=message_id, project_id=project_id, user_id=user_id
         )

@@ -17,7 +17,7 @@ PREVIEW_NOT_QUEUED = "The preview could not be queued just now. Try again."
 
 def get_preview(deps: Dependencies, user_id: str, project_id: str, fragment_id: str) -> PreviewState:
     stale = deps.settings.preview_job_stale_seconds
-    row = deps.database.in_transaction(
+    row = deps.database.in_autocommit(
         lambda conn: previews.fragment_preview(
             conn, fragment_id=fragment_id, project_id=project_id, user_id=user_id, stale_seconds=stale
         )

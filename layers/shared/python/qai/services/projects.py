@@ -61,14 +61,14 @@ def list_projects(deps: Dependencies, user_id: str, *, limit: int, cursor: str |
         rows = projects.list_projects(conn, user_id=user_id, limit=limit + 1, after=after)
         return [Project.model_validate(row) for row in rows]
 
-    items = deps.database.in_transaction(work)
+    items = deps.database.in_autocommit(work)
     has_more = len(items) > limit
     items = items[:limit]
     return ProjectPage(items=items, next_cursor=_encode_cursor(items[-1]) if has_more else None)
 
 
 def get_project(deps: Dependencies, user_id: str, project_id: str) -> Project:
-    row = deps.database.in_transaction(lambda conn: projects.find_project(conn, project_id=project_id, user_id=user_id))
+    row = deps.database.in_autocommit(lambda conn: projects.find_project(conn, project_id=project_id, user_id=user_id))
     if row is None:
         raise NotFoundError("Project not found")
     return Project.model_validate(row)

@@ -66,7 +66,7 @@ def publish(deps: Dependencies, user_id: str, project_id: str, fragment_id: str)
 
 
 def get_site(deps: Dependencies, user_id: str, project_id: str) -> Site:
-    row = deps.database.in_transaction(lambda conn: sites.find_site(conn, project_id=project_id, user_id=user_id))
+    row = deps.database.in_autocommit(lambda conn: sites.find_site(conn, project_id=project_id, user_id=user_id))
     if row is None:
         raise NotFoundError("This project has not been published")
     return _site(deps, row)
