@@ -100,7 +100,8 @@ def test_a_user_journey_over_http(
         _, reply = stack.wait_for_messages(project["id"], 2)
         assert (reply["role"], reply["type"]) == ("ASSISTANT", "RESULT")
         with urllib.request.urlopen(reply["fragment"]["sandboxUrl"], timeout=120) as page:
-            assert "<h1>a todo app</h1>" in page.read().decode()  # rendered by the app's Next.js dev server
+            # Rendered by the app's Next.js dev server, which marks where each element is written ("Select").
+            assert '<h1 data-qai-source="app/page.tsx:2:10">a todo app</h1>' in page.read().decode()
 
         status, _ = stack.call("POST", f"/projects/{project['id']}/messages", {"value": "add dark mode"})
         assert status == 201
@@ -134,14 +135,14 @@ def test_a_user_journey_over_http(
         assert 'Restored the version "' in restored.stdout and "preview: http://127.0.0.1:" in restored.stdout
         preview_url = restored.stdout.split("preview: ")[1].split()[0]
         with urllib.request.urlopen(preview_url, timeout=120) as page:
-            assert "<h1>a todo app</h1>" in page.read().decode()
+            assert ">a todo app</h1>" in page.read().decode()
         # The restored version took over the app's sandbox: the first one's preview is rebuilt apart.
         rebuilt = stack.cli("preview", first["id"], "--project", project["id"])
         assert rebuilt.returncode == 0, rebuilt.stderr
         rebuilt_url = rebuilt.stdout.split("preview: ")[1].split()[0]
         assert rebuilt_url != preview_url
         with urllib.request.urlopen(rebuilt_url, timeout=120) as page:
-            assert "<h1>a todo app</h1>" in page.read().decode()
+            assert ">a todo app</h1>" in page.read().decode()
         changed = stack.cli("diff", items[3]["fragment"]["id"])
         assert changed.returncode == 0, changed.stderr
         assert changed.stdout.startswith("1 file changed +1 -1\n  modified  app/page.tsx  +1 -1\n")
@@ -174,7 +175,7 @@ def test_a_user_journey_over_http(
         site_url = published.stdout.splitlines()[-1].removeprefix("✓ published: ")
         assert site_url.startswith("http://127.0.0.1:") and not site_url.startswith(stack.api_url)
         with urllib.request.urlopen(site_url, timeout=30) as site:
-            assert "<h1>a todo app</h1>" in site.read().decode()
+            assert "<h1>a todo app</h1>" in site.read().decode()  # a build: no element marks
         assert stack.cli("unpublish", project["id"]).returncode == 0
         with pytest.raises(urllib.error.HTTPError, match="404"):
             urllib.request.urlopen(site_url, timeout=30)
