@@ -39,6 +39,68 @@ def _matches(media_type: str, data: bytes) -> bool:
     return data.startswith(_SIGNATURES[media_type])
 
 
+# Anthropic's documented sizing: an image is shrunk to at most 1568 px a side and about 1.15
+# megapixels, then costs about width x height / 750 input tokens.
+MODEL_LONG_SIDE = 1568
+MODEL_PIXELS = 1_150_000
+PIXELS_PER_TOKEN = 750
+# What an image whose size cannot be read is taken to cost: the most any image does.
+MOST_IMAGE_TOKENS = round(MODEL_PIXELS / PIXELS_PER_TOKEN)
+# JPEG's start-of-frame markers (the ones that carry the size): C0 to CF but C4, C8 and CC.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # padding
+            at += 1
+            continue
+        if marker in _JPEG_FRAMES:
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def image_size(media_type: str, data: bytes) -> tuple[int, int] | None:
+    """The image's width and height from its header, or None when they cannot be read."""
+    if media_type == "image/png" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if media_type == "image/gif" and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if media_type == "image/jpeg":
+        return _jpeg_size(data)
+    if media_type == "image/webp":
+        return _webp_size(data)
+    return None
+
+
+def image_tokens(media_type: str, data: bytes) -> int:
+    """About how many input tokens the model counts for the image (the most any image costs when its
+    size cannot be read)."""
+    size = image_size(media_type, data)
+    if not size or not all(size):
+        return MOST_IMAGE_TOKENS
+    width, height = size
+    scale = min(1.0, MODEL_LONG_SIDE / max(width, height), (MODEL_PIXELS / (width * height)) ** 0.5)
+    return max(1, round(int(width * scale) * int(height * scale) / PIXELS_PER_TOKEN))
+
+
 def checked_images(settings: Settings, images: list[tuple[str, str]]) -> list[Image]:
     """Each (media type, base64) decoded and checked against the limits; BadRequestError naming it."""
     if len(images) > settings.images_max_count:
