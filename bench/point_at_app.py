@@ -34,15 +34,12 @@ from load import post
 from playwright.sync_api import expect, sync_playwright
 from results import record
 
+from qai.images import MOST_IMAGE_TOKENS, image_tokens
 from qai_local.stack.process import LocalStackProcess
 from qai_tools import scripted_model as sm
 
 TARGET_ERROR_SECONDS = 1.0
 IMAGE_SIDE = 580  # an RGB PNG of noise this size is about 1 MB (noise does not compress)
-# Anthropic's documented image sizing: the long side at most 1568 px and about 1.15 megapixels.
-MODEL_LONG_SIDE = 1568
-MODEL_PIXELS = 1_150_000
-PIXELS_PER_TOKEN = 750
 THROWING_PAGE = """'use client';
 import { useEffect, useState } from "react";
 
@@ -80,12 +77,6 @@ def noise_png(side: int) -> bytes:
     rows = b"".join(b"\x00" + os.urandom(side * 3) for _ in range(side))
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
-
-
-def image_input_tokens(width: int, height: int) -> int:
-    """The model's input tokens for one image, as Anthropic documents them."""
-    scale = min(1.0, MODEL_LONG_SIDE / max(width, height), (MODEL_PIXELS / (width * height)) ** 0.5)
-    return round(int(width * scale) * int(height * scale) / PIXELS_PER_TOKEN)
 
 
 def _first_turn(request: dict[str, Any]) -> sm.Reply:
@@ -166,8 +157,8 @@ def image_costs() -> dict[str, float]:
         "image_bytes": len(image),
         "api_request_added_bytes": sizes["with"][0] - sizes["without"][0],
         "model_request_added_bytes": sizes["with"][1] - sizes["without"][1],
-        "image_input_tokens": image_input_tokens(IMAGE_SIDE, IMAGE_SIDE),
-        "largest_image_input_tokens": image_input_tokens(MODEL_LONG_SIDE, MODEL_LONG_SIDE),
+        "image_input_tokens": image_tokens("image/png", image),
+        "largest_image_input_tokens": MOST_IMAGE_TOKENS,
     }
 
 
