@@ -22,6 +22,7 @@ class ScriptedJob:
     def __init__(self, error: Exception | None = None, *, retries: bool = True, lost_on_fail: bool = False) -> None:
         self.error = error
         self.retries = retries
+        self.claims_in_one_statement = False
         self.lost_on_fail = lost_on_fail
         self.asked: list[str] = []
 

@@ -60,6 +60,7 @@ class AgentRunJob:
     """An agent run as the job runner drives it: one reply per USER message."""
 
     retries = True
+    claims_in_one_statement = True  # runs.claim_run
 
     def __init__(self, deps: AgentDependencies, request: AgentRunRequest, deadline: Deadline) -> None:
         self.deps = deps

@@ -39,9 +39,10 @@ class OpenedApp:
     sync: SyncOutcome
 
 
-def sync_app(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings) -> SyncOutcome:
-    """Make the sandbox's app exactly ``files`` (on top of the template), installing when needed."""
-    current = sandbox.snapshot(settings.fragment_max_bytes * SNAPSHOT_HEADROOM)
+def sync_app(sandbox: Sandbox, files: dict[str, str], settings: AgentSettings, *, new: bool = False) -> SyncOutcome:
+    """Make the sandbox's app exactly ``files`` (on top of the template), installing when needed.
+    A ``new`` sandbox is the template itself: it has no files of its own to read first."""
+    current = {} if new else sandbox.snapshot(settings.fragment_max_bytes * SNAPSHOT_HEADROOM)
     changed = {path: decode_content(content) for path, content in files.items() if current.get(path) != content}
     removed = sorted(set(current) - set(files))
     sandbox.remove_files(removed)
@@ -63,7 +64,7 @@ def open_app(
     if sandbox is None:
         sandbox = sandboxes.open()
     try:
-        return OpenedApp(sandbox, attached, sync_app(sandbox, files, settings))
+        return OpenedApp(sandbox, attached, sync_app(sandbox, files, settings, new=not attached))
     except BaseException:
         if not attached:
             sandbox.close(keep=False)

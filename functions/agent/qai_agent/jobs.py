@@ -28,6 +28,8 @@ Claim = TypeVar("Claim")
 class Job(Protocol[Claim]):
     # Whether a failure that is not final is given back to the queue (else it is recorded at once).
     retries: bool
+    # Whether claim() is one statement, atomic by itself: it then runs outside a transaction.
+    claims_in_one_statement: bool
 
     def claim(self, conn: Connection, lease_seconds: int) -> Claim | None:
         """The job, now this attempt's under a lease; None when it is finished, held or gone."""
@@ -61,7 +63,8 @@ class JobRunner:
         return self.retry_base_seconds * 2 ** (receive_count - 1)
 
     def run(self, job: Job[Claim], *, receive_count: int, deadline: Deadline) -> Outcome:
-        claim = self.database.in_transaction(lambda conn: job.claim(conn, self.lease_seconds))
+        unit = self.database.in_autocommit if job.claims_in_one_statement else self.database.in_transaction
+        claim = unit(lambda conn: job.claim(conn, self.lease_seconds))
         if claim is None:
             return job.unclaimed(receive_count, self)
         try:

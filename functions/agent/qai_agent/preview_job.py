@@ -56,6 +56,7 @@ class PreviewJob:
     once (FAILED with the reason), and the user can ask again."""
 
     retries = False
+    claims_in_one_statement = False
 
     def __init__(self, deps: AgentDependencies, job: PreviewJobRequest, deadline: Deadline) -> None:
         self.deps = deps

@@ -61,6 +61,7 @@ def site_files(exported: Mapping[str, bytes], *, source_maps: bool) -> dict[str,
 
 class PublishJob:
     retries = True
+    claims_in_one_statement = False
 
     def __init__(self, deps: AgentDependencies, job: PublishJobRequest) -> None:
         self.deps = deps

@@ -33,6 +33,7 @@ def process_push_job(deps: AgentDependencies, job: PushJobRequest, *, deadline: 
 
 class PushJob:
     retries = False
+    claims_in_one_statement = True  # git_pushes.claim_push
 
     def __init__(self, deps: AgentDependencies, job: PushJobRequest) -> None:
         self.deps = deps

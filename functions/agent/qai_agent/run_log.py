@@ -8,7 +8,8 @@ runs. The last events are written in the transaction that records the reply.
 
 Bounded: at most MAX_EVENTS events per run (one more says the rest were left out) and MAX_TEXT
 characters of text per event; a command's output is its last MAX_OUTPUT characters. Recording is
-best effort: an event that cannot be written is logged, never a reason to fail the run.
+best effort: an event that cannot be written is logged, never a reason to fail the run, and a write
+along the way does not wait for the database's disk (the last events, with the reply, do).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class RunLog:
         pending = self.drain()
         try:
             asked = self._database.in_autocommit(
-                lambda conn: run_events.append(conn, run_id=self.run_id, events=pending)
+                lambda conn: run_events.append(conn, run_id=self.run_id, events=pending, durable=False)
             )
         except Exception:
             logger.warning("Run events not recorded", extra={"events": len(pending)}, exc_info=True)

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from psycopg.rows import DictRow
 
-from qai import messages, run_events, runs
+from qai import messages, runs
 from qai.app_files import AppTooLargeError, template_texts
 from qai.db import Connection
 from qai.images import image_key
@@ -82,7 +82,8 @@ def work_on_message(
         return recent, messages.latest_fragment(conn, project_id=request.project_id), attached
 
     log.stop_if_requested()  # cancelled while its delivery waited
-    recent, latest, attached = deps.database.in_transaction(load)
+    # Reads only, each with its own snapshot as in a READ COMMITTED transaction: no BEGIN, no COMMIT.
+    recent, latest, attached = deps.database.in_autocommit(load)
     images = image_blocks(deps, request, attached)
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
@@ -272,7 +273,7 @@ def record_outcome(
     cancelled: bool = False,
 ) -> None:
     """The reply message (with its fragment on success), the finished run and the run's last
-    events, in one transaction."""
+    events, in one statement (fenced: none of it when the run is no longer this attempt's)."""
     fragment = built.fragment if built else None
     content = built.reply if built else (error_reply or runs.FAILED_RUN_REPLY)
     events = log.drain()
@@ -288,12 +289,11 @@ def record_outcome(
             error=error,
             cancelled=cancelled,
             answered=built is not None and built.fragment is None,
+            events=events,
         )
-        if events:
-            run_events.append(conn, run_id=run.id, events=events)
 
     try:
-        deps.database.in_transaction(record)
+        deps.database.in_autocommit(record)
     except RunTakenOverError as exc:
         raise LostRunError(str(exc)) from exc
     except psycopg.errors.ForeignKeyViolation as exc:

@@ -65,8 +65,9 @@ class Database:
         return self.connection()
 
     def in_autocommit(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` (one statement, atomic by itself) outside a transaction: one round trip
-        instead of three; a dropped connection is re-opened once, as in_transaction does."""
+        """Run ``work`` (one statement, atomic by itself, or reads that need no snapshot in common)
+        outside a transaction: no BEGIN and COMMIT round trips; a dropped connection is re-opened
+        once, as in_transaction does."""
         conn = self.connection()
         try:
             return work(conn)

@@ -47,17 +47,17 @@ class RunUsage:
     model_calls: int = 0  # every call: the turns, the title and the reply
     cost_usd: float | None = 0.0  # None once a call's model had no price
 
-    def sql_values(self) -> tuple[int | float | None, ...]:
-        """In the order of _ADD_USAGE's placeholders."""
-        return (
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.model_turns,
-            self.model_calls,
-            self.cost_usd,
-        )
+    def sql_params(self) -> dict[str, int | float | None]:
+        """ADD_USAGE's parameters."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "model_turns": self.model_turns,
+            "model_calls": self.model_calls,
+            "cost_usd": self.cost_usd,
+        }
 
 
 def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_seconds: int) -> ClaimedRun | None:
@@ -79,9 +79,17 @@ def claim_run(conn: Connection, *, project_id: str, message_id: str, lease_secon
     return ClaimedRun(row["id"], row["attempts"], row["cancel_requested"]) if row else None
 
 
-_ADD_USAGE = """"inputTokens" = "inputTokens" + %s, "outputTokens" = "outputTokens" + %s,
-    "cacheReadTokens" = "cacheReadTokens" + %s, "cacheWriteTokens" = "cacheWriteTokens" + %s,
-    "modelTurns" = "modelTurns" + %s, "modelCalls" = "modelCalls" + %s, "costUsd" = "costUsd" + %s"""
+# A run's usage added to its row's (parameters: RunUsage.sql_params()).
+ADD_USAGE = """"inputTokens" = "inputTokens" + %(input_tokens)s, "outputTokens" = "outputTokens" + %(output_tokens)s,
+    "cacheReadTokens" = "cacheReadTokens" + %(cache_read_tokens)s,
+    "cacheWriteTokens" = "cacheWriteTokens" + %(cache_write_tokens)s,
+    "modelTurns" = "modelTurns" + %(model_turns)s, "modelCalls" = "modelCalls" + %(model_calls)s,
+    "costUsd" = "costUsd" + %(cost_usd)s"""
+# What finishes the run, fenced by its attempt: only the holder of the latest attempt may.
+FINISH_RUN = f"""UPDATE "AgentRun" SET status = %(status)s::"AgentRunStatus", "replyMessageId" = %(reply)s,
+    error = %(error)s, "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}, {ADD_USAGE}
+    WHERE id = %(run)s AND attempts = %(attempt)s AND status = 'RUNNING'
+    RETURNING id"""
 
 
 def finish_run(
@@ -95,11 +103,15 @@ def finish_run(
 ) -> bool:
     """End the run with its reply; False if this worker no longer holds it."""
     row = conn.execute(
-        f"""UPDATE "AgentRun" SET status = %s::"AgentRunStatus", "replyMessageId" = %s, error = %s,
-               "leaseExpiresAt" = NULL, "finishedAt" = {UTC_NOW}, {_ADD_USAGE}
-           WHERE id = %s AND attempts = %s AND status = 'RUNNING'
-           RETURNING id""",
-        (status, reply_message_id, error, *usage.sql_values(), run.id, run.attempt),
+        FINISH_RUN,
+        {
+            "status": status,
+            "reply": reply_message_id,
+            "error": error,
+            "run": run.id,
+            "attempt": run.attempt,
+            **usage.sql_params(),
+        },
     ).fetchone()
     return row is not None
 
@@ -107,9 +119,9 @@ def finish_run(
 def release_run(conn: Connection, run: ClaimedRun, *, error: str, usage: RunUsage) -> None:
     """Give a failed attempt back to the queue: the next delivery claims the run again."""
     conn.execute(
-        f"""UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL, error = %s, {_ADD_USAGE}
-           WHERE id = %s AND attempts = %s AND status = 'RUNNING'""",
-        (error, *usage.sql_values(), run.id, run.attempt),
+        f"""UPDATE "AgentRun" SET status = 'QUEUED', "leaseExpiresAt" = NULL, error = %(error)s, {ADD_USAGE}
+           WHERE id = %(run)s AND attempts = %(attempt)s AND status = 'RUNNING'""",
+        {"error": error, "run": run.id, "attempt": run.attempt, **usage.sql_params()},
     )
 
 
