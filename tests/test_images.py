@@ -144,3 +144,52 @@ def test_the_model_sees_the_images_with_the_text(
     }
     assert content[1]["source"]["media_type"] == "image/gif" and "copy this layout" in content[2]["text"]
     assert json.dumps(content).count('"type": "image"') == 2
+
+
+def test_later_runs_see_earlier_images_while_they_fit_the_budget(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # png(300, 300) costs 120 tokens, png(600, 600) 480: the budget holds the small ones, not the large.
+    monkeypatch.setenv("AGENT_HISTORY_IMAGE_TOKENS", "300")
+    worker.reload()
+    sketch, large, screenshot = png(300, 300), png(600, 600), png(300, 300)
+    page = sm.write_files({"app/page.tsx": "export default function P() { return null }\n"})
+    model_server.script(page, sm.summary("Done."), page, sm.summary("Done."), page, sm.summary("Done."))
+    project = api.call(
+        "POST", "/projects", json_body={"value": "like my sketch", "images": [image("image/png", sketch)]}
+    )[1]
+    worker.drain()
+    path = f"/projects/{project['id']}/messages"
+    assert api.call("POST", path, json_body={"value": "bigger", "images": [image("image/png", large)]})[0] == 201
+    worker.drain()
+    assert api.call("POST", path, json_body={"value": "fix this", "images": [image("image/png", screenshot)]})[0] == 201
+    worker.drain()
+
+    first_messages = [r["messages"][0]["content"] for r in model_server.agent_requests() if len(r["messages"]) == 1]
+    assert len(first_messages) == 3
+    # The second run: the sketch again (120 tokens fit), said to be earlier, then its own image.
+    second = first_messages[1]
+    assert [b["type"] for b in second] == ["text", "image", "image", "text"]
+    assert "earlier message" in second[0]["text"] and "'like my sketch'" in second[0]["text"]
+    assert second[1]["source"]["data"] == base64.b64encode(sketch).decode()
+    assert second[2]["source"]["data"] == base64.b64encode(large).decode()
+    # The third: the large image (480) does not fit, and nothing older is shown past it.
+    third = first_messages[2]
+    assert [b["type"] for b in third] == ["image", "text"]
+    assert third[0]["source"]["data"] == base64.b64encode(screenshot).decode()
+    assert "fix this" in third[1]["text"]
+
+
+def test_no_budget_no_earlier_images(
+    api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_HISTORY_IMAGE_TOKENS", "0")
+    worker.reload()
+    page = sm.write_files({"app/page.tsx": "export default function P() { return null }\n"})
+    model_server.script(page, sm.summary("Done."), page, sm.summary("Done."))
+    project = api.call("POST", "/projects", json_body={"value": "this", "images": [image("image/png", png(2, 2))]})[1]
+    worker.drain()
+    assert api.call("POST", f"/projects/{project['id']}/messages", json_body={"value": "again"})[0] == 201
+    worker.drain()
+    follow_up = [r for r in model_server.agent_requests() if len(r["messages"]) == 1][1]["messages"][0]["content"]
+    assert [b["type"] for b in follow_up] == ["text"]

@@ -25,6 +25,8 @@ class AgentSettings(Settings):
     # Unset: as much as the model allows in one reply (pricing.max_output_tokens).
     max_tokens_setting: PositiveInt | None = Field(None, validation_alias="AGENT_MAX_TOKENS")
     history_messages: PositiveInt = Field(5, validation_alias="AGENT_HISTORY_MESSAGES")
+    # Images of earlier messages shown again, while they fit: about three of the largest.
+    history_image_tokens: NonNegativeInt = Field(4600, validation_alias="AGENT_HISTORY_IMAGE_TOKENS")
     command_timeout_seconds: PositiveFloat = Field(120, validation_alias="AGENT_COMMAND_TIMEOUT_SECONDS")
     # Time kept back from the Lambda deadline to record the outcome once the loop stops.
     deadline_margin_seconds: PositiveFloat = Field(60, validation_alias="AGENT_DEADLINE_MARGIN_SECONDS")

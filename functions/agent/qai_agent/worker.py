@@ -5,7 +5,6 @@ one transaction. agent_run.py drives it as a job of the queue (claim, lease, fen
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from psycopg.rows import DictRow
 from qai import messages, runs
 from qai.app_files import AppTooLargeError, template_texts
 from qai.db import Connection
-from qai.images import image_key
 from qai.messages import FragmentContent
 from qai.models import AgentRunRequest
 from qai.replies import RunTakenOverError, record_reply
@@ -28,6 +26,7 @@ from qai_agent.app_sync import open_app, sync_app
 from qai_agent.ask import AppFiles, answer_question
 from qai_agent.check import check_app
 from qai_agent.config import AgentSettings
+from qai_agent.conversation_images import conversation_image_blocks
 from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, run_agent_loop, short_text
 from qai_agent.pricing import UsageMeter
@@ -78,13 +77,21 @@ def work_on_message(
 
     def load(conn: Connection) -> tuple[list[psycopg.rows.DictRow], psycopg.rows.DictRow | None, list[DictRow]]:
         recent = messages.recent_messages(conn, project_id=request.project_id, limit=settings.history_messages)
-        attached = messages.message_images(conn, message_id=request.message_id)
+        sent_by_user = [m["id"] for m in recent if m["role"] == "USER"]
+        attached = messages.message_images(conn, message_ids=sent_by_user) if sent_by_user else []
         return recent, messages.latest_fragment(conn, project_id=request.project_id), attached
 
     log.stop_if_requested()  # cancelled while its delivery waited
     # Reads only, each with its own snapshot as in a READ COMMITTED transaction: no BEGIN, no COMMIT.
     recent, latest, attached = deps.database.in_autocommit(load)
-    images = image_blocks(deps, request, attached)
+    images = conversation_image_blocks(
+        deps.uploads,
+        project_id=request.project_id,
+        message_id=request.message_id,
+        images=attached,
+        conversation=recent,
+        budget_tokens=settings.history_image_tokens,
+    )
     current = next((m for m in recent if m["id"] == request.message_id), None)
     if current is None:
         raise FinalRunError("The message to answer is not among the project's recent messages")
@@ -106,16 +113,6 @@ def selected_lines(selection: dict[str, Any] | None, files: dict[str, str]) -> s
     if content is None:
         return None
     return selection_excerpt(content, file=selection["file"], line=selection["line"], column=selection["column"])
-
-
-def image_blocks(deps: AgentDependencies, request: AgentRunRequest, attached: list[DictRow]) -> list[dict[str, Any]]:
-    """The message's images as the model takes them, read from the uploads store."""
-    blocks = []
-    for image in attached:
-        data = deps.uploads.get(image_key(request.project_id, request.message_id, image["id"]))
-        source = {"type": "base64", "media_type": image["media_type"], "data": base64.b64encode(data).decode()}
-        blocks.append({"type": "image", "source": source})
-    return blocks
 
 
 def _answer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,11 +189,12 @@ def insert_images(conn: Connection, *, message_id: str, images: list[tuple[str, 
         )
 
 
-def message_images(conn: Connection, *, message_id: str) -> list[DictRow]:
-    """The message's images in order (id, media_type)."""
+def message_images(conn: Connection, *, message_ids: Sequence[str]) -> list[DictRow]:
+    """The messages' images, each message's in order (id, message_id, media_type)."""
     return conn.execute(
-        'SELECT id, "mediaType" AS media_type FROM "MessageImage" WHERE "messageId" = %s ORDER BY position',
-        (message_id,),
+        'SELECT id, "messageId" AS message_id, "mediaType" AS media_type FROM "MessageImage"'
+        ' WHERE "messageId" = ANY(%s) ORDER BY "messageId", position',
+        (list(message_ids),),
     ).fetchall()
 
 
