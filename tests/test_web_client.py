@@ -499,6 +499,10 @@ def test_select_an_element_of_the_app_and_ask_about_it(
     expect(frame.locator("html")).not_to_have_css("cursor", "crosshair")
     select.click()
     expect(frame.locator("html")).to_have_css("cursor", "crosshair")
+    # The app's page loaded again (a reload, the dev server's full refresh) picks it up where it was.
+    frame.locator("html").evaluate("() => location.reload()")
+    expect(frame.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    expect(frame.locator("html")).to_have_css("cursor", "crosshair")
     # or in the app, when it has the keyboard
     frame.locator("html").evaluate("() => window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     expect(select).to_have_attribute("aria-pressed", "false")

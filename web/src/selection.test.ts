@@ -44,6 +44,10 @@ describe("acceptSelectEvent", () => {
     expect(acceptSelectEvent({ source: frame, origin, data: { type: "qai:select-cancelled" } }, frame, origin)).toEqual({
       kind: "cancelled",
     });
+    expect(acceptSelectEvent({ source: frame, origin, data: { type: "qai:select-ready" } }, frame, origin)).toEqual({
+      kind: "ready",
+    });
+    expect(acceptSelectEvent({ source: other, origin, data: { type: "qai:select-ready" } }, frame, origin)).toBeNull();
   });
 
   it("ignores another window, another origin, no preview and other shapes", () => {

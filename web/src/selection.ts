@@ -1,13 +1,14 @@
 /** "Select": the person points at an element of the app in the preview. The app template's
  * instrumentation-client.ts, told `{type: "qai:select", on}`, outlines elements and answers
  * `{type: "qai:selected", file, line, column, tag, text}` from the element's `data-qai-source`, or
- * `{type: "qai:select-cancelled"}` on Escape. The follow-up then carries `selection: {file, line, column}`. */
+ * `{type: "qai:select-cancelled"}` on Escape; each page load says `{type: "qai:select-ready"}`. The follow-up then carries `selection: {file, line, column}`. */
 import type { SelectionInput } from "./api/client";
 import { fromPreview } from "./runtimeErrors";
 
 export const SELECT_TYPE = "qai:select";
 export const SELECTED_TYPE = "qai:selected";
 export const CANCELLED_TYPE = "qai:select-cancelled";
+export const READY_TYPE = "qai:select-ready";
 export const MAX_FILE = 500;
 export const MAX_TEXT = 80;
 const MAX_POSITION = 1_000_000;
@@ -38,7 +39,11 @@ export function readSelection(data: unknown): ElementSelection | null {
   return { file, line, column, tag, text: text.slice(0, MAX_TEXT) };
 }
 
-export type PreviewSelectEvent = { kind: "selected"; selection: ElementSelection } | { kind: "cancelled" };
+export type PreviewSelectEvent =
+  | { kind: "selected"; selection: ElementSelection }
+  | { kind: "cancelled" }
+  /** A page of the app (a new load) listens: "Select" starts off there. */
+  | { kind: "ready" };
 
 /** What a `message` event from the preview says about "Select"; null for any other window, origin or
  * shape. */
@@ -49,9 +54,9 @@ export function acceptSelectEvent(
 ): PreviewSelectEvent | null {
   if (!fromPreview(event, frame, previewOrigin)) return null;
   const data: unknown = event.data;
-  if (typeof data === "object" && data !== null && (data as { type?: unknown }).type === CANCELLED_TYPE) {
-    return { kind: "cancelled" };
-  }
+  const type = typeof data === "object" && data !== null ? (data as { type?: unknown }).type : undefined;
+  if (type === CANCELLED_TYPE) return { kind: "cancelled" };
+  if (type === READY_TYPE) return { kind: "ready" };
   const selection = readSelection(data);
   return selection ? { kind: "selected", selection } : null;
 }

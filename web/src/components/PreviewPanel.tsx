@@ -61,18 +61,6 @@ function Preview({
   const state = preview.data;
   const url = state?.sandboxUrl ?? fragment.sandboxUrl;
   const origin = originOf(url);
-  useEffect(() => {
-    // Only the app in this frame, at the preview's origin, may report an error (runtimeErrors.ts).
-    const onMessage = (event: MessageEvent) => {
-      const error = acceptRuntimeError(event, frame.current?.contentWindow, origin);
-      if (error) onRuntimeError(fragment.id, error);
-      const select = older ? null : acceptSelectEvent(event, frame.current?.contentWindow, origin);
-      if (select) setSelecting(false);
-      if (select?.kind === "selected") onSelect(select.selection);
-    };
-    window.addEventListener("message", onMessage);
-    return () => window.removeEventListener("message", onMessage);
-  }, [origin, fragment.id, older, onRuntimeError, onSelect]);
   const select = useCallback(
     (on: boolean) => {
       // The app listens only to the page that frames it; the message goes only to the preview's origin.
@@ -81,6 +69,19 @@ function Preview({
     },
     [origin],
   );
+  useEffect(() => {
+    // Only the app in this frame, at the preview's origin, may report an error (runtimeErrors.ts).
+    const onMessage = (event: MessageEvent) => {
+      const error = acceptRuntimeError(event, frame.current?.contentWindow, origin);
+      if (error) onRuntimeError(fragment.id, error);
+      const said = older ? null : acceptSelectEvent(event, frame.current?.contentWindow, origin);
+      if (said?.kind === "ready") select(selecting); // a new page load: as the toolbar says
+      else if (said) setSelecting(false);
+      if (said?.kind === "selected") onSelect(said.selection);
+    };
+    window.addEventListener("message", onMessage);
+    return () => window.removeEventListener("message", onMessage);
+  }, [origin, fragment.id, older, selecting, select, onRuntimeError, onSelect]);
   useEffect(() => {
     if (!selecting) return;
     // Escape ends "Select" wherever the keyboard is: here (after the click on Select), or in the app.

@@ -2,7 +2,8 @@
 // - tells it about errors the app throws in the browser, so that it can offer to fix them;
 // - lets the person using it point at an element: told `{type: "qai:select", on: true}`, the page
 //   outlines the element under the pointer and, on a click, answers `qai:selected` with where that
-//   element is written (its `data-qai-source`, which qai-source-loader.cjs adds), instead of the click.
+//   element is written (its `data-qai-source`, which qai-source-loader.cjs adds), instead of the click;
+//   `qai:select-ready` says a page (a new load) listens.
 // Next.js runs this file before the app starts. It shows nothing until asked, works only under
 // `next dev` (as the preview runs; a production build leaves it out) and inside a frame, and reports
 // each error message once, at most 20 a page load.
@@ -131,6 +132,9 @@ function selectOnRequest(parent: Window) {
     if (event.source !== parent || typeof event.data !== "object" || event.data === null) return;
     if (event.data.type === "qai:select" && typeof event.data.on === "boolean") setOn(event.data.on);
   });
+  // A page loaded again (a reload, a full refresh of the dev server) starts with it off: the framing
+  // page, told so, switches it on again if it was.
+  parent.postMessage({ type: "qai:select-ready" }, "*");
 }
 
 export {};
