@@ -1,15 +1,15 @@
-import { Button, CloseButton, Group, ScrollArea, SegmentedControl, Stack, Text, Textarea } from "@mantine/core";
+import { Button, CloseButton, Group, ScrollArea, SegmentedControl, Stack, Text } from "@mantine/core";
 import { IconClick, IconSend } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 import type { Message, MessageMode } from "../api/client";
 import { useSendMessage } from "../api/queries";
 import { toInput } from "../images";
-import { isMode, MODES, PROMPT_LIMIT } from "../prompt";
+import { isMode, MODES } from "../prompt";
 import { activeRun } from "../runProgress";
 import { type ElementSelection, selectionLabel, toSelectionInput } from "../selection";
 import { ErrorAlert } from "./ErrorAlert";
 import { MessageBubble } from "./MessageBubble";
-import { AddImageButton, AttachedImages, DropZone, usePromptImages } from "./PromptImages";
+import { AddImageButton, AttachedImages, PromptTextarea, usePromptImages } from "./PromptImages";
 
 export function Conversation({
   projectId,
@@ -94,23 +94,17 @@ export function Conversation({
               <CloseButton size="sm" aria-label="Remove the selection" onClick={onClearSelection} />
             </Group>
           )}
-          <DropZone prompt={images}>
-            <Textarea
-              ref={prompt}
-              label={MODES[mode].field}
-              placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
-              autosize
-              minRows={2}
-              maxRows={6}
-              maxLength={PROMPT_LIMIT}
-              value={value}
-              onChange={(event) => setValue(event.currentTarget.value)}
-              onKeyDown={(event) => {
-                if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
-              }}
-              onPaste={images.onPaste}
-            />
-          </DropZone>
+          <PromptTextarea
+            prompt={images}
+            value={value}
+            onValue={setValue}
+            onSubmit={submit}
+            textareaRef={prompt}
+            label={MODES[mode].field}
+            placeholder={running ? "The agent is working…" : MODES[mode].placeholder}
+            minRows={2}
+            maxRows={6}
+          />
           <AttachedImages prompt={images} />
           <Group justify="space-between">
             <Group gap="xs">

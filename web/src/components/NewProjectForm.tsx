@@ -1,10 +1,9 @@
-import { Button, Container, Group, Stack, Text, Textarea, Title } from "@mantine/core";
+import { Button, Container, Group, Stack, Text, Title } from "@mantine/core";
 import { useState } from "react";
 import { useCreateProject } from "../api/queries";
 import { toInput } from "../images";
-import { PROMPT_LIMIT } from "../prompt";
 import { ErrorAlert } from "./ErrorAlert";
-import { AddImageButton, AttachedImages, DropZone, usePromptImages } from "./PromptImages";
+import { AddImageButton, AttachedImages, PromptTextarea, usePromptImages } from "./PromptImages";
 
 export function NewProjectForm({ onCreated }: { onCreated: (projectId: string) => void }) {
   const [value, setValue] = useState("");
@@ -33,23 +32,17 @@ export function NewProjectForm({ onCreated }: { onCreated: (projectId: string) =
         <Stack>
           <Title order={2}>What should QAI build?</Title>
           <Text c="dimmed">Describe an app. You watch it being built, then use it right here.</Text>
-          <DropZone prompt={images}>
-            <Textarea
-              label="Your app"
-              placeholder="A todo app with dark mode"
-              autosize
-              minRows={3}
-              maxLength={PROMPT_LIMIT}
-              value={value}
-              onChange={(event) => setValue(event.currentTarget.value)}
-              onKeyDown={(event) => {
-                if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) submit();
-              }}
-              onPaste={images.onPaste}
-              description="Ctrl+Enter to build; paste or drop images on the box"
-              autoFocus
-            />
-          </DropZone>
+          <PromptTextarea
+            prompt={images}
+            value={value}
+            onValue={setValue}
+            onSubmit={submit}
+            label="Your app"
+            placeholder="A todo app with dark mode"
+            minRows={3}
+            description="Ctrl+Enter to build; paste or drop images on the box"
+            autoFocus
+          />
           <AttachedImages prompt={images} />
           <Group>
             <AddImageButton prompt={images} />

@@ -1,9 +1,10 @@
-import { Alert, Button, CloseButton, FileButton, Group, Image, Modal, Paper, Stack } from "@mantine/core";
+import { Alert, Button, CloseButton, FileButton, Group, Image, Modal, Paper, Stack, Textarea, type TextareaProps } from "@mantine/core";
 import { IconPhotoPlus } from "@tabler/icons-react";
-import { useCallback, useRef, useState, type ClipboardEvent, type CSSProperties, type DragEvent, type ReactNode } from "react";
+import { useCallback, useRef, useState, type ClipboardEvent, type CSSProperties, type DragEvent, type Ref } from "react";
 import type { Message } from "../api/client";
 import { useMessageImage } from "../api/queries";
 import { attach, dataUrl, IMAGE_ACCEPT, type AttachedImage } from "../images";
+import { PROMPT_LIMIT } from "../prompt";
 
 /** The images attached to a prompt box, and why the last ones added were refused. */
 export function usePromptImages() {
@@ -103,9 +104,37 @@ export function AttachedImages({ prompt }: { prompt: PromptImages }) {
   );
 }
 
-/** A box the images may be dropped on. */
-export function DropZone({ prompt, children }: { prompt: PromptImages; children: ReactNode }) {
-  return <div {...prompt.dropZone}>{children}</div>;
+/** The prompt box: text up to the prompt limit, Ctrl+Enter to send, images pasted or dropped on it. */
+export function PromptTextarea({
+  prompt,
+  value,
+  onValue,
+  onSubmit,
+  textareaRef,
+  ...textarea
+}: {
+  prompt: PromptImages;
+  value: string;
+  onValue: (value: string) => void;
+  onSubmit: () => void;
+  textareaRef?: Ref<HTMLTextAreaElement>;
+} & Omit<TextareaProps, "value" | "onChange" | "onKeyDown" | "onPaste" | "maxLength" | "autosize">) {
+  return (
+    <div {...prompt.dropZone}>
+      <Textarea
+        ref={textareaRef}
+        autosize
+        maxLength={PROMPT_LIMIT}
+        value={value}
+        onChange={(event) => onValue(event.currentTarget.value)}
+        onKeyDown={(event) => {
+          if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) onSubmit();
+        }}
+        onPaste={prompt.onPaste}
+        {...textarea}
+      />
+    </div>
+  );
 }
 
 /** A sent message's images: thumbnails, each opening the image larger. */
