@@ -32,7 +32,7 @@ from qai_local.sandbox.devservers import DevServerSupervisor
 from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.sandbox.machine import MachineProbe
 from qai_local.sandbox.previews import LocalPreviews
-from qai_local.sandbox.processes import ProcessRegistry
+from qai_local.sandbox.processes import BACKGROUND_NICENESS, ProcessRegistry
 from qai_local.sandbox.sandbox import LocalSandbox
 from qai_local.sandbox.template_cache import TemplateCache, TemplatePreparationError, template_hash
 
@@ -455,6 +455,13 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
         previews.stop()
 
 
+def server_niceness(sandbox_id: str) -> set[int]:
+    """The nice values of the processes this test started for that sandbox (its dev server's)."""
+    processes = [p for p in psutil.Process().children(recursive=True) if sandbox_id in " ".join(p.cmdline())]
+    assert processes, sandbox_id
+    return {p.nice() for p in processes}
+
+
 def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
     tiny_previews: LocalPreviews, template: TemplateCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -475,6 +482,10 @@ def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
     # At the cap (2), a prestart waits for a preview request instead of stopping a running server.
     other = LocalSandbox.create(root, template, previews)
     fetch(other.preview_url())
+    # A server started ahead is background work, yielding the CPU; one a preview asked for is not.
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert server_niceness(sandbox.sandbox_id) == {max(ours, BACKGROUND_NICENESS)}
+    assert server_niceness(other.sandbox_id) == {ours}
     running = sorted(supervisor.running())
     third = sandboxes.open()
     time.sleep(1)

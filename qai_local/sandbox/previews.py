@@ -26,6 +26,7 @@ from pathlib import Path
 from qai.probe import EXPIRED_HEADER
 from qai_local.sandbox.devservers import DevServerError, DevServerSupervisor, SandboxGoneError
 from qai_local.sandbox.network import READY_BYTE
+from qai_local.sandbox.processes import yield_cpu_to_interactive_work
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class LocalPreviews:
         self._loop = asyncio.new_event_loop()
         # Starting a dev server blocks for seconds; many browser connections may wait on one.
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qai-preview")
+        # Dev servers started ahead are a guess, background work as the runs are: their threads (and
+        # so the servers they start) yield the CPU to the API and to previews someone is waiting for.
+        self._prestarts = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="qai-prestart", initializer=yield_cpu_to_interactive_work
+        )
         self._thread = threading.Thread(target=self._loop.run_forever, name="qai-previews", daemon=True)
 
     def start(self) -> LocalPreviews:
@@ -111,7 +117,7 @@ class LocalPreviews:
         once: the first preview then finds the app's shared code (layout, styles, the framework's
         runtime) compiled, and only what changed since is compiled again. Only while fewer than the
         cap run: a burst of new runs does not push out the previews people are looking at."""
-        return self._executor.submit(self._prestart, sandbox_id)
+        return self._prestarts.submit(self._prestart, sandbox_id)
 
     def _prestart(self, sandbox_id: str) -> None:
         # Only into a free place: a guess about the next preview never stops one someone may be using.
@@ -143,6 +149,7 @@ class LocalPreviews:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._prestarts.shutdown(wait=False, cancel_futures=True)
 
     def _listen(self, sandbox_id: str, port: int) -> int:
         sock = _listening_socket(port)

@@ -14,6 +14,18 @@ from pathlib import Path
 
 from qai_local.sandbox.machine import MachineProbe
 
+# Background work's nice value: the agent's runs and the dev servers started ahead of a preview.
+BACKGROUND_NICENESS = 10
+
+
+def yield_cpu_to_interactive_work() -> None:
+    """Lower the calling thread's CPU priority, and so that of every process it starts from now on
+    (a thread's nice value is its own on Linux, and a child takes its parent thread's): on one
+    machine the API's answers and the previews someone waits for come first."""
+    thread = threading.get_native_id()
+    if os.getpriority(os.PRIO_PROCESS, thread) < BACKGROUND_NICENESS:  # never back up: only root may
+        os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICENESS)
+
 
 class ProcessRegistry:
     """The sandboxed process groups a provider has running (leader pid → sandbox), so that a stopping

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from typing import Any
 
 from qai_agent.dependencies import AgentDependencies
+from qai_local.sandbox.processes import yield_cpu_to_interactive_work
 from qai_local.stack.functions import LocalLambdaContext, load_function
 from qai_local.stack.lambda_events import QueuedMessage, sqs_event
-
-AGENT_NICENESS = 10
 
 
 class AgentPoller:
@@ -47,9 +45,8 @@ class AgentPoller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _poll(self) -> None:
-        # Runs are background work: on a machine with few cores the API's answers come first (a
-        # thread's nice value also holds for the commands and dev servers it starts).
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AGENT_NICENESS)
+        # Runs are background work: on a machine with few cores the API's answers come first.
+        yield_cpu_to_interactive_work()
         agent = load_function("agent")
         while not self._stopping.is_set():
             try:
