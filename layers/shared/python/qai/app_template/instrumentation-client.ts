@@ -67,6 +67,9 @@ function selectOnRequest(parent: Window) {
   outline.style.cssText =
     "position:fixed;pointer-events:none;z-index:2147483647;border:2px solid #7c3aed;" +
     "background:rgba(124,58,237,.08);border-radius:3px;display:none;box-sizing:border-box";
+  // A sheet of its own, not a style on <html>: React owns that element's attributes (hydration).
+  const crosshair = document.createElement("style");
+  crosshair.textContent = "*, *::before, *::after { cursor: crosshair !important; }";
   let on = false;
   const show = (element: HTMLElement | null) => {
     if (!element) {
@@ -122,9 +125,13 @@ function selectOnRequest(parent: Window) {
     listen("click", onClick);
     listen("keydown", onKey as EventListener);
     for (const name of swallowed) listen(name, stop);
-    document.documentElement.style.cursor = wanted ? "crosshair" : "";
-    if (wanted) document.body.appendChild(outline);
-    else outline.remove();
+    if (wanted) {
+      document.head.appendChild(crosshair);
+      document.body.appendChild(outline);
+    } else {
+      crosshair.remove();
+      outline.remove();
+    }
     show(null);
   };
   window.addEventListener("message", (event) => {
@@ -133,8 +140,10 @@ function selectOnRequest(parent: Window) {
     if (event.data.type === "qai:select" && typeof event.data.on === "boolean") setOn(event.data.on);
   });
   // A page loaded again (a reload, a full refresh of the dev server) starts with it off: the framing
-  // page, told so, switches it on again if it was.
-  parent.postMessage({ type: "qai:select-ready" }, "*");
+  // page, told so once the page has loaded (React has the page by then), switches it on again if it was.
+  const ready = () => parent.postMessage({ type: "qai:select-ready" }, "*");
+  if (document.readyState === "complete") ready();
+  else window.addEventListener("load", ready, { once: true });
 }
 
 export {};
