@@ -481,7 +481,8 @@ def test_select_an_element_of_the_app_and_ask_about_it(
     user, heading = "selecting-user", "a heading to point at"
     status, project = stack.call("POST", "/projects", {"value": heading}, user=user)
     assert status == 201
-    stack.wait_for_messages(project["id"], 2, user=user)
+    preview = urllib.parse.urlsplit(stack.wait_for_messages(project["id"], 2, user=user)[1]["fragment"]["sandboxUrl"])
+    preview_origin = f"{preview.scheme}://{preview.netloc}"
     preview_errors: list[str] = []
     page.on("console", lambda m: preview_errors.append(m.text) if m.type == "error" else None)
     open_as(page, user, f"{stack.api_url}/#/projects/{project['id']}")
@@ -500,7 +501,8 @@ def test_select_an_element_of_the_app_and_ask_about_it(
     select.click()
     expect(frame.locator("html")).to_have_css("cursor", "crosshair")
     # The app's page loaded again (a reload, the dev server's full refresh) picks it up where it was.
-    frame.locator("html").evaluate("() => location.reload()")
+    app = next(f for f in page.frames if f.url.startswith(preview_origin))
+    app.goto(app.url, timeout=60_000)  # returns once the new page has loaded
     expect(frame.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
     expect(frame.locator("html")).to_have_css("cursor", "crosshair")
     # or in the app, when it has the keyboard
