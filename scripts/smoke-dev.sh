@@ -17,8 +17,9 @@ for _ in $(seq 600); do
 	sleep 0.5
 done
 grep -q "^QAI ready" "$log" || { cat "$log"; echo "smoke: make dev was not ready in 300 s" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$port/" | grep -q '<div id="root">' || { echo "smoke: no web client" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$port/openapi.json" | grep -q '"openapi"' || { echo "smoke: no openapi.json" >&2; exit 1; }
+# Read whole before grep: grep -q stops at the first match, and curl, writing on, would fail (pipefail).
+page=$(curl -fsS "http://127.0.0.1:$port/") && grep -q '<div id="root">' <<<"$page" || { echo "smoke: no web client" >&2; exit 1; }
+spec=$(curl -fsS "http://127.0.0.1:$port/openapi.json") && grep -q '"openapi"' <<<"$spec" || { echo "smoke: no openapi.json" >&2; exit 1; }
 
 stop
 for _ in $(seq 60); do
