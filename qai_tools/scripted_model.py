@@ -178,8 +178,7 @@ class ScriptedModelServer:
             if request.get("model") != self.agent_model:
                 if self.fast_model_error is not None:
                     return self.fast_model_error
-                system = str(request.get("system", ""))
-                return text(self.title if "name apps" in system else self.reply)
+                return text(f"{self.title}\n\n{self.reply}")  # the title and the reply (prompts.py)
             if self._script:
                 return self._script.popleft()
             return self.responder(request) if self.responder else error(500, "api_error")

@@ -14,6 +14,7 @@ import pytest
 
 from qai import runs
 from qai.app_files import TEMPLATE_DIR
+from qai_agent.prompts import title_and_reply
 from qai_local.stack.lambda_events import QueuedMessage
 from qai_tools import scripted_model as sm
 from tests.conftest import ANTHROPIC_TEST_KEY, AgentWorker, Api, queued_messages, run_concurrently
@@ -121,10 +122,10 @@ def test_happy_path_from_sqs_event_to_a_served_preview(
 
     row = run_row(env, queued["messageId"])
     assert row["status"] == "SUCCEEDED" and row["attempts"] == 1 and row["replyMessageId"] == reply["id"]
-    # Four agent turns and two fast-model calls, each reporting the scripted usage.
-    assert (row["modelTurns"], row["modelCalls"]) == (4, 6)  # and the title and the reply
-    assert (row["inputTokens"], row["outputTokens"]) == (6 * 120, 6 * 40)
-    assert (row["cacheReadTokens"], row["cacheWriteTokens"]) == (6 * 900, 6 * 30)
+    # Four agent turns and one fast-model call (the title and the reply), each reporting the scripted usage.
+    assert (row["modelTurns"], row["modelCalls"]) == (4, 5)
+    assert (row["inputTokens"], row["outputTokens"]) == (5 * 120, 5 * 40)
+    assert (row["cacheReadTokens"], row["cacheWriteTokens"]) == (5 * 900, 5 * 30)
 
     first = model_server.agent_requests()[0]
     assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
@@ -543,6 +544,22 @@ def test_fast_model_failure_falls_back_to_safe_title_and_reply(
     assert reply["type"] == "RESULT"
     assert reply["fragment"]["title"] == "weather dashboard for"
     assert reply["content"] == "Your app is ready: have a look at the preview."
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Todo App\n\nYour todo app is ready.", ("Todo App", "Your todo app is ready.")),
+        ("  Todo App  \nReady: try it!\nAdd a task.  ", ("Todo App", "Ready: try it!\nAdd a task.")),
+        ("Todo App", ("Todo App", None)),  # no reply: the fixed one stands in
+        ("Your todo app is ready to try.", (None, "Your todo app is ready to try.")),  # no title: the prompt's words
+        ("\n\nYour todo app is ready.", (None, "Your todo app is ready.")),
+        ("", (None, None)),
+        (None, (None, None)),  # the fast model failed
+    ],
+)
+def test_the_title_and_the_reply_come_from_one_answer(answer: str | None, expected: tuple[str | None, ...]) -> None:
+    assert title_and_reply(answer) == expected
 
 
 def test_title_is_at_most_three_words(api: Api, worker: AgentWorker, model_server: sm.ScriptedModelServer) -> None:

@@ -54,18 +54,28 @@ Answer the question directly, in plain text a person reads in a chat: short para
 lines, file paths where they help, small code excerpts only when they make the point. If the user \
 wants something changed, say what you would change and suggest they send it in Build mode."""
 
-TITLE_SYSTEM_PROMPT = (
-    "You name apps. Given a summary of an app, answer with its title only: at most 3 words, "
-    "title case, no punctuation, no quotes."
-)
-
-REPLY_SYSTEM_PROMPT = (
-    "You tell a user, in a friendly and casual tone, what was just built for them. Given a summary of "
-    "the work, answer with 1 to 3 short sentences addressed to the user, as if the app is ready to "
-    "try. No code, no markdown, no headings."
+# One call for both (a model round trip less per run): the title on the first line, the reply after.
+TITLE_AND_REPLY_SYSTEM_PROMPT = (
+    "You name apps and tell their users about them. Given a summary of the work just done on an app, "
+    "answer in two parts. On the first line, its title only: at most 3 words, title case, no "
+    "punctuation, no quotes. Then, after a blank line, 1 to 3 short sentences addressed to the user, "
+    "in a friendly and casual tone, as if the app is ready to try. No code, no markdown, no headings."
 )
 
 
+def title_and_reply(answer: str | None) -> tuple[str | None, str | None]:
+    """The title and the reply in the fast model's answer (either None when it is missing). An
+    answer of one line is a title when it is that short, else the reply without a title."""
+    head, _, rest = (answer or "").strip().partition("\n")
+    head, rest = head.strip(), rest.strip()
+    if rest:
+        return head or None, rest
+    if not head:
+        return None, None
+    return (head, None) if len(head.split()) <= TITLE_WORDS else (None, head)
+
+
+TITLE_WORDS = 3
 SELECTION_CONTEXT_LINES = 8
 
 

@@ -30,7 +30,13 @@ from qai_agent.conversation_images import conversation_image_blocks
 from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, run_agent_loop, short_text
 from qai_agent.pricing import UsageMeter
-from qai_agent.prompts import REPLY_SYSTEM_PROMPT, TITLE_SYSTEM_PROMPT, first_user_message, selection_excerpt
+from qai_agent.prompts import (
+    TITLE_AND_REPLY_SYSTEM_PROMPT,
+    TITLE_WORDS,
+    first_user_message,
+    selection_excerpt,
+    title_and_reply,
+)
 from qai_agent.run_errors import FinalRunError, LostRunError
 from qai_agent.run_log import RunLog
 from qai_agent.sandboxes import SandboxConfigurationError
@@ -63,9 +69,9 @@ def model_client(model: ModelAccess) -> anthropic.Anthropic:
 
 
 def _title(text: str | None, request: str) -> str:
-    words = (text or "").replace('"', "").replace("'", "").split()[:3]
+    words = (text or "").replace('"', "").replace("'", "").split()[:TITLE_WORDS]
     if not words:
-        words = request.split()[:3]
+        words = request.split()[:TITLE_WORDS]
     return " ".join(words).strip(".,:;!?") or "Untitled"
 
 
@@ -208,11 +214,15 @@ def build_app(
             raise FinalRunError(str(exc), reply=str(exc)) from exc
         if not files:
             raise FinalRunError("The app is the bare template: the agent changed no file")
-        title, reply = (
+        title, reply = title_and_reply(
             short_text(
-                client, model=settings.fast_model, system=system, content=result.summary, max_tokens=limit, meter=meter
+                client,
+                model=settings.fast_model,
+                system=TITLE_AND_REPLY_SYSTEM_PROMPT,
+                content=result.summary,
+                max_tokens=330,
+                meter=meter,
             )
-            for system, limit in ((TITLE_SYSTEM_PROMPT, 30), (REPLY_SYSTEM_PROMPT, 300))
         )
         if result.check_error:
             logger.warning("The app failed its check", extra={"problem": result.check_error[:1000]})
