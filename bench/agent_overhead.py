@@ -83,7 +83,7 @@ def main(runs: int) -> int:
 
     median = statistics.median(overheads)
     p95 = sorted(overheads)[max(0, int(len(overheads) * 0.95) - 1)]
-    print(f"agent run overhead over {runs} runs (4 model calls each, zero-latency scripted model):")
+    print(f"agent run overhead over {runs} runs (3 model calls each, zero-latency scripted model):")
     print(f"  run wall time      median {statistics.median(totals):7.2f} ms")
     print(f"  model server time  median {statistics.median(model_ms):7.2f} ms (subtracted)")
     print(f"  new sandbox        median {statistics.median(sandbox_ms):7.2f} ms (shown apart, subtracted)")
