@@ -179,20 +179,24 @@ def test_buckets_take_tls_only_and_functions_reach_only_their_own_prefix() -> No
         policies = json.dumps(resource["Properties"].get("Policies", []))
         assert "S3CrudPolicy" not in policies and "s3:*" not in policies, name
     messages_s3 = {
-        json.dumps(statement["Resource"]): statement["Action"]
+        json.dumps(statement["Resource"]): (statement["Action"], statement.get("Condition"))
         for policy in resources["MessagesFunction"]["Properties"]["Policies"]
         if "Statement" in policy
         for statement in policy["Statement"]
     }
+    # Images are listed and removed (a refused request's) under uploads/ only.
+    only_uploads = {"StringLike": {"s3:prefix": "uploads/*"}}
     assert messages_s3 == {
-        json.dumps({"Sub": "${DownloadsBucket.Arn}/downloads/*"}): ["s3:PutObject", "s3:GetObject"],
-        json.dumps({"Sub": "${UploadsBucket.Arn}/uploads/*"}): ["s3:PutObject", "s3:GetObject"],
+        json.dumps({"Sub": "${DownloadsBucket.Arn}/downloads/*"}): (["s3:PutObject", "s3:GetObject"], None),
+        json.dumps({"Sub": "${UploadsBucket.Arn}/uploads/*"}): (
+            ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            None,
+        ),
+        json.dumps({"GetAtt": "UploadsBucket.Arn"}): (["s3:ListBucket"], only_uploads),
     }
     code = (ROOT / "layers/shared/python/qai/downloads.py").read_text()
     assert 'f"downloads/{token}/{filename}"' in code  # the prefix the policy names
-    assert (
-        'f"uploads/{project_id}/{message_id}/{image_id}"' in (ROOT / "layers/shared/python/qai/images.py").read_text()
-    )
+    assert 'f"uploads/{project_id}/"' in (ROOT / "layers/shared/python/qai/images.py").read_text()
 
 
 def test_the_api_logs_each_request_and_the_web_client_sends_security_headers() -> None:

@@ -96,6 +96,23 @@ def test_bad_images_are_400_and_nothing_is_kept(api: Api, images: Any, says: str
     assert not list(Path(api.deps.settings.local_uploads_dir).rglob("*"))
 
 
+def test_a_refused_request_keeps_no_image_and_a_deleted_project_takes_its_images(api: Api) -> None:
+    uploads = Path(api.deps.settings.local_uploads_dir)
+    with_image = {"value": "like this", "images": [image("image/png", png())]}
+    project = api.call("POST", "/projects", json_body=with_image)[1]
+    kept = sorted(p for p in uploads.rglob("*") if p.is_file())
+    assert len(kept) == 1
+    # Another user's project: 404, and nothing of that request is left in the store.
+    status, _ = api.call("POST", f"/projects/{project['id']}/messages", json_body=with_image, user="user-2")
+    assert status == 404
+    # The caller's own project while its first run is under way: 409, nothing kept either.
+    status, _ = api.call("POST", f"/projects/{project['id']}/messages", json_body=with_image)
+    assert status == 409
+    assert sorted(p for p in uploads.rglob("*") if p.is_file()) == kept
+    assert api.call("DELETE", f"/projects/{project['id']}")[0] == 204
+    assert not [p for p in uploads.rglob("*") if p.is_file()]
+
+
 def test_deployed_an_image_is_a_short_lived_link_and_without_a_store_images_are_refused(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +130,8 @@ def test_deployed_an_image_is_a_short_lived_link_and_without_a_store_images_are_
     assert "qai-uploads" in link.netloc + link.path and "X-Amz-Expires=900" in link.query
     key = urllib.parse.unquote(link.path.split("qai-uploads/")[-1].lstrip("/"))
     assert boto3.client("s3").get_object(Bucket="qai-uploads", Key=key)["Body"].read() == picture
+    assert api.call("DELETE", f"/projects/{project['id']}")[0] == 204
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="qai-uploads")
 
     monkeypatch.delenv("UPLOADS_BUCKET")
     monkeypatch.delenv("LOCAL_UPLOADS_DIR")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -125,7 +126,12 @@ def checked_images(settings: Settings, images: list[tuple[str, str]]) -> list[Im
 
 
 def image_key(project_id: str, message_id: str, image_id: str) -> str:
-    return f"uploads/{project_id}/{message_id}/{image_id}"
+    return f"{images_prefix(project_id, message_id)}{image_id}"
+
+
+def images_prefix(project_id: str, message_id: str | None = None) -> str:
+    """Where a project's images are kept (or one message's, given its id)."""
+    return f"uploads/{project_id}/" + (f"{message_id}/" if message_id else "")
 
 
 class UploadsUnavailableError(ServiceUnavailableError):
@@ -166,6 +172,16 @@ class UploadStore:
         if self._directory is not None:
             return (self._directory / key).read_bytes()
         raise self._refuse()
+
+    def delete_under(self, prefix: str) -> None:
+        """Remove every image whose key starts with ``prefix`` (a project's or a message's folder)."""
+        if self._bucket:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+            for page in pages:
+                if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+                    self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+        elif self._directory is not None:
+            shutil.rmtree(self._directory / prefix, ignore_errors=True)
 
     def link(self, key: str) -> str | None:
         """A short-lived link to the image (S3), or None when the API answers its bytes."""

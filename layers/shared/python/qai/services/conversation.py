@@ -9,7 +9,7 @@ from qai.dependencies import Dependencies
 from qai.errors import BadRequestError, NotFoundError
 from qai.models import Caller, ImageInput, Message, MessageMode, Selection
 from qai.services import new_id
-from qai.services.images import listed, record_images, store_images
+from qai.services.images import StoredImage, listed, record_images, stored_images
 from qai.services.runs import checked_prompt, queue_run, send_run
 
 
@@ -35,9 +35,8 @@ def post_message(
     """A follow-up and its run: build changes the app, ask answers about it (either spends a credit)."""
     prompt = checked_prompt(deps.settings, prompt)
     message_id = new_id()
-    stored = store_images(deps, project_id, message_id, images or [])
 
-    def work(conn: Connection) -> Message:
+    def work(conn: Connection, stored: list[StoredImage]) -> Message:
         if projects.find_project(conn, project_id=project_id, user_id=caller.user_id) is None:
             raise NotFoundError("Project not found")
         if selection is not None:
@@ -60,7 +59,8 @@ def post_message(
             {**row, "fragment": None, "run": run, "images": listed(project_id, message_id, stored)}
         )
 
-    message = deps.database.in_transaction(work)
+    with stored_images(deps, project_id, message_id, images or []) as stored:
+        message = deps.database.in_transaction(lambda conn: work(conn, stored))
     send_run(deps, project_id=project_id, message_id=message_id)
     return message
 

@@ -3,26 +3,41 @@ and served back to their owner."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from qai import messages
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import NotFoundError
-from qai.images import Image, checked_images, image_key
+from qai.images import Image, checked_images, image_key, images_prefix
 from qai.models import Download, ImageInput, MessageImage
 from qai.services import new_id
 
 StoredImage = tuple[str, str, int]  # id, media type, size
 
 
-def store_images(deps: Dependencies, project_id: str, message_id: str, images: list[ImageInput]) -> list[StoredImage]:
-    """Each image checked and put in the store (none of them when one is refused)."""
+@contextlib.contextmanager
+def stored_images(
+    deps: Dependencies, project_id: str, message_id: str, images: list[ImageInput]
+) -> Iterator[list[StoredImage]]:
+    """Each image checked and put in the store (none of them when one is refused), for the block
+    that records the message listing them; removed again when that block fails (not the caller's
+    project, no credit, a run under way), so a refused request leaves nothing in the store."""
     checked: list[Image] = checked_images(deps.settings, [(image.media_type, image.data) for image in images])
+    if not checked:
+        yield []
+        return
     stored = []
-    for image in checked:
-        image_id = new_id()
-        deps.uploads.put(image_key(project_id, message_id, image_id), image)
-        stored.append((image_id, image.media_type, len(image.data)))
-    return stored
+    try:
+        for image in checked:
+            image_id = new_id()
+            deps.uploads.put(image_key(project_id, message_id, image_id), image)
+            stored.append((image_id, image.media_type, len(image.data)))
+        yield stored
+    except BaseException:
+        deps.uploads.delete_under(images_prefix(project_id, message_id))
+        raise
 
 
 def listed(project_id: str, message_id: str, stored: list[StoredImage]) -> list[MessageImage]:

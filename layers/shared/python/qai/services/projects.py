@@ -14,9 +14,10 @@ from qai import messages, projects, sites
 from qai.db import Connection
 from qai.dependencies import Dependencies
 from qai.errors import BadRequestError, NotFoundError
+from qai.images import images_prefix
 from qai.models import Caller, ImageInput, Project, ProjectPage
 from qai.services import new_id
-from qai.services.images import record_images, store_images
+from qai.services.images import StoredImage, record_images, stored_images
 from qai.services.runs import checked_prompt, queue_run, send_run
 
 
@@ -24,9 +25,8 @@ def create_project(deps: Dependencies, caller: Caller, prompt: str, images: list
     prompt = checked_prompt(deps.settings, prompt)
     project_id, message_id = new_id(), new_id()
     name = generate_slug(2)
-    stored = store_images(deps, project_id, message_id, images or [])
 
-    def work(conn: Connection) -> Project:
+    def work(conn: Connection, stored: list[StoredImage]) -> Project:
         row = projects.insert_project(conn, project_id=project_id, name=name, user_id=caller.user_id)
         messages.insert_message(
             conn, message_id=message_id, project_id=project_id, content=prompt, role="USER", type_="RESULT"
@@ -35,7 +35,8 @@ def create_project(deps: Dependencies, caller: Caller, prompt: str, images: list
         queue_run(conn, deps.settings, caller, project_id=project_id, message_id=message_id)
         return Project.model_validate(row)
 
-    project = deps.database.in_transaction(work)
+    with stored_images(deps, project_id, message_id, images or []) as stored:
+        project = deps.database.in_transaction(lambda conn: work(conn, stored))
     send_run(deps, project_id=project_id, message_id=message_id)
     return project
 
@@ -86,3 +87,4 @@ def delete_project(deps: Dependencies, user_id: str, project_id: str) -> None:
     slug = deps.database.in_transaction(work)
     if slug is not None:
         deps.sites.take_down(slug)
+    deps.uploads.delete_under(images_prefix(project_id))  # the images sent with its prompts
