@@ -169,7 +169,9 @@ def test_the_distribution_fails_over_to_the_function_url_on_403_and_404() -> Non
     assert function["FunctionUrlConfig"] == {"AuthType": "AWS_IAM"}
     assert function["CodeUri"] == "functions/sites_not_found" and "Events" not in function  # not an API route
     statements = [s for policy in function["Policies"] for s in policy["Statement"]]
-    assert statements == [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": {"Sub": "${SitesBucket.Arn}/*"}}]
+    assert statements == [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": {"Sub": "${SitesBucket.Arn}/*/*/404.html"}}
+    ]
     assert function["Environment"]["Variables"]["SITES_URL"] == ""  # no cycle through the distribution
     assert resources["SitesNotFoundLogGroup"]["Properties"]["LogGroupName"] == {
         "Sub": "/aws/lambda/${SitesNotFoundFunction}"
