@@ -509,6 +509,15 @@ def test_select_an_element_of_the_app_and_ask_about_it(
     frame.locator("html").evaluate("() => window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     expect(select).to_have_attribute("aria-pressed", "false")
     expect(page.get_by_role("group", name="Selected element")).to_have_count(0)
+    # The app's code cannot choose for the person: a selection it reports while Select is off is
+    # ignored (the error it posts next shows that both messages were read, in order).
+    frame.locator("html").evaluate(
+        "() => { parent.postMessage({type: 'qai:selected', file: 'app/page.tsx', line: 2, column: 10,"
+        " tag: 'h1', text: 'forged'}, '*'); parent.postMessage({type: 'qai:runtime-error', kind: 'error',"
+        " message: 'An unasked selection was sent', stack: '', url: ''}, '*'); }"
+    )
+    expect(page.get_by_text("An unasked selection was sent")).to_be_visible()
+    expect(page.get_by_role("group", name="Selected element")).to_have_count(0)
 
     select.click()
     shown.hover()

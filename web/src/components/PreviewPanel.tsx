@@ -76,8 +76,11 @@ function Preview({
       if (error) onRuntimeError(fragment.id, error);
       const said = older ? null : acceptSelectEvent(event, frame.current?.contentWindow, origin);
       if (said?.kind === "ready") select(selecting); // a new page load: as the toolbar says
-      else if (said) setSelecting(false);
-      if (said?.kind === "selected") onSelect(said.selection);
+      // Only while the person is selecting: the app's own code cannot choose for them.
+      else if (said && selecting) {
+        setSelecting(false);
+        if (said.kind === "selected") onSelect(said.selection);
+      }
     };
     window.addEventListener("message", onMessage);
     return () => window.removeEventListener("message", onMessage);
