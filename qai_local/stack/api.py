@@ -15,10 +15,8 @@ import asyncio
 import base64
 import json
 import multiprocessing
-import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -28,6 +26,7 @@ import uvicorn
 
 from qai import downloads
 from qai_local.stack.access import LocalAccess
+from qai_local.stack.asgi import Receive, Send, listening_socket, read_body, server_config
 from qai_local.stack.functions import LocalLambdaContext, load_function
 from qai_local.stack.lambda_events import http_event
 from qai_local.stack.web_client import web_answer
@@ -119,16 +118,14 @@ class LocalApi:
         self.access = access
         self.workers = workers
 
-    async def __call__(
-        self, scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
-    ) -> None:
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
-        body = await _body(receive)
+        body = await read_body(receive, MAX_BODY_BYTES)
         if body is None:
             answer = _error(413, "PAYLOAD_TOO_LARGE", f"The request's body is over {MAX_BODY_BYTES >> 20} MB")
         else:
@@ -201,45 +198,17 @@ def _no_route(method: str, path: str) -> Answer:
     return _error(404, "NOT_FOUND", f"No route for {method} {path}")
 
 
-async def _body(receive: Callable[[], Awaitable[Message]]) -> bytes | None:
-    """The request's body; None when it is larger than API Gateway would take."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
 class ApiServer:
     """uvicorn on a socket bound here (so a port of 0 is known before the workers start), on a thread."""
 
     def __init__(self, port: int) -> None:
-        self.socket = socket.create_server(("127.0.0.1", port), backlog=2048)
+        self.socket = listening_socket(port)
         self.port = int(self.socket.getsockname()[1])
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, app: LocalApi) -> None:
-        config = uvicorn.Config(
-            app,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            timeout_keep_alive=5,
-            limit_concurrency=512,
-            h11_max_incomplete_event_size=64 * 1024,  # a request's line and headers
-        )
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(server_config(app))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self.socket]}, name="qai-api-server", daemon=True
         )

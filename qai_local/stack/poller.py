@@ -17,7 +17,7 @@ class AgentPoller:
     """Lambda's SQS event source, locally: receive, invoke the agent handler, delete what succeeded.
 
     A record the handler reports failed stays on the queue until its visibility runs out (the agent
-    shortens it for a retry), and moto moves it to the dead-letter queue after maxReceiveCount
+    shortens it for a retry), and the queue moves it to the dead-letter queue after maxReceiveCount
     receives, as SQS does.
     """
 

