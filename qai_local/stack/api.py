@@ -17,7 +17,7 @@ import json
 import multiprocessing
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -71,14 +71,18 @@ class ApiWorkers:
     def __init__(self, count: int) -> None:
         self.count = count
         self._lock = threading.Lock()
+        self._cold_starts: list[Future[None]] = []
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, not forked: this process runs threads (the agent's pollers, the previews).
         pool = ProcessPoolExecutor(self.count, multiprocessing.get_context("spawn"), _load_api_functions)
-        for _ in range(self.count):
-            pool.submit(_ready)
+        self._cold_starts = [pool.submit(_ready) for _ in range(self.count)]
         return pool
+
+    def wait_until_warm(self, timeout: float) -> None:
+        """Until the workers have imported the API functions: the first requests then wait for none."""
+        wait(self._cold_starts, timeout=timeout)
 
     async def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         pool = self._pool

@@ -280,6 +280,7 @@ class LocalStack:
         )
         server.start(app)
         self._stoppers.append(server.stop)
+        workers.wait_until_warm(timeout=60)  # "QAI ready" then means a first request is answered at once
         return api_url
 
 

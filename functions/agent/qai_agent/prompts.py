@@ -55,9 +55,10 @@ lines, file paths where they help, small code excerpts only when they make the p
 wants something changed, say what you would change and suggest they send it in Build mode."""
 
 # One call for both (a model round trip less per run): the title on the first line, the reply after.
+TITLE_WORDS = 3
 TITLE_AND_REPLY_SYSTEM_PROMPT = (
     "You name apps and tell their users about them. Given a summary of the work just done on an app, "
-    "answer in two parts. On the first line, its title only: at most 3 words, title case, no "
+    f"answer in two parts. On the first line, its title only: at most {TITLE_WORDS} words, title case, no "
     "punctuation, no quotes. Then, after a blank line, 1 to 3 short sentences addressed to the user, "
     "in a friendly and casual tone, as if the app is ready to try. No code, no markdown, no headings."
 )
@@ -75,7 +76,6 @@ def title_and_reply(answer: str | None) -> tuple[str | None, str | None]:
     return (head, None) if len(head.split()) <= TITLE_WORDS else (None, head)
 
 
-TITLE_WORDS = 3
 SELECTION_CONTEXT_LINES = 8
 
 
