@@ -174,6 +174,28 @@ def test_a_delayed_message_waits_and_messages_come_in_order(service: QueueServic
         ),
         ("CreateQueue", {"QueueName": "bad name!"}, "InvalidParameterValue"),
         ("CreateQueue", {"QueueName": "jobs", "Attributes": {"VisibilityTimeout": "1"}}, "QueueAlreadyExists"),
+        ("CreateQueue", {"QueueName": "x", "Attributes": {"RedrivePolicy": "{not json"}}, "InvalidParameterValue"),
+        (
+            "CreateQueue",
+            {"QueueName": "x", "Attributes": {"RedrivePolicy": '{"maxReceiveCount": 2}'}},
+            "InvalidParameterValue",
+        ),
+        (
+            "CreateQueue",
+            {
+                "QueueName": "x",
+                "Attributes": {"RedrivePolicy": '{"deadLetterTargetArn": "a:dlq", "maxReceiveCount": 0}'},
+            },
+            "InvalidParameterValue",
+        ),
+        (
+            "CreateQueue",
+            {
+                "QueueName": "x",
+                "Attributes": {"RedrivePolicy": '{"deadLetterTargetArn": "a:no", "maxReceiveCount": 1}'},
+            },
+            "InvalidParameterValue",
+        ),
         ("ListQueues", {}, "UnsupportedOperation"),
     ],
 )
@@ -257,11 +279,17 @@ def test_a_long_poll_returns_the_message_sent_while_it_waits(sqs: Any) -> None:
         ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"[1, 2]", 400),
         ("POST", {"X-Amz-Target": "AmazonS3.PutObject"}, b"{}", 400),
         ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"x" * (600 * 1024), 413),
+        # Parameters of other types than SQS's: a 400, never a 500.
+        ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "MaxNumberOfMessages": "ten"}', 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "AttributeNames": 5}', 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.GetQueueAttributes"}, b'{"QueueUrl": "t", "AttributeNames": [{}]}', 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.CreateQueue"}, b'{"QueueName": "t2", "Attributes": [1]}', 400),
     ],
 )
 def test_what_is_not_an_sqs_request_gets_a_4xx(
-    queue_server: str, method: str, headers: dict[str, str], body: bytes | None, status: int
+    queue_server: str, sqs: Any, method: str, headers: dict[str, str], body: bytes | None, status: int
 ) -> None:
+    sqs.create_queue(QueueName="t")
     request = urllib.request.Request(queue_server + "/", data=body, method=method, headers=headers)
     with pytest.raises(urllib.error.HTTPError) as answer:
         urllib.request.urlopen(request, timeout=5)

@@ -153,8 +153,7 @@ class QueueService:
                 raise QueueError("QueueAlreadyExists", f"A queue named {name} exists with other attributes.")
             return {"QueueUrl": name}
         if "RedrivePolicy" in attributes:
-            policy = json.loads(attributes["RedrivePolicy"])
-            target = str(policy["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+            target, _ = _redrive_policy(attributes["RedrivePolicy"])
             if target not in self.queues:
                 raise QueueError("InvalidParameterValue", f"The dead-letter queue {target} does not exist.")
         self.queues[name] = Queue(name, attributes)
@@ -245,8 +244,8 @@ class QueueService:
         policy = queue.attributes.get("RedrivePolicy")
         if not policy:
             return None, 0
-        parsed = json.loads(policy)
-        return self.queues.get(str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1]), int(parsed["maxReceiveCount"])
+        target, max_receives = _redrive_policy(policy)
+        return self.queues.get(target), max_receives
 
     def _received(self, queue: Queue, receipt_handle: Any) -> StoredMessage | None:
         """The message this receipt handle was last given for; None for an older handle, or one of a
@@ -290,6 +289,20 @@ class QueueService:
         queue.hidden.clear()
         queue.receipts.clear()
         return {}
+
+
+def _redrive_policy(policy: str) -> tuple[str, int]:
+    """The dead-letter queue's name and maxReceiveCount of a RedrivePolicy attribute."""
+    try:
+        parsed = json.loads(policy)
+        target, max_receives = str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1], int(parsed["maxReceiveCount"])
+    except (ValueError, TypeError, KeyError):
+        raise QueueError(
+            "InvalidParameterValue", "RedrivePolicy needs deadLetterTargetArn and maxReceiveCount."
+        ) from None
+    if not 1 <= max_receives <= 1000:
+        raise QueueError("InvalidParameterValue", "maxReceiveCount is from 1 to 1000.")
+    return target, max_receives
 
 
 def _seconds(value: Any, most: int, name: str) -> int:
@@ -350,7 +363,11 @@ class QueueApp:
             if not isinstance(request, dict):
                 raise QueueError("SerializationException", "The body is not a JSON object.")
             base_url = f"http://{headers.get('host', '127.0.0.1')}"
-            answer = await self.service.call(target.removeprefix(TARGET_PREFIX), request, base_url)
+            try:
+                answer = await self.service.call(target.removeprefix(TARGET_PREFIX), request, base_url)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                # A parameter of another type than SQS's (a list for a number, a number for a list).
+                raise QueueError("InvalidParameterValue", "A parameter of the request is not valid.") from None
             await _respond(send, 200, json.dumps(answer).encode())
         except QueueError as exc:
             error = {"__type": f"com.amazonaws.sqs#{exc.code}", "message": str(exc)}
