@@ -165,6 +165,10 @@ def test_a_delayed_message_waits_and_messages_come_in_order(service: QueueServic
         ("SendMessage", {"QueueUrl": "jobs", "MessageBody": "a", "DelaySeconds": 901}, "InvalidParameterValue"),
         ("SendMessage", {"QueueUrl": "jobs", "MessageBody": "a", "DelaySeconds": "soon"}, "InvalidParameterValue"),
         ("ReceiveMessage", {"QueueUrl": "jobs", "MaxNumberOfMessages": 11}, "InvalidParameterValue"),
+        ("ReceiveMessage", {"QueueUrl": "jobs", "MaxNumberOfMessages": 0}, "InvalidParameterValue"),
+        ("ReceiveMessage", {"QueueUrl": "jobs", "VisibilityTimeout": 43_201}, "InvalidParameterValue"),
+        ("CreateQueue", {"QueueName": "x", "Attributes": {"VisibilityTimeout": "soon"}}, "InvalidParameterValue"),
+        ("CreateQueue", {"QueueName": "x", "Attributes": {"DelaySeconds": "901"}}, "InvalidParameterValue"),
         ("ReceiveMessage", {"QueueUrl": "jobs", "WaitTimeSeconds": 21}, "InvalidParameterValue"),
         ("DeleteMessage", {"QueueUrl": "jobs", "ReceiptHandle": "forged"}, "ReceiptHandleIsInvalid"),
         (

@@ -9,10 +9,8 @@ the receive count, long polling, a message delayed, and the redrive to a dead-le
 Not moto's server, which the stack used before: measured under the API's load, moto cost 6.6-8.9
 ms of CPU per SendMessage, listed its own modules on every request, and walked the whole queue on
 every send and receive, so its cost grew with the burst's depth. Here each operation costs a
-dictionary look-up and a heap push or pop, whatever the depth.
-
-It runs in a process of its own (``python -m qai_local.stack.queue_server --port N``), one asyncio
-loop, so no lock is needed and the agent's threads never make it wait.
+dictionary look-up and a heap push or pop, whatever the depth. It runs in a process of its own
+(``python -m qai_local.stack.queue_server --port N``), one asyncio loop: no lock is needed.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ TARGET_PREFIX = "AmazonSQS."
 MAX_BODY_BYTES = 256 * 1024  # SQS's own limit on a message
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_SECONDS = 43_200
+MAX_DELAY_SECONDS = 900
 HEALTH_PATH = "/health"
 RECEIPT_HANDLE = re.compile(r"[0-9a-f-]{36}#[0-9a-f]{32}")
 
@@ -73,6 +72,11 @@ class StoredMessage:
 class Queue:
     name: str
     attributes: dict[str, str]
+    # Read from the attributes once, when the queue is made.
+    visibility_timeout: int = 30
+    delay_seconds: int = 0
+    dead_letter_queue: str | None = None
+    max_receive_count: int = 0
     messages: dict[str, StoredMessage] = field(default_factory=dict)
     visible: deque[str] = field(default_factory=deque)
     # (visible again at, version, message id): the messages in flight or delayed.
@@ -83,9 +87,6 @@ class Queue:
     @property
     def arn(self) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.name}"
-
-    def int_attribute(self, name: str, default: int) -> int:
-        return int(self.attributes.get(name, default))
 
     def hide(self, message: StoredMessage, until: float, versions: itertools.count[int]) -> None:
         message.version = next(versions)
@@ -152,11 +153,21 @@ class QueueService:
             if attributes and attributes != existing.attributes:
                 raise QueueError("QueueAlreadyExists", f"A queue named {name} exists with other attributes.")
             return {"QueueUrl": name}
+        queue = Queue(
+            name,
+            attributes,
+            visibility_timeout=_whole(
+                attributes.get("VisibilityTimeout", 30), "VisibilityTimeout", MAX_VISIBILITY_SECONDS
+            ),
+            delay_seconds=_whole(attributes.get("DelaySeconds", 0), "DelaySeconds", MAX_DELAY_SECONDS),
+        )
         if "RedrivePolicy" in attributes:
-            target, _ = _redrive_policy(attributes["RedrivePolicy"])
-            if target not in self.queues:
-                raise QueueError("InvalidParameterValue", f"The dead-letter queue {target} does not exist.")
-        self.queues[name] = Queue(name, attributes)
+            queue.dead_letter_queue, queue.max_receive_count = _redrive_policy(attributes["RedrivePolicy"])
+            if queue.dead_letter_queue not in self.queues:
+                raise QueueError(
+                    "InvalidParameterValue", f"The dead-letter queue {queue.dead_letter_queue} does not exist."
+                )
+        self.queues[name] = queue
         return {"QueueUrl": name}
 
     def get_queue_url(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +180,7 @@ class QueueService:
             "QueueArn": queue.arn,
             "ApproximateNumberOfMessages": str(len(queue.visible)),
             "ApproximateNumberOfMessagesNotVisible": str(len(queue.messages) - len(queue.visible)),
-            "VisibilityTimeout": str(queue.int_attribute("VisibilityTimeout", 30)),
+            "VisibilityTimeout": str(queue.visibility_timeout),
         }
         names = request.get("AttributeNames") or ["All"]
         return {"Attributes": known if "All" in names else {n: known[n] for n in names if n in known}}
@@ -181,7 +192,7 @@ class QueueService:
             raise QueueError("MissingParameter", "The request must contain the parameter MessageBody.")
         if len(body.encode()) > MAX_BODY_BYTES:
             raise QueueError("InvalidParameterValue", "The message is longer than 262,144 bytes.")
-        delay = _seconds(request.get("DelaySeconds", queue.int_attribute("DelaySeconds", 0)), 900, "DelaySeconds")
+        delay = _whole(request.get("DelaySeconds", queue.delay_seconds), "DelaySeconds", MAX_DELAY_SECONDS)
         now = self.clock()
         message = StoredMessage(str(uuid.uuid4()), body, now)
         queue.messages[message.message_id] = message
@@ -194,10 +205,8 @@ class QueueService:
 
     async def receive_message(self, request: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue(request.get("QueueUrl"))
-        wanted = int(request.get("MaxNumberOfMessages", 1))
-        if not 1 <= wanted <= 10:
-            raise QueueError("InvalidParameterValue", "MaxNumberOfMessages is from 1 to 10.")
-        wait = _seconds(request.get("WaitTimeSeconds", 0), MAX_WAIT_SECONDS, "WaitTimeSeconds")
+        wanted = _whole(request.get("MaxNumberOfMessages", 1), "MaxNumberOfMessages", 10, least=1)
+        wait = _whole(request.get("WaitTimeSeconds", 0), "WaitTimeSeconds", MAX_WAIT_SECONDS)
         names = set(request.get("MessageSystemAttributeNames") or []) | set(request.get("AttributeNames") or [])
         deadline = self.clock() + wait
         while True:
@@ -214,16 +223,16 @@ class QueueService:
     def _take(self, queue: Queue, wanted: int, visibility: Any) -> list[StoredMessage]:
         now = self.clock()
         queue.reveal_due(now)
-        timeout = _seconds(
-            queue.int_attribute("VisibilityTimeout", 30) if visibility is None else visibility,
-            MAX_VISIBILITY_SECONDS,
-            "VisibilityTimeout",
+        timeout = (
+            queue.visibility_timeout
+            if visibility is None
+            else _whole(visibility, "VisibilityTimeout", MAX_VISIBILITY_SECONDS)
         )
-        dead_letters, max_receives = self._redrive(queue)
+        dead_letters = self.queues.get(queue.dead_letter_queue or "")
         taken: list[StoredMessage] = []
         while queue.visible and len(taken) < wanted:
             message = queue.messages[queue.visible.popleft()]
-            if dead_letters is not None and message.receive_count >= max_receives:
+            if dead_letters is not None and message.receive_count >= queue.max_receive_count:
                 # Received maxReceiveCount times and back again: SQS moves it, as it is, to the DLQ.
                 del queue.messages[message.message_id]
                 queue.receipts.pop(message.receipt_handle, None)
@@ -240,16 +249,8 @@ class QueueService:
             taken.append(message)
         return taken
 
-    def _redrive(self, queue: Queue) -> tuple[Queue | None, int]:
-        policy = queue.attributes.get("RedrivePolicy")
-        if not policy:
-            return None, 0
-        target, max_receives = _redrive_policy(policy)
-        return self.queues.get(target), max_receives
-
     def _received(self, queue: Queue, receipt_handle: Any) -> StoredMessage | None:
-        """The message this receipt handle was last given for; None for an older handle, or one of a
-        message gone (deleted, or moved to the dead-letter queue)."""
+        """The message this handle was last given for; None for an older one, or a message gone."""
         handle = str(receipt_handle or "")
         message_id = queue.receipts.get(handle)
         if message_id is not None:
@@ -272,7 +273,7 @@ class QueueService:
 
     def change_message_visibility(self, request: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue(request.get("QueueUrl"))
-        timeout = _seconds(request.get("VisibilityTimeout"), MAX_VISIBILITY_SECONDS, "VisibilityTimeout")
+        timeout = _whole(request.get("VisibilityTimeout"), "VisibilityTimeout", MAX_VISIBILITY_SECONDS)
         message = self._received(queue, request.get("ReceiptHandle"))
         if message is None or message.version == 0:
             raise QueueError("MessageNotInflight", "The message is not in flight.")
@@ -305,14 +306,15 @@ def _redrive_policy(policy: str) -> tuple[str, int]:
     return target, max_receives
 
 
-def _seconds(value: Any, most: int, name: str) -> int:
+def _whole(value: Any, name: str, most: int, least: int = 0) -> int:
+    """A parameter that is a whole number from ``least`` to ``most`` (seconds, a count)."""
     try:
-        seconds = int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise QueueError("InvalidParameterValue", f"{name} must be a whole number of seconds.") from None
-    if not 0 <= seconds <= most:
-        raise QueueError("InvalidParameterValue", f"{name} is from 0 to {most}.")
-    return seconds
+        raise QueueError("InvalidParameterValue", f"{name} must be a whole number.") from None
+    if not least <= number <= most:
+        raise QueueError("InvalidParameterValue", f"{name} is from {least} to {most}.")
+    return number
 
 
 def _md5(text: str) -> str:
