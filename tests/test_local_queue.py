@@ -28,6 +28,7 @@ from qai_local.stack.asgi import listening_socket
 from qai_local.stack.queue_server import HEALTH_PATH, QueueError, QueueService
 
 ROOT = Path(__file__).parent.parent
+INFINITE_RECEIVES = '{"deadLetterTargetArn": "t", "maxReceiveCount": 1e999}'
 
 
 class Clock:
@@ -288,6 +289,20 @@ def test_a_long_poll_returns_the_message_sent_while_it_waits(sqs: Any) -> None:
         ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "AttributeNames": 5}', 400),
         ("POST", {"X-Amz-Target": "AmazonSQS.GetQueueAttributes"}, b'{"QueueUrl": "t", "AttributeNames": [{}]}', 400),
         ("POST", {"X-Amz-Target": "AmazonSQS.CreateQueue"}, b'{"QueueName": "t2", "Attributes": [1]}', 400),
+        (
+            "POST",
+            {"X-Amz-Target": "AmazonSQS.SendMessage"},
+            b'{"QueueUrl": "t", "MessageBody": "x", "DelaySeconds": 1e999}',
+            400,
+        ),
+        ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "WaitTimeSeconds": Infinity}', 400),
+        (
+            "POST",
+            {"X-Amz-Target": "AmazonSQS.CreateQueue"},
+            json.dumps({"QueueName": "t3", "Attributes": {"RedrivePolicy": INFINITE_RECEIVES}}).encode(),
+            400,
+        ),
+        ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"[" * 100_000, 400),
     ],
 )
 def test_what_is_not_an_sqs_request_gets_a_4xx(
@@ -308,3 +323,22 @@ def test_the_stack_servers_accept_connections_with_nagle_off() -> None:
         accepted, _ = listening.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+def test_a_long_poll_wakes_when_a_visibility_timeout_is_shortened(sqs: Any) -> None:
+    # The agent shortens a failed run's visibility as its retry delay: the poller waiting on the
+    # queue must see the message then, not when its own wait ends.
+    url = sqs.create_queue(QueueName="shortened", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="retry")
+    (first,) = sqs.receive_message(QueueUrl=url)["Messages"]
+    received: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: received.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=15).get("Messages"))
+    )
+    waiting.start()
+    time.sleep(0.3)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=1)
+    # Woken at the new deadline (1 s), not at the end of its 15 s wait, which would also find it.
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and received[0] and received[0][0]["Body"] == "retry"
+    waiting.join()

@@ -278,9 +278,8 @@ class QueueService:
         if message is None or message.version == 0:
             raise QueueError("MessageNotInflight", "The message is not in flight.")
         queue.hide(message, self.clock() + timeout, self._versions)
-        if timeout == 0:
-            queue.reveal_due(self.clock())
-            queue.notify()
+        queue.reveal_due(self.clock())
+        queue.notify()  # a long poll waiting for the old timeout wakes for the new one
         return {}
 
     def purge_queue(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -297,7 +296,7 @@ def _redrive_policy(policy: str) -> tuple[str, int]:
     try:
         parsed = json.loads(policy)
         target, max_receives = str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1], int(parsed["maxReceiveCount"])
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, OverflowError):
         raise QueueError(
             "InvalidParameterValue", "RedrivePolicy needs deadLetterTargetArn and maxReceiveCount."
         ) from None
@@ -310,7 +309,7 @@ def _whole(value: Any, name: str, most: int, least: int = 0) -> int:
     """A parameter that is a whole number from ``least`` to ``most`` (seconds, a count)."""
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e999 is an infinity
         raise QueueError("InvalidParameterValue", f"{name} must be a whole number.") from None
     if not least <= number <= most:
         raise QueueError("InvalidParameterValue", f"{name} is from {least} to {most}.")
@@ -360,7 +359,7 @@ class QueueApp:
                 raise QueueError("RequestTooLarge", "The request is too large.", 413)
             try:
                 request = json.loads(body or b"{}")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
                 raise QueueError("SerializationException", "The body is not JSON.") from None
             if not isinstance(request, dict):
                 raise QueueError("SerializationException", "The body is not a JSON object.")
