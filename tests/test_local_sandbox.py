@@ -28,9 +28,10 @@ from qai_agent.app_sync import SyncOutcome, sync_app
 from qai_agent.config import AgentSettings
 from qai_agent.sandboxes.base import SandboxPathError
 from qai_local.sandbox import cgroups, isolation
-from qai_local.sandbox.devservers import DevServerSupervisor
+from qai_local.sandbox.devservers import DevServerSupervisor, SandboxGoneError
 from qai_local.sandbox.disk import disk_limit_mb
 from qai_local.sandbox.machine import MachineProbe
+from qai_local.sandbox.network import SandboxNetwork
 from qai_local.sandbox.previews import LocalPreviews
 from qai_local.sandbox.processes import BACKGROUND_NICENESS, ProcessRegistry
 from qai_local.sandbox.sandbox import LocalSandbox
@@ -455,9 +456,65 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
         previews.stop()
 
 
+def test_a_stop_while_the_server_starts_ends_that_start_before_it_returns(tmp_path: Path) -> None:
+    """A sandbox removed while its server is started ahead: nothing of it may write there afterwards."""
+    root = tmp_path / "root"
+    slow_start = f"setTimeout(() => {{ {TINY_SERVER} }}, 1500)"
+    supervisor = DevServerSupervisor(
+        root, idle_seconds=600, max_running=2, server_argv=lambda port: ["node", "-e", slow_start]
+    )
+    (root / "going").mkdir(parents=True)
+    outcome: list[BaseException | Path] = []
+
+    def start() -> None:
+        try:
+            outcome.append(supervisor.ensure_running("going"))
+        except Exception as exc:  # the test asserts which
+            outcome.append(exc)
+
+    starter = threading.Thread(target=start)
+    try:
+        starter.start()
+        time.sleep(0.4)  # the server's process runs and does not listen yet
+        assert processes_of("going")
+        supervisor.stop("going")
+        assert not processes_of("going")
+        starter.join(timeout=5)
+        assert isinstance(outcome[0], SandboxGoneError) and supervisor.running() == []
+    finally:
+        supervisor.stop_all()
+        starter.join(timeout=5)
+
+
+def test_a_killed_group_has_ended_when_the_kill_returns(tmp_path: Path, machine: MachineProbe) -> None:
+    """Under bubblewrap the sandbox's init is in a session of its own: it is waited for as well."""
+    processes, network = ProcessRegistry(machine), SandboxNetwork(frozenset())
+    (tmp_path / "app").mkdir()
+    try:
+        group = processes.start(
+            "s", tmp_path / "app", ["/bin/sh", "-c", "sleep 60 & sleep 60 & wait"], network.egress_dir
+        )
+        deadline = time.monotonic() + 10
+        while not (inside := psutil.Process(group.pid).children(recursive=True)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inside
+        processes.kill_group(group)
+        for process in inside:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                assert process.status() == psutil.STATUS_ZOMBIE
+    finally:
+        processes.kill_all()
+        network.stop()
+
+
+def processes_of(sandbox_id: str) -> list[psutil.Process]:
+    """The processes this test started for that sandbox (its dev server's)."""
+    return [p for p in psutil.Process().children(recursive=True) if sandbox_id in " ".join(p.cmdline())]
+
+
 def server_niceness(sandbox_id: str) -> set[int]:
     """The nice values of the processes this test started for that sandbox (its dev server's)."""
-    processes = [p for p in psutil.Process().children(recursive=True) if sandbox_id in " ".join(p.cmdline())]
+    processes = processes_of(sandbox_id)
     assert processes, sandbox_id
     return {p.nice() for p in processes}
 

@@ -77,7 +77,10 @@ class DevServerSupervisor:
         self.start_timeout_seconds = start_timeout_seconds
         self._server_argv = server_argv
         self._servers: dict[str, DevServer] = {}
-        self._starting: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        # Held while a sandbox's server starts (re-entrant: a start may stop its own sandbox's server).
+        self._starting: dict[str, threading.RLock] = collections.defaultdict(threading.RLock)
+        # Counts each sandbox's stops: a start that sees the count change was stopped while under way.
+        self._stops: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap_idle, name="qai-devserver-reaper", daemon=True)
@@ -97,13 +100,17 @@ class DevServerSupervisor:
                 if server is not None and server.alive():
                     server.last_used = time.monotonic()
                     return server.ingress
+                stops = self._stops[sandbox_id]
             self._make_room()
-            server = self._start(sandbox_id, directory)
+            server = self._start(sandbox_id, directory, stopped=lambda: self._stops[sandbox_id] != stops)
             with self._lock:
-                # Idle from now: a start slower than the idle time must not end the server unused.
-                server.last_used = time.monotonic()
-                self._servers[sandbox_id] = server
-            return server.ingress
+                if self._stops[sandbox_id] == stops:
+                    # Idle from now: a start slower than the idle time must not end the server unused.
+                    server.last_used = time.monotonic()
+                    self._servers[sandbox_id] = server
+                    return server.ingress
+            self.processes.kill_group(server.process)
+            raise SandboxGoneError(sandbox_id)
 
     def touch(self, sandbox_id: str, *, pending_change: int = 0) -> None:
         with self._lock:
@@ -121,6 +128,17 @@ class DevServerSupervisor:
         return server.output_tail() if server else ""
 
     def stop(self, sandbox_id: str) -> None:
+        """Stop the sandbox's server, one still starting too: when this returns nothing of either
+        runs, and the sandbox's directory can go."""
+        with self._lock:
+            self._stops[sandbox_id] += 1
+            starting = self._starting[sandbox_id]
+        self._end(sandbox_id)
+        with starting:  # a start under way sees the stop within its next check, ends and lets go
+            pass
+
+    def _end(self, sandbox_id: str) -> None:
+        """End the sandbox's running server (for room or idleness: a start under way goes on)."""
         with self._lock:
             server = self._servers.pop(sandbox_id, None)
         if server is not None:
@@ -140,9 +158,9 @@ class DevServerSupervisor:
                 ((s.last_used, sandbox_id) for sandbox_id, s in self._servers.items() if s.alive()),
             )
         for _last_used, sandbox_id in alive[: max(0, len(alive) - self.max_running + 1)]:
-            self.stop(sandbox_id)
+            self._end(sandbox_id)
 
-    def _start(self, sandbox_id: str, directory: Path) -> DevServer:
+    def _start(self, sandbox_id: str, directory: Path, *, stopped: Callable[[], bool]) -> DevServer:
         # In its own network namespace the server may take any port; without one, a free host port.
         machine = self.processes.machine
         for attempt in range(2):  # a host port taken between the check and the listen gets one retry
@@ -167,10 +185,12 @@ class DevServerSupervisor:
             server = DevServer(process, self.network.ingress_path(sandbox_id), time.monotonic())
             threading.Thread(target=_collect_output, args=(server, self.processes), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout_seconds
-            while time.monotonic() < deadline and server.alive() and not ingress_answers(server.ingress):
+            while (
+                time.monotonic() < deadline and server.alive() and not stopped() and not ingress_answers(server.ingress)
+            ):
                 time.sleep(0.1)
-            if server.alive() and ingress_answers(server.ingress):
-                return server
+            if stopped() or (server.alive() and ingress_answers(server.ingress)):
+                return server  # one stopped meanwhile is ended by the caller, which sees the stop too
             self.processes.kill_group(process)
             if attempt == 0 and "EADDRINUSE" in server.output_tail():
                 continue
@@ -188,7 +208,7 @@ class DevServerSupervisor:
                     if not s.alive() or (s.pending == 0 and now - s.last_used > self.idle_seconds)
                 ]
             for sandbox_id in idle:
-                self.stop(sandbox_id)
+                self._end(sandbox_id)
 
 
 def _collect_output(server: DevServer, processes: ProcessRegistry) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from qai_local.sandbox.machine import MachineProbe
@@ -100,10 +102,23 @@ class ProcessRegistry:
             self.machine.cgroups.release(sandbox_id)
 
     def kill_group(self, process: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
+        """Kill the group and return once nothing of it runs, so that its sandbox's directory can be
+        removed next. Under bubblewrap the sandbox's own init (the leader's child) is in a session of
+        its own and ends the namespace only when it next runs, which on a busy machine can be well
+        after the leader has gone: it is killed as well, and waited for."""
+        inits = _pidfds(_children(process.pid))
+        try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            for pidfd in inits:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+            _wait_for_exits(inits, timeout_seconds=10)
+        finally:
+            for pidfd in inits:
+                os.close(pidfd)
         self.forget_group(process)
 
     def forget_group(self, process: subprocess.Popen[bytes]) -> None:
@@ -143,6 +158,37 @@ def dies_with_this_process(argv: list[str]) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+def _children(pid: int) -> list[int]:
+    """The process's children, from each of its threads' lists (empty if the kernel keeps none)."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{thread}/children") as listing:
+                children += [int(child) for child in listing.read().split()]
+    return children
+
+
+def _pidfds(pids: list[int]) -> list[int]:
+    """A descriptor for each process still there: it stays that process's, whatever reuses its pid."""
+    descriptors = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            descriptors.append(os.pidfd_open(pid))
+    return descriptors
+
+
+def _wait_for_exits(pidfds: list[int], *, timeout_seconds: float) -> None:
+    """Return once each process has exited (its descriptor reads ready), or at the timeout."""
+    waiting = select.poll()
+    for pidfd in pidfds:
+        waiting.register(pidfd, select.POLLIN)
+    remaining, deadline = len(pidfds), time.monotonic() + timeout_seconds
+    while remaining and (left := deadline - time.monotonic()) > 0:
+        for pidfd, _event in waiting.poll(left * 1000):
+            waiting.unregister(pidfd)
+            remaining -= 1
 
 
 def free_port() -> int:
