@@ -22,10 +22,12 @@ from typing import Any
 
 import boto3
 import pytest
+import uvicorn
 from botocore.exceptions import ClientError
 
-from qai_local.stack.asgi import listening_socket
-from qai_local.stack.queue_server import HEALTH_PATH, QueueError, QueueService
+from qai_local.stack import asgi
+from qai_local.stack.asgi import listening_socket, server_config
+from qai_local.stack.queue_server import HEALTH_PATH, QueueApp, QueueError, QueueService
 
 ROOT = Path(__file__).parent.parent
 INFINITE_RECEIVES = '{"deadLetterTargetArn": "t", "maxReceiveCount": 1e999}'
@@ -303,6 +305,15 @@ def test_a_long_poll_returns_the_message_sent_while_it_waits(sqs: Any) -> None:
             400,
         ),
         ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"[" * 100_000, 400),
+        ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "MaxNumberOfMessages": true}', 400),
+        (
+            "POST",
+            {"X-Amz-Target": "AmazonSQS.SendMessage"},
+            b'{"QueueUrl": "t", "MessageBody": "x", "DelaySeconds": 1.9}',
+            400,
+        ),
+        # A web page on a rebound DNS name (its own name resolving to 127.0.0.1) sends its own Host.
+        ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage", "Host": "rebound.example"}, b'{"QueueUrl": "t"}', 403),
     ],
 )
 def test_what_is_not_an_sqs_request_gets_a_4xx(
@@ -323,6 +334,51 @@ def test_the_stack_servers_accept_connections_with_nagle_off() -> None:
         accepted, _ = listening.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+def health_answer(client: socket.socket) -> bytes:
+    """One whole answer to a health check (its head and its body "ok" may come apart)."""
+    answer = b""
+    while not answer.endswith(b"\r\n\r\nok"):
+        piece = client.recv(4096)
+        assert piece, answer
+        answer += piece
+    return answer
+
+
+def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Otherwise 512 such connections (uvicorn's limit_concurrency) would get every other client a 503.
+    monkeypatch.setattr(asgi, "HEAD_TIMEOUT_SECONDS", 0.5)
+    listening = listening_socket(0)
+    address = listening.getsockname()[:2]
+    server = uvicorn.Server(server_config(QueueApp(QueueService(), address[1])))
+    serving = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
+    serving.start()
+    health = f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\n\r\n".encode()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with (
+            socket.create_connection(address) as silent,
+            socket.create_connection(address) as trickling,
+            socket.create_connection(address) as kept_alive,
+        ):
+            trickling.sendall(health[:10])
+            kept_alive.sendall(health)
+            assert health_answer(kept_alive).startswith(b"HTTP/1.1 200")
+            for client in (silent, trickling, kept_alive):
+                client.settimeout(5)
+            time.sleep(0.3)
+            trickling.sendall(health[10:20])  # a byte now and then does not keep it open
+            kept_alive.sendall(health)  # a second request on time is answered
+            assert health_answer(kept_alive).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert silent.recv(1) == b"" and trickling.recv(1) == b""
+            assert time.monotonic() - started < 2
+    finally:
+        server.should_exit = True
+        serving.join(timeout=10)
 
 
 def test_a_long_poll_wakes_when_a_visibility_timeout_is_shortened(sqs: Any) -> None:

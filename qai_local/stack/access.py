@@ -29,6 +29,12 @@ PUBLIC_GET_PATHS = ("/openapi.json", "/local/status", "/config.json", "/", "/ind
 PUBLIC_GET_PREFIXES = ("/assets/", "/local/downloads/")
 
 
+def local_hosts(port: int) -> tuple[str, ...]:
+    """The ``Host`` values of a request to a server of the stack on ``port``: a page on a rebound DNS
+    name (a name of its own resolving to 127.0.0.1) sends its own name."""
+    return (f"127.0.0.1:{port}", f"localhost:{port}")
+
+
 def api_token(data_dir: Path) -> str:
     """The stack's token: read from the data folder, or made there (readable by its owner only)."""
     path = data_dir / TOKEN_FILE
@@ -61,7 +67,7 @@ class LocalAccess:
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        return (f"127.0.0.1:{self.port}", f"localhost:{self.port}")
+        return local_hosts(self.port)
 
     @property
     def origins(self) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import uvicorn
 
+from qai_local.stack.access import local_hosts
 from qai_local.stack.asgi import Receive, Send, listening_socket, read_body, server_config
 
 ACCOUNT = "000000000000"
@@ -306,7 +307,10 @@ def _redrive_policy(policy: str) -> tuple[str, int]:
 
 
 def _whole(value: Any, name: str, most: int, least: int = 0) -> int:
-    """A parameter that is a whole number from ``least`` to ``most`` (seconds, a count)."""
+    """A parameter that is a whole number from ``least`` to ``most`` (seconds, a count): a JSON
+    number or a string of digits, as SQS takes them, not a boolean or a fraction."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise QueueError("InvalidParameterValue", f"{name} must be a whole number.")
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e999 is an infinity
@@ -340,8 +344,9 @@ def _shown(message: StoredMessage, names: set[str]) -> dict[str, Any]:
 class QueueApp:
     """The ASGI application: SQS's JSON protocol (``X-Amz-Target: AmazonSQS.<Action>``) over POST /."""
 
-    def __init__(self, service: QueueService) -> None:
+    def __init__(self, service: QueueService, port: int) -> None:
         self.service = service
+        self.hosts = local_hosts(port)
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -352,6 +357,8 @@ class QueueApp:
             await _respond(send, 200, b"ok", "text/plain")
             return
         try:
+            if headers.get("host") not in self.hosts:  # a web page on a rebound DNS name
+                raise QueueError("AccessDenied", f"This queue answers at {self.hosts[0]} only.", 403)
             target = headers.get("x-amz-target", "")
             if scope["method"] != "POST" or not target.startswith(TARGET_PREFIX):
                 raise QueueError("InvalidAction", "Only SQS's JSON protocol is served here.")
@@ -363,7 +370,7 @@ class QueueApp:
                 raise QueueError("SerializationException", "The body is not JSON.") from None
             if not isinstance(request, dict):
                 raise QueueError("SerializationException", "The body is not a JSON object.")
-            base_url = f"http://{headers.get('host', '127.0.0.1')}"
+            base_url = f"http://{headers['host']}"
             try:
                 answer = await self.service.call(target.removeprefix(TARGET_PREFIX), request, base_url)
             except (ValueError, TypeError, KeyError, AttributeError):
@@ -390,8 +397,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    server = uvicorn.Server(server_config(QueueApp(QueueService())))
-    server.run(sockets=[listening_socket(port, backlog=1024)])
+    sock = listening_socket(port, backlog=1024)
+    server = uvicorn.Server(server_config(QueueApp(QueueService(), sock.getsockname()[1])))
+    server.run(sockets=[sock])
 
 
 if __name__ == "__main__":
