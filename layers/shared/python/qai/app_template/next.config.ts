@@ -12,7 +12,13 @@ const nextConfig: NextConfig = {
   allowedDevOrigins: ["127.0.0.1", "localhost", "*.e2b.app", "*.e2b.dev"],
   // next dev would write AGENTS.md into every app; the agent's own prompt says what it needs.
   agentRules: false,
-  experimental: { agentUpgrade: false },
+  experimental: {
+    agentUpgrade: false,
+    // Webpack loaders (Select's marks) and PostCSS (Tailwind) run in threads of the server, not in
+    // a Node process each: the dev server's tree holds about 100 MB less. Next.js keeps its child
+    // processes on the Node.js versions where worker threads can abort it at exit.
+    turbopackPluginRuntimeStrategy: "workerThreads",
+  },
   ...(marking && {
     turbopack: {
       rules: {
