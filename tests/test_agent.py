@@ -568,6 +568,8 @@ def test_title_is_at_most_three_words(api: Api, worker: AgentWorker, model_serve
     project, _ = create_project(api)
     worker.drain()
     assert conversation(api, project["id"])[-1]["fragment"]["title"] == "Super Fancy Todo"
+    (title_call,) = [r for r in model_server.requests if r.get("model") != model_server.agent_model]
+    assert title_call["max_tokens"] == 330  # the title's 30 tokens and the reply's 300
 
 
 def test_without_a_model_configured_the_run_ends_with_a_clear_reason(

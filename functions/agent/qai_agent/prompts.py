@@ -56,6 +56,8 @@ wants something changed, say what you would change and suggest they send it in B
 
 # One call for both (a model round trip less per run): the title on the first line, the reply after.
 TITLE_WORDS = 3
+# The most the answer may take: the title (30 tokens) and three short sentences (300).
+TITLE_AND_REPLY_MAX_TOKENS = 30 + 300
 TITLE_AND_REPLY_SYSTEM_PROMPT = (
     "You name apps and tell their users about them. Given a summary of the work just done on an app, "
     f"answer in two parts. On the first line, its title only: at most {TITLE_WORDS} words, title case, no "

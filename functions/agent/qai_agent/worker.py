@@ -31,6 +31,7 @@ from qai_agent.dependencies import AgentDependencies, ModelAccess
 from qai_agent.loop import Deadline, run_agent_loop, short_text
 from qai_agent.pricing import UsageMeter
 from qai_agent.prompts import (
+    TITLE_AND_REPLY_MAX_TOKENS,
     TITLE_AND_REPLY_SYSTEM_PROMPT,
     TITLE_WORDS,
     first_user_message,
@@ -220,7 +221,7 @@ def build_app(
                 model=settings.fast_model,
                 system=TITLE_AND_REPLY_SYSTEM_PROMPT,
                 content=result.summary,
-                max_tokens=330,
+                max_tokens=TITLE_AND_REPLY_MAX_TOKENS,
                 meter=meter,
             )
         )
