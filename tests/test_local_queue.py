@@ -26,6 +26,7 @@ import uvicorn
 from botocore.exceptions import ClientError
 
 from qai_local.stack import asgi
+from qai_local.stack import queue_server as queue_module
 from qai_local.stack.asgi import listening_socket, server_config
 from qai_local.stack.queue_server import HEALTH_PATH, QueueApp, QueueError, QueueService
 
@@ -68,6 +69,14 @@ def receive(service: QueueService, url: str, **request: Any) -> list[dict[str, A
     return messages
 
 
+def in_flight(service: QueueService, *, visibility: int) -> tuple[str, dict[str, Any]]:
+    """The jobs queue's URL and a message "a" sent to it and received."""
+    url, _ = make_queues(service, max_receive_count=5, visibility=visibility)
+    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
+    (message,) = receive(service, url)
+    return url, message
+
+
 def test_a_received_message_is_hidden_until_its_visibility_timeout_runs_out(
     service: QueueService, clock: Clock
 ) -> None:
@@ -85,12 +94,39 @@ def test_a_received_message_is_hidden_until_its_visibility_timeout_runs_out(
     assert again["Attributes"] == {"ApproximateReceiveCount": "2"}
 
 
+def test_repeated_visibility_changes_do_not_grow_the_queue_and_the_latest_one_holds(
+    service: QueueService, clock: Clock
+) -> None:
+    url, message = in_flight(service, visibility=30)
+    for _ in range(5000):
+        call(
+            service,
+            "ChangeMessageVisibility",
+            QueueUrl=url,
+            ReceiptHandle=message["ReceiptHandle"],
+            VisibilityTimeout=60,
+        )
+    assert len(service.queues["jobs"].hidden) <= 2 + queue_module.STALE_ENTRIES_KEPT
+    clock.now += 59
+    assert receive(service, url) == []
+    clock.now += 1
+    assert [m["Body"] for m in receive(service, url)] == ["a"]
+
+
+def test_queues_beyond_the_limit_are_refused(service: QueueService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue_module, "MAX_QUEUES", 3)
+    for name in ("a", "b", "c"):
+        call(service, "CreateQueue", QueueName=name)
+    assert call(service, "CreateQueue", QueueName="a") == {"QueueUrl": "http://queue/000000000000/a"}  # exists
+    with pytest.raises(QueueError) as refused:
+        call(service, "CreateQueue", QueueName="d")
+    assert refused.value.code == "OverLimit"
+
+
 def test_delete_takes_a_message_off_and_an_older_receipt_handle_deletes_nothing(
     service: QueueService, clock: Clock
 ) -> None:
-    url, _ = make_queues(service, max_receive_count=5, visibility=10)
-    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
-    (first,) = receive(service, url)
+    url, first = in_flight(service, visibility=10)
     clock.now += 10
     (second,) = receive(service, url)
     assert call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"]) == {}

@@ -43,6 +43,8 @@ MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
 HEALTH_PATH = "/health"
+MAX_QUEUES = 1000  # one machine's stack makes two; more is someone filling its memory
+STALE_ENTRIES_KEPT = 64
 RECEIPT_HANDLE = re.compile(r"[0-9a-f-]{36}#[0-9a-f]{32}")
 
 Message = dict[str, Any]
@@ -92,15 +94,23 @@ class Queue:
     def hide(self, message: StoredMessage, until: float, versions: itertools.count[int]) -> None:
         message.version = next(versions)
         heapq.heappush(self.hidden, (until, message.version, message.message_id))
+        if len(self.hidden) > 2 * len(self.messages) + STALE_ENTRIES_KEPT:
+            # Entries a visibility change or a delete superseded would stay until their time came:
+            # dropped once they outnumber the messages, so that repeated changes cannot grow the heap.
+            self.hidden = [entry for entry in self.hidden if self._current(entry)]
+            heapq.heapify(self.hidden)
+
+    def _current(self, entry: tuple[float, int, str]) -> bool:
+        message = self.messages.get(entry[2])
+        return message is not None and message.version == entry[1]
 
     def reveal_due(self, now: float) -> None:
         """Messages whose visibility timeout or delay has run out become visible, in that order."""
         while self.hidden and self.hidden[0][0] <= now:
-            _, version, message_id = heapq.heappop(self.hidden)
-            message = self.messages.get(message_id)
-            if message is not None and message.version == version:
-                message.version = 0
-                self.visible.append(message_id)
+            entry = heapq.heappop(self.hidden)
+            if self._current(entry):
+                self.messages[entry[2]].version = 0
+                self.visible.append(entry[2])
 
     def next_reveal(self) -> float | None:
         return self.hidden[0][0] if self.hidden else None
@@ -154,6 +164,8 @@ class QueueService:
             if attributes and attributes != existing.attributes:
                 raise QueueError("QueueAlreadyExists", f"A queue named {name} exists with other attributes.")
             return {"QueueUrl": name}
+        if len(self.queues) >= MAX_QUEUES:
+            raise QueueError("OverLimit", f"This queue server keeps at most {MAX_QUEUES} queues.")
         queue = Queue(
             name,
             attributes,
