@@ -456,8 +456,10 @@ def test_a_server_slower_to_start_than_the_idle_time_still_answers(tmp_path: Pat
         previews.stop()
 
 
-def test_a_stop_while_the_server_starts_ends_that_start_before_it_returns(tmp_path: Path) -> None:
-    """A sandbox removed while its server is started ahead: nothing of it may write there afterwards."""
+@pytest.mark.parametrize("every", [False, True], ids=["the sandbox's", "every one"])
+def test_a_stop_while_the_server_starts_ends_that_start_before_it_returns(tmp_path: Path, every: bool) -> None:
+    """A sandbox removed, or the stack stopped, while a server is started ahead: nothing of it may
+    run or write there afterwards."""
     root = tmp_path / "root"
     slow_start = f"setTimeout(() => {{ {TINY_SERVER} }}, 1500)"
     supervisor = DevServerSupervisor(
@@ -477,10 +479,14 @@ def test_a_stop_while_the_server_starts_ends_that_start_before_it_returns(tmp_pa
         starter.start()
         time.sleep(0.4)  # the server's process runs and does not listen yet
         assert processes_of("going")
-        supervisor.stop("going")
+        supervisor.stop_all() if every else supervisor.stop("going")
         assert not processes_of("going")
         starter.join(timeout=5)
         assert isinstance(outcome[0], SandboxGoneError) and supervisor.running() == []
+        if every:
+            with pytest.raises(SandboxGoneError):
+                supervisor.ensure_running("going")  # none starts after
+            assert not processes_of("going")
     finally:
         supervisor.stop_all()
         starter.join(timeout=5)

@@ -92,6 +92,8 @@ class DevServerSupervisor:
             starting = self._starting[sandbox_id]
         with starting:
             directory = self.root / sandbox_id
+            if self._stopping.is_set():  # every server was stopped: none starts after
+                raise SandboxGoneError(sandbox_id)
             if not directory.is_dir():
                 self.stop(sandbox_id)  # its directory was removed: the sandbox expired, its server goes too
                 raise SandboxGoneError(sandbox_id)
@@ -102,9 +104,13 @@ class DevServerSupervisor:
                     return server.ingress
                 stops = self._stops[sandbox_id]
             self._make_room()
-            server = self._start(sandbox_id, directory, stopped=lambda: self._stops[sandbox_id] != stops)
+
+            def stopped() -> bool:
+                return self._stopping.is_set() or self._stops[sandbox_id] != stops
+
+            server = self._start(sandbox_id, directory, stopped=stopped)
             with self._lock:
-                if self._stops[sandbox_id] == stops:
+                if not stopped():
                     # Idle from now: a start slower than the idle time must not end the server unused.
                     server.last_used = time.monotonic()
                     self._servers[sandbox_id] = server
@@ -145,11 +151,16 @@ class DevServerSupervisor:
             self.processes.kill_group(server.process)
 
     def stop_all(self) -> None:
+        """Stop every server, those still starting too, and start none after."""
         self._stopping.set()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
+            starts = list(self._starting.values())
         for server in servers:
             self.processes.kill_group(server.process)
+        for starting in starts:
+            with starting:  # a start under way sees the stop within its next check, ends and lets go
+                pass
         self.network.stop()
 
     def _make_room(self) -> None:
