@@ -31,15 +31,19 @@ FLOOR_QUERY = """SELECT m.id, m."projectId", m.content, m.role, m.type, m."creat
   WHERE m."projectId" = %s ORDER BY m."createdAt", m.id"""
 
 
-def _median_ms(work: Callable[[], object], repeats: int = 300) -> float:
+def _medians_ms(*works: Callable[[], object], repeats: int = 300) -> list[float]:
+    """Each work's median time, timed in turns (one of each a round): whatever else the machine
+    does meanwhile falls on each alike, not on whichever was timed then."""
     for _ in range(20):
-        work()
-    times = []
+        for work in works:
+            work()
+    times: list[list[float]] = [[] for _ in works]
     for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for work, taken in zip(works, times, strict=True):
+            started = time.perf_counter()
+            work()
+            taken.append((time.perf_counter() - started) * 1000)
+    return [statistics.median(taken) for taken in times]
 
 
 def _seed(conn: object, project_id: str) -> None:
@@ -83,7 +87,7 @@ def main(other_messages: int) -> int:
             return json.dumps(rows, default=str)
 
         assert len(json.loads(through_the_handler()["body"])["items"]) == 50  # type: ignore[index]
-        handler_ms, floor_ms = _median_ms(through_the_handler), _median_ms(floor)
+        handler_ms, floor_ms = _medians_ms(through_the_handler, floor)
         print("GET /projects/{id}/messages, warm (50 messages, 25 fragments of 20 files), median of 300:")
         print(f"  through the handler        {handler_ms:6.2f} ms")
         print(f"  floor (query + json.dumps) {floor_ms:6.2f} ms")
@@ -100,7 +104,7 @@ def main(other_messages: int) -> int:
             (few,),
         )
         database.connection().execute("ANALYZE")
-        with_few = _median_ms(through_the_handler)
+        (with_few,) = _medians_ms(through_the_handler)
         database.connection().execute(
             """INSERT INTO "Message" (id, "projectId", content, role, type)
                SELECT 'bench-other-' || g, 'bench-other', 'x', 'USER', 'RESULT'
@@ -108,7 +112,7 @@ def main(other_messages: int) -> int:
             (few + 1, other_messages),
         )
         database.connection().execute("ANALYZE")
-        with_many = _median_ms(through_the_handler)
+        (with_many,) = _medians_ms(through_the_handler)
         print(f"the same with {other_messages:,} other messages in the table, against {few:,}:")
         print(f"  {with_many:6.2f} ms against {with_few:6.2f} ms: ratio {with_many / with_few:.2f}")
     return 0
