@@ -25,10 +25,10 @@ import pytest
 import uvicorn
 from botocore.exceptions import ClientError
 
-from qai_local.stack import asgi
-from qai_local.stack import queue_server as queue_module
+from qai_local.stack import asgi, queue_service
 from qai_local.stack.asgi import listening_socket, server_config
-from qai_local.stack.queue_server import HEALTH_PATH, QueueApp, QueueError, QueueService
+from qai_local.stack.queue_server import QueueApp
+from qai_local.stack.queue_service import HEALTH_PATH, QueueError, QueueService
 
 ROOT = Path(__file__).parent.parent
 INFINITE_RECEIVES = '{"deadLetterTargetArn": "t", "maxReceiveCount": 1e999}'
@@ -106,7 +106,7 @@ def test_repeated_visibility_changes_do_not_grow_the_queue_and_the_latest_one_ho
             ReceiptHandle=message["ReceiptHandle"],
             VisibilityTimeout=60,
         )
-    assert len(service.queues["jobs"].hidden) <= 2 + queue_module.STALE_ENTRIES_KEPT
+    assert len(service.queues["jobs"].hidden) <= 2 + queue_service.STALE_ENTRIES_KEPT
     clock.now += 59
     assert receive(service, url) == []
     clock.now += 1
@@ -114,7 +114,7 @@ def test_repeated_visibility_changes_do_not_grow_the_queue_and_the_latest_one_ho
 
 
 def test_queues_beyond_the_limit_are_refused(service: QueueService, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(queue_module, "MAX_QUEUES", 3)
+    monkeypatch.setattr(queue_service, "MAX_QUEUES", 3)
     for name in ("a", "b", "c"):
         call(service, "CreateQueue", QueueName=name)
     assert call(service, "CreateQueue", QueueName="a") == {"QueueUrl": "http://queue/000000000000/a"}  # exists
