@@ -27,8 +27,8 @@ from botocore.exceptions import ClientError
 
 from qai_local.stack import asgi, queue_service
 from qai_local.stack.asgi import listening_socket, server_config
-from qai_local.stack.queue_server import QueueApp
-from qai_local.stack.queue_service import HEALTH_PATH, QueueError, QueueService
+from qai_local.stack.queue_server import HEALTH_PATH, QueueApp
+from qai_local.stack.queue_service import QueueError, QueueService
 
 ROOT = Path(__file__).parent.parent
 INFINITE_RECEIVES = '{"deadLetterTargetArn": "t", "maxReceiveCount": 1e999}'
@@ -341,6 +341,12 @@ def test_a_long_poll_returns_the_message_sent_while_it_waits(sqs: Any) -> None:
             400,
         ),
         ("POST", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"[" * 100_000, 400),
+        (
+            "POST",
+            {"X-Amz-Target": "AmazonSQS.CreateQueue"},
+            json.dumps({"QueueName": "t4", "Attributes": {"RedrivePolicy": "[" * 100_000}}).encode(),
+            400,
+        ),
         ("POST", {"X-Amz-Target": "AmazonSQS.ReceiveMessage"}, b'{"QueueUrl": "t", "MaxNumberOfMessages": true}', 400),
         (
             "POST",

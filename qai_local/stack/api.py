@@ -26,7 +26,7 @@ import uvicorn
 
 from qai import downloads
 from qai_local.stack.access import LocalAccess
-from qai_local.stack.asgi import Receive, Send, listening_socket, read_body, server_config
+from qai_local.stack.asgi import Receive, Scope, Send, listening_socket, read_body, server_config
 from qai_local.stack.functions import LocalLambdaContext, load_function
 from qai_local.stack.lambda_events import http_event
 from qai_local.stack.web_client import web_answer
@@ -40,7 +40,6 @@ MAX_BODY_BYTES = 10 * 2**20  # API Gateway's own limit on a request's payload
 JSON = {"content-type": "application/json"}
 
 Answer = tuple[int, bytes, dict[str, str]]
-Message = dict[str, Any]
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -122,7 +121,7 @@ class LocalApi:
         self.access = access
         self.workers = workers
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers: dict[str, str] = {}

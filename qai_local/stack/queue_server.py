@@ -18,15 +18,11 @@ import json
 import uvicorn
 
 from qai_local.stack.access import local_hosts
-from qai_local.stack.asgi import Receive, Send, listening_socket, read_body, server_config
-from qai_local.stack.queue_service import (
-    HEALTH_PATH,
-    MAX_BODY_BYTES,
-    TARGET_PREFIX,
-    Message,
-    QueueError,
-    QueueService,
-)
+from qai_local.stack.asgi import Receive, Scope, Send, listening_socket, read_body, server_config
+from qai_local.stack.queue_service import MAX_BODY_BYTES, QueueError, QueueService
+
+TARGET_PREFIX = "AmazonSQS."
+HEALTH_PATH = "/health"
 
 
 class QueueApp:
@@ -36,7 +32,7 @@ class QueueApp:
         self.service = service
         self.hosts = local_hosts(port)
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

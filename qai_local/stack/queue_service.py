@@ -23,17 +23,13 @@ from typing import Any
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
-TARGET_PREFIX = "AmazonSQS."
 MAX_BODY_BYTES = 256 * 1024  # SQS's own limit on a message
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
-HEALTH_PATH = "/health"
 MAX_QUEUES = 1000  # one machine's stack makes two; more is someone filling its memory
 STALE_ENTRIES_KEPT = 64
 RECEIPT_HANDLE = re.compile(r"[0-9a-f-]{36}#[0-9a-f]{32}")
-
-Message = dict[str, Any]
 
 
 class QueueError(Exception):
@@ -294,14 +290,12 @@ def _redrive_policy(policy: str) -> tuple[str, int]:
     """The dead-letter queue's name and maxReceiveCount of a RedrivePolicy attribute."""
     try:
         parsed = json.loads(policy)
-        target, max_receives = str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1], int(parsed["maxReceiveCount"])
-    except (ValueError, TypeError, KeyError, OverflowError):
+        target, max_receives = str(parsed["deadLetterTargetArn"]).rsplit(":", 1)[-1], parsed["maxReceiveCount"]
+    except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: arrays nested too deep
         raise QueueError(
             "InvalidParameterValue", "RedrivePolicy needs deadLetterTargetArn and maxReceiveCount."
         ) from None
-    if not 1 <= max_receives <= 1000:
-        raise QueueError("InvalidParameterValue", "maxReceiveCount is from 1 to 1000.")
-    return target, max_receives
+    return target, _whole(max_receives, "maxReceiveCount", 1000, least=1)
 
 
 def _whole(value: Any, name: str, most: int, least: int = 0) -> int:

@@ -285,7 +285,7 @@ class LocalStack:
 
 
 def _answers(url: str) -> bool:
-    from qai_local.stack.queue_service import HEALTH_PATH
+    from qai_local.stack.queue_server import HEALTH_PATH
 
     try:
         with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=1):  # noqa: S310 (our own queue)
