@@ -78,10 +78,12 @@ def _iso(column: str) -> str:
     return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 
-# A message's images as the API lists them: an id, a type and the API's own path to the bytes.
-_IMAGES_JSON = """COALESCE((SELECT json_agg(json_build_object('id', i.id, 'mediaType', i."mediaType",
+# A message's images as the API lists them: an id, a type and the API's own path to the bytes. Only a
+# user's message has images, so the assistant's skip the look-up.
+_IMAGES_JSON = """CASE WHEN m.role = 'USER' THEN COALESCE((SELECT json_agg(json_build_object('id', i.id,
+        'mediaType', i."mediaType",
         'url', '/projects/' || m."projectId" || '/messages/' || m.id || '/images/' || i.id) ORDER BY i.position)
-    FROM "MessageImage" i WHERE i."messageId" = m.id), '[]'::json)"""
+    FROM "MessageImage" i WHERE i."messageId" = m.id), '[]'::json) ELSE '[]'::json END"""
 _MESSAGE_JSON = f"""json_build_object(
     'id', m.id, 'projectId', m."projectId", 'content', m.content, 'role', m.role, 'type', m.type, 'mode', m.mode,
     'selection', m.selection,
