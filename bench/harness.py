@@ -84,6 +84,7 @@ def bench_stack(**settings: str) -> Iterator[BenchStack]:
     os.environ.update(
         {
             "DATABASE_URL": server.get_uri(),
+            "DATABASE_PREPARED_STATEMENTS": "true",  # as make dev has for its own PostgreSQL
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",

@@ -35,6 +35,29 @@ def test_second_invocation_succeeds_after_the_backend_was_terminated(api: Api, e
     assert api.call("DELETE", f"/projects/{page['items'][0]['id']}")[0] == 204
 
 
+@pytest.mark.parametrize("prepared", [True, False])
+def test_statements_are_prepared_only_when_the_database_is_reached_directly(
+    api: Api, env: str, monkeypatch: pytest.MonkeyPatch, prepared: bool
+) -> None:
+    if prepared:
+        monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "true")
+        api.reload()
+
+    def prepared_here() -> int:
+        row = api.deps.database.connection().execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    for _ in range(6):  # past the threshold
+        assert api.call("GET", "/projects")[0] == 200
+    assert (prepared_here() > 0) is prepared
+    # A dropped connection takes its prepared statements with it: the next request prepares afresh.
+    assert terminate_other_backends(env) >= 1
+    for _ in range(6):
+        assert api.call("GET", "/projects")[0] == 200
+    assert (prepared_here() > 0) is prepared
+
+
 def test_database_from_an_rds_style_secret_read_once(api: Api, env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = urlsplit(env)
     secret = {

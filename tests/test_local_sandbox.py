@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -577,6 +579,39 @@ def test_the_lru_cap_stops_the_least_recently_used_server(tiny_previews: LocalPr
     status, body = fetch(urls["c"])
     assert status == 200 and body.endswith(isolation.SANDBOX_APP_DIR if machine.isolation.bubblewrap else "c")
     assert sorted(tiny_previews.supervisor.running()) == ["a", "c"]
+
+
+def refuses_connections(port: int) -> bool:
+    """Whether nothing listens on the port any more (within 5 s)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_sandbox_has_one_preview_port_which_closes_when_the_sandbox_is_forgotten(
+    tiny_previews: LocalPreviews,
+) -> None:
+    (tiny_previews.root / "one").mkdir(parents=True)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        urls = set(pool.map(lambda _: tiny_previews.url_for("one"), range(8)))
+    assert len(urls) == 1  # callers at once share one port, and no other is left listening
+    (url,) = urls
+    port = urlsplit(url).port
+    assert port is not None and fetch(url)[0] == 200
+    assert json.loads((tiny_previews.root / ".previews.json").read_text()) == {"one": port}
+    tiny_previews.forget("one")
+    assert refuses_connections(port)
+    # Forgotten at once, while its port is still being set up to serve: it closes all the same.
+    (tiny_previews.root / "two").mkdir()
+    second = urlsplit(tiny_previews.url_for("two")).port
+    tiny_previews.forget("two")
+    assert second is not None and refuses_connections(second)
+    assert json.loads((tiny_previews.root / ".previews.json").read_text()) == {}
 
 
 def test_preview_urls_survive_a_restart_and_an_expired_sandbox_says_so(tmp_path: Path) -> None:

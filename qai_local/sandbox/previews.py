@@ -85,6 +85,7 @@ class LocalPreviews:
         self._ports: dict[str, int] = {}
         self._servers: dict[str, asyncio.base_events.Server] = {}
         self._lock = threading.Lock()
+        self._stopping = False
         self._loop = asyncio.new_event_loop()
         # Starting a dev server blocks for seconds; many browser connections may wait on one.
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qai-preview")
@@ -143,7 +144,9 @@ class LocalPreviews:
     def stop(self) -> None:
         self.supervisor.stop_all()
         with self._lock:
+            self._stopping = True
             servers, self._servers = list(self._servers.values()), {}
+            self._write_registry()  # with the ports of servers still being set up
         for server in servers:
             self._loop.call_soon_threadsafe(server.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -154,16 +157,25 @@ class LocalPreviews:
     def _listen(self, sandbox_id: str, port: int) -> int:
         sock = _listening_socket(port)
         bound = int(sock.getsockname()[1])
-
-        async def serve() -> asyncio.base_events.Server:
-            return await asyncio.start_server(lambda r, w: self._handle(sandbox_id, r, w), sock=sock)
-
-        server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
         with self._lock:
+            if sandbox_id in self._ports:  # another caller listened for it first
+                sock.close()
+                return self._ports[sandbox_id]
             self._ports[sandbox_id] = bound
-            self._servers[sandbox_id] = server
-            self._write_registry()
+        # The socket listens already (a connection waits in its backlog), so serving it and recording
+        # the port are the proxy loop's work, not the caller's.
+        asyncio.run_coroutine_threadsafe(self._serve(sandbox_id, sock, bound), self._loop)
         return bound
+
+    async def _serve(self, sandbox_id: str, sock: socket.socket, port: int) -> None:
+        server = await asyncio.start_server(lambda r, w: self._handle(sandbox_id, r, w), sock=sock)
+        with self._lock:
+            current = not self._stopping and self._ports.get(sandbox_id) == port
+            if current:
+                self._servers[sandbox_id] = server
+                self._write_registry()
+        if not current:  # forgotten, or the proxy stopped, meanwhile
+            server.close()
 
     def _read_registry(self) -> dict[str, int]:
         try:

@@ -85,6 +85,8 @@ class LocalStack:
         data_dir = config.qai_data_dir.resolve()
         writable_data_dir(data_dir)
         database_url = config.database_url or self._start_postgres(data_dir)
+        if not config.database_url:  # our own PostgreSQL, reached directly: no proxy in the way
+            os.environ.setdefault("DATABASE_PREPARED_STATEMENTS", "true")
         from qai_tools.migrate import migrate
 
         migrate(database_url)

@@ -21,23 +21,26 @@ Connection = psycopg.Connection[DictRow]
 
 # The current time as the schema stores it: UTC in TIMESTAMP(3), whatever the session's TimeZone.
 UTC_NOW = "(now() AT TIME ZONE 'UTC')"
+# How many times a statement runs on a connection before it is prepared (psycopg's own default).
+PREPARE_THRESHOLD = 5
 
 
 class Database:
     """The units of work over one database: one connection per thread (a Lambda execution
     environment has one; the local stack runs several workers in one process), opened on first use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prepared_statements: bool = False) -> None:
         self._url = url
+        # None: no server-side prepared statements, which RDS Proxy and PgBouncer in transaction mode
+        # cannot carry across the backends they multiplex.
+        self._prepare_threshold = PREPARE_THRESHOLD if prepared_statements else None
         self._local = threading.local()
 
     def _connect(self) -> Connection:
-        # prepare_threshold=None: no server-side prepared statements, which RDS Proxy and PgBouncer
-        # in transaction mode cannot carry across the backends they multiplex.
         return psycopg.connect(
             self._url,
             autocommit=True,
-            prepare_threshold=None,
+            prepare_threshold=self._prepare_threshold,
             row_factory=dict_row,
             connect_timeout=10,
         )

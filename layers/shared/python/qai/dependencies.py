@@ -29,7 +29,9 @@ class Dependencies:
         """The database, queue and stores that ``settings`` name (secrets fetched now)."""
         return cls(
             settings=settings,
-            database=Database(resolved_database_url(settings)),
+            database=Database(
+                resolved_database_url(settings), prepared_statements=settings.database_prepared_statements
+            ),
             queue=AgentQueue(settings.agent_queue_url),
             downloads=DownloadStore(settings),
             sealer=token_sealer(settings),

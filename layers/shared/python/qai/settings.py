@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # The database: a URL (on one machine), or an RDS-style secret in Secrets Manager (deployed).
     database_url: str = Field("", repr=False)
     database_secret_arn: str = ""
+    # Server-side prepared statements: only for a database reached directly. RDS Proxy and PgBouncer
+    # in transaction mode cannot carry them across the backends they multiplex.
+    database_prepared_statements: bool = False
     # Downloads too large for a response (qai.downloads): a link to S3, or to a local folder.
     download_inline_max_bytes: PositiveInt = 4_000_000
     download_link_seconds: PositiveInt = 900
