@@ -5,6 +5,7 @@ errors, long polling)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -388,19 +389,44 @@ def health_answer(client: socket.socket) -> bytes:
     return answer
 
 
-def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Otherwise 512 such connections (uvicorn's limit_concurrency) would get every other client a 503.
-    monkeypatch.setattr(asgi, "HEAD_TIMEOUT_SECONDS", 0.5)
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[tuple[str, int]]:
+    """``app`` served as the stack serves its own (``server_config``) on a free port: its address."""
     listening = listening_socket(0)
     address = listening.getsockname()[:2]
-    server = uvicorn.Server(server_config(QueueApp(QueueService(), address[1])))
+    server = uvicorn.Server(server_config(app))
     serving = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
     serving.start()
-    health = f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\n\r\n".encode()
     try:
         deadline = time.monotonic() + 10
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
+        yield address
+    finally:
+        server.should_exit = True
+        serving.join(timeout=10)
+
+
+@pytest.fixture
+def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asgi, "REQUEST_TIMEOUT_SECONDS", 0.5)
+
+
+def closed_at_the_deadline(*clients: socket.socket) -> bool:
+    """Whether the server closes each of them within 2 s (after whatever it answered first)."""
+    started = time.monotonic()
+    for client in clients:
+        client.settimeout(5)
+        while client.recv(4096):
+            pass
+    return time.monotonic() - started < 2
+
+
+@pytest.mark.usefixtures("short_deadline")
+def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> None:
+    # Otherwise 512 such connections (uvicorn's limit_concurrency) would get every other client a 503.
+    with served(QueueApp(QueueService(), 0)) as address:
+        health = f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\n\r\n".encode()
         with (
             socket.create_connection(address) as silent,
             socket.create_connection(address) as trickling,
@@ -408,19 +434,52 @@ def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed(monkeyp
         ):
             trickling.sendall(health[:10])
             kept_alive.sendall(health)
-            assert health_answer(kept_alive).startswith(b"HTTP/1.1 200")
-            for client in (silent, trickling, kept_alive):
-                client.settimeout(5)
+            assert health_answer(kept_alive).startswith(b"HTTP/1.1")
             time.sleep(0.3)
             trickling.sendall(health[10:20])  # a byte now and then does not keep it open
             kept_alive.sendall(health)  # a second request on time is answered
-            assert health_answer(kept_alive).startswith(b"HTTP/1.1 200")
-            started = time.monotonic()
-            assert silent.recv(1) == b"" and trickling.recv(1) == b""
-            assert time.monotonic() - started < 2
-    finally:
-        server.should_exit = True
-        serving.join(timeout=10)
+            assert health_answer(kept_alive).startswith(b"HTTP/1.1")
+            assert closed_at_the_deadline(silent, trickling)
+
+
+@pytest.mark.usefixtures("short_deadline")
+def test_a_connection_whose_request_body_does_not_come_in_time_is_closed() -> None:
+    with served(QueueApp(QueueService(), 0)) as address:
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\nContent-Length: 20\r\n".encode()
+        with (
+            socket.create_connection(address) as announced,
+            socket.create_connection(address) as expecting,
+            socket.create_connection(address) as on_time,
+        ):
+            announced.sendall(head + b"\r\n" + b"{" * 10)  # half the body it announced, and no more
+            expecting.sendall(head + b"Expect: 100-continue\r\n\r\n")
+            on_time.sendall(head + b"\r\n")
+            time.sleep(0.3)
+            on_time.sendall(b"{}" + b" " * 18)  # the rest of its body in time: answered
+            on_time.settimeout(5)
+            assert on_time.recv(9) == b"HTTP/1.1 "
+            assert closed_at_the_deadline(announced, expecting)
+
+
+@pytest.mark.usefixtures("short_deadline")
+def test_a_client_that_reads_none_of_its_answer_is_dropped() -> None:
+    answered = threading.Event()
+
+    async def large_answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % 2**25)]})
+        for _ in range(2**25 // 2**16):
+            await send({"type": "http.response.body", "body": b"x" * 2**16, "more_body": True})
+        answered.set()
+
+    with served(large_answer) as address:
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with reader:
+            reader.connect(address)
+            reader.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            # Not reading: the server's buffers fill, and once its writes have waited the deadline
+            # it lets the connection go, and the answer's sender with it.
+            assert answered.wait(5)
 
 
 def test_a_long_poll_wakes_when_a_visibility_timeout_is_shortened(sqs: Any) -> None:

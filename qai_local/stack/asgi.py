@@ -16,8 +16,9 @@ Scope = dict[str, Any]  # an ASGI connection's scope; its messages are dictionar
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# How long a connection may take to send a request's head: from its opening, or from its last answer.
-HEAD_TIMEOUT_SECONDS = 10.0
+# How long a connection may take to send a whole request (from its opening or its last answer), and
+# how long it may leave its answer unread.
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 def listening_socket(port: int, backlog: int = 2048) -> socket.socket:
@@ -47,46 +48,69 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
             return b"".join(chunks)
 
 
-class HeadTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request's head.
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with deadlines for what a client owes: a whole request, head and body,
+    within REQUEST_TIMEOUT_SECONDS of the connection's opening or of its last answer, and reading
+    its answer (writes paused that long close it).
 
     uvicorn times a connection out only between answers, and a byte received stops that clock: a
-    connection that sends nothing, or a head a byte at a time, was kept for ever, and 512 of them
-    (``limit_concurrency``) made the server answer every other client 503."""
+    connection that sent nothing, a head or a body a byte at a time, or a body it announced and never
+    sent was kept for ever, and 512 of them (``limit_concurrency``) made the server answer every
+    other client 503. A request being answered is never cut for taking long (a long poll waits 20 s)."""
 
-    head_deadline: asyncio.TimerHandle | None = None
+    deadline: asyncio.TimerHandle | None = None
+    writes_paused_at: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_clock()
+        self._start_clock()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._start_head_clock()
+        self._start_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
+        if self.deadline is not None:
+            self.deadline.cancel()
         super().connection_lost(exc)
 
-    def _start_head_clock(self) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
-        self.head_deadline = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._close_without_head)
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.writes_paused_at = self.loop.time()
 
-    def _close_without_head(self) -> None:
-        # IDLE: the client has not sent a whole request head since the clock started.
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.writes_paused_at = None
+
+    def _start_clock(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = self.loop.call_later(REQUEST_TIMEOUT_SECONDS, self._at_deadline)
+
+    def _at_deadline(self) -> None:
+        if self.transport.is_closing():
+            return
+        # IDLE or SEND_BODY: no whole request since the clock started.
+        owes_request = self.conn.their_state is h11.IDLE or self.conn.their_state is h11.SEND_BODY
+        paused = (
+            self.writes_paused_at is not None and self.loop.time() - self.writes_paused_at >= REQUEST_TIMEOUT_SECONDS
+        )
+        if owes_request or paused:
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()  # close() would wait for the client to read what is buffered
+            else:
+                self.transport.close()
+            return
+        self.deadline = self.loop.call_later(REQUEST_TIMEOUT_SECONDS, self._at_deadline)
 
 
 def server_config(app: Any) -> uvicorn.Config:
     """uvicorn for a local server of the stack: h11, which bounds a request's line and headers
-    (64 kB), with a deadline for them (``HeadTimeoutH11Protocol``); idle connections kept 5 s; no
-    websockets, no lifespan."""
+    (64 kB), with deadlines for a whole request and for reading its answer (``DeadlineH11Protocol``);
+    idle connections kept 5 s; no websockets, no lifespan."""
     return uvicorn.Config(
         app,
-        http=HeadTimeoutH11Protocol,
+        http=DeadlineH11Protocol,
         ws="none",
         lifespan="off",
         log_level="warning",
