@@ -412,6 +412,12 @@ def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(asgi, "REQUEST_TIMEOUT_SECONDS", 0.5)
 
 
+@contextlib.contextmanager
+def three_connections(address: tuple[str, int]) -> Iterator[list[socket.socket]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(socket.create_connection(address)) for _ in range(3)]
+
+
 def closed_at_the_deadline(*clients: socket.socket) -> bool:
     """Whether the server closes each of them within 2 s (after whatever it answered first)."""
     started = time.monotonic()
@@ -427,11 +433,7 @@ def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> No
     # Otherwise 512 such connections (uvicorn's limit_concurrency) would get every other client a 503.
     with served(QueueApp(QueueService(), 0)) as address:
         health = f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\n\r\n".encode()
-        with (
-            socket.create_connection(address) as silent,
-            socket.create_connection(address) as trickling,
-            socket.create_connection(address) as kept_alive,
-        ):
+        with three_connections(address) as (silent, trickling, kept_alive):
             trickling.sendall(health[:10])
             kept_alive.sendall(health)
             assert health_answer(kept_alive).startswith(b"HTTP/1.1")
@@ -446,11 +448,7 @@ def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> No
 def test_a_connection_whose_request_body_does_not_come_in_time_is_closed() -> None:
     with served(QueueApp(QueueService(), 0)) as address:
         head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\nContent-Length: 20\r\n".encode()
-        with (
-            socket.create_connection(address) as announced,
-            socket.create_connection(address) as expecting,
-            socket.create_connection(address) as on_time,
-        ):
+        with three_connections(address) as (announced, expecting, on_time):
             announced.sendall(head + b"\r\n" + b"{" * 10)  # half the body it announced, and no more
             expecting.sendall(head + b"Expect: 100-continue\r\n\r\n")
             on_time.sendall(head + b"\r\n")
