@@ -90,6 +90,9 @@ class DevServerSupervisor:
         """The ingress socket of the sandbox's dev server, started first if it is not running."""
         with self._lock:
             starting = self._starting[sandbox_id]
+            # Counted before waiting for a start under way: a stop meanwhile (the sandbox being
+            # removed) ends this request too, rather than starting a server in a directory going away.
+            stops = self._stops[sandbox_id]
         with starting:
             directory = self.root / sandbox_id
             if self._stopping.is_set():  # every server was stopped: none starts after
@@ -102,7 +105,8 @@ class DevServerSupervisor:
                 if server is not None and server.alive():
                     server.last_used = time.monotonic()
                     return server.ingress
-                stops = self._stops[sandbox_id]
+                if self._stops[sandbox_id] != stops:
+                    raise SandboxGoneError(sandbox_id)
             self._make_room()
 
             def stopped() -> bool:

@@ -105,11 +105,19 @@ class ProcessRegistry:
         """Kill the group and return once nothing of it runs, so that its sandbox's directory can be
         removed next. Under bubblewrap the sandbox's own init (the leader's child) is in a session of
         its own and ends the namespace only when it next runs, which on a busy machine can be well
-        after the leader has gone: it is killed as well, and waited for."""
-        inits = _pidfds(_children(process.pid))
+        after the leader has gone: it is killed as well, and waited for.
+
+        A leader already reaped (its exit seen earlier, a dev server that crashed) has given its pid
+        back, and another process, another sandbox's group leader too, may have it now: neither its
+        children nor its group are looked for then. Under bubblewrap nothing of the group outlives
+        it (its namespace ended with it); without, what it left behind (``cmd &``) still holds the
+        group's id, which is not given out again while it has members."""
+        reaped = process.returncode is not None
+        inits = [] if reaped else _pidfds(_children(process.pid))
         try:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            if not (reaped and self.machine.isolation.bubblewrap):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
             for pidfd in inits:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
