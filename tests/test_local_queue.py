@@ -124,6 +124,26 @@ def test_queues_beyond_the_limit_are_refused(service: QueueService, monkeypatch:
     assert refused.value.code == "OverLimit"
 
 
+def test_messages_beyond_the_bytes_held_are_refused_until_some_go(
+    service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_service, "MAX_HELD_BYTES", 12)
+    url = call(service, "CreateQueue", QueueName="full")["QueueUrl"]
+    other = call(service, "CreateQueue", QueueName="other")["QueueUrl"]
+    call(service, "SendMessage", QueueUrl=url, MessageBody="12345")
+    call(service, "SendMessage", QueueUrl=other, MessageBody="é1234")  # 6 bytes, counted in bytes
+    with pytest.raises(QueueError) as refused:
+        call(service, "SendMessage", QueueUrl=url, MessageBody="12345")  # 5 + 6 + 5 > 12, across queues
+    assert refused.value.code == "OverLimit"
+    (message,) = receive(service, url)
+    call(service, "DeleteMessage", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    call(service, "SendMessage", QueueUrl=url, MessageBody="1234")  # 6 + 4: room again
+    call(service, "PurgeQueue", QueueUrl=url)
+    call(service, "PurgeQueue", QueueUrl=other)
+    assert service.held_bytes == 0
+    call(service, "SendMessage", QueueUrl=url, MessageBody="123456789012")
+
+
 def test_delete_takes_a_message_off_and_an_older_receipt_handle_deletes_nothing(
     service: QueueService, clock: Clock
 ) -> None:

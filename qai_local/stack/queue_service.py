@@ -28,6 +28,8 @@ MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
 MAX_QUEUES = 1000  # one machine's stack makes two; more is someone filling its memory
+# The bodies held in all queues together: thousands of runs' messages, far below what fills memory.
+MAX_HELD_BYTES = 64 * 2**20
 STALE_ENTRIES_KEPT = 64
 RECEIPT_HANDLE = re.compile(r"[0-9a-f-]{36}#[0-9a-f]{32}")
 
@@ -45,6 +47,7 @@ class QueueError(Exception):
 class StoredMessage:
     message_id: str
     body: str
+    size: int  # the body's bytes
     sent_at: float
     receive_count: int = 0
     first_received_at: float = 0.0
@@ -108,6 +111,7 @@ class QueueService:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.queues: dict[str, Queue] = {}
         self.clock = clock
+        self.held_bytes = 0
         self._versions = itertools.count(1)
 
     def queue(self, url: Any) -> Queue:
@@ -185,11 +189,15 @@ class QueueService:
         body = request.get("MessageBody")
         if not isinstance(body, str) or not body:
             raise QueueError("MissingParameter", "The request must contain the parameter MessageBody.")
-        if len(body.encode()) > MAX_BODY_BYTES:
+        size = len(body.encode())
+        if size > MAX_BODY_BYTES:
             raise QueueError("InvalidParameterValue", "The message is longer than 262,144 bytes.")
+        if self.held_bytes + size > MAX_HELD_BYTES:
+            raise QueueError("OverLimit", f"This queue server holds at most {MAX_HELD_BYTES:,} bytes of messages.")
         delay = _whole(request.get("DelaySeconds", queue.delay_seconds), "DelaySeconds", MAX_DELAY_SECONDS)
         now = self.clock()
-        message = StoredMessage(str(uuid.uuid4()), body, now)
+        message = StoredMessage(str(uuid.uuid4()), body, size, now)
+        self.held_bytes += size
         queue.messages[message.message_id] = message
         if delay:
             queue.hide(message, now + delay, self._versions)
@@ -261,6 +269,7 @@ class QueueService:
         # again, or is gone already.
         if message is not None:
             del queue.messages[message.message_id]
+            self.held_bytes -= message.size
             del queue.receipts[message.receipt_handle]
             if message.version == 0:  # visible again after its timeout ran out
                 queue.visible.remove(message.message_id)
@@ -279,6 +288,7 @@ class QueueService:
 
     def purge_queue(self, request: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue(request.get("QueueUrl"))
+        self.held_bytes -= sum(message.size for message in queue.messages.values())
         queue.messages.clear()
         queue.visible.clear()
         queue.hidden.clear()
