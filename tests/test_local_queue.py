@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -20,14 +21,19 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 import uvicorn
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from qai_local.stack import asgi, queue_service
 from qai_local.stack.asgi import listening_socket, server_config
+from qai_local.stack.queue_auth import QueueKey
 from qai_local.stack.queue_server import HEALTH_PATH, QueueApp
 from qai_local.stack.queue_service import QueueError, QueueService
 
@@ -272,6 +278,9 @@ def test_bad_requests_get_the_error_sqs_would_answer(
     assert error.value.code == code
 
 
+KEY = QueueKey("QAILOCALTEST", "the test's secret")
+
+
 @pytest.fixture(scope="module")
 def queue_server() -> Iterator[str]:
     with socket.socket() as probe:
@@ -280,6 +289,7 @@ def queue_server() -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "qai_local.stack.queue_server", "--port", str(port)],
         cwd=ROOT,
+        env={**os.environ, **KEY.environment()},
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -301,7 +311,11 @@ def queue_server() -> Iterator[str]:
 @pytest.fixture
 def sqs(queue_server: str) -> Any:
     return boto3.client(
-        "sqs", endpoint_url=queue_server, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+        "sqs",
+        endpoint_url=queue_server,
+        region_name="us-east-1",
+        aws_access_key_id=KEY.access_key_id,
+        aws_secret_access_key=KEY.secret_access_key,
     )
 
 
@@ -383,11 +397,52 @@ def test_what_is_not_an_sqs_request_gets_a_4xx(
     queue_server: str, sqs: Any, method: str, headers: dict[str, str], body: bytes | None, status: int
 ) -> None:
     sqs.create_queue(QueueName="t")
-    request = urllib.request.Request(queue_server + "/", data=body, method=method, headers=headers)
+    status_and_type = answer_to(signed(queue_server + "/", method, headers, body or b"", KEY))
+    assert status_and_type[0] == status and status_and_type[1].startswith("com.amazonaws.sqs#")
+
+
+def signed(url: str, method: str, headers: dict[str, str], body: bytes, key: QueueKey) -> urllib.request.Request:
+    """The request as boto3 would sign it with ``key``."""
+    request = AWSRequest(method=method, url=url, headers=headers, data=body)
+    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "sqs", "us-east-1").add_auth(request)
+    return urllib.request.Request(url, data=body or None, method=method, headers=dict(request.headers.items()))
+
+
+def answer_to(request: urllib.request.Request) -> tuple[int, str]:
+    """A refused request's status and error type."""
     with pytest.raises(urllib.error.HTTPError) as answer:
         urllib.request.urlopen(request, timeout=5)
-    assert answer.value.code == status
-    assert json.loads(answer.value.read())["__type"].startswith("com.amazonaws.sqs#")
+    return answer.value.code, json.loads(answer.value.read())["__type"]
+
+
+SEND = {"X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": "application/x-amz-json-1.0"}
+
+
+def test_only_requests_signed_with_the_stack_s_key_are_taken(queue_server: str, sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="signed")["QueueUrl"]
+    body = json.dumps({"QueueUrl": url, "MessageBody": "forged"}).encode()
+    unsigned = urllib.request.Request(queue_server + "/", data=body, method="POST", headers=SEND)
+    assert answer_to(unsigned) == (403, "com.amazonaws.sqs#MissingAuthenticationToken")
+    other_secret = QueueKey(KEY.access_key_id, "another secret")
+    assert answer_to(signed(queue_server + "/", "POST", SEND, body, other_secret))[0] == 403
+    other_key = QueueKey("QAILOCALOTHER", KEY.secret_access_key)
+    assert answer_to(signed(queue_server + "/", "POST", SEND, body, other_key)) == (
+        403,
+        "com.amazonaws.sqs#InvalidClientTokenId",
+    )
+    # A signed request replayed with another body, or long after it was signed, is refused too.
+    good = signed(queue_server + "/", "POST", SEND, body, KEY)
+    tampered = urllib.request.Request(
+        good.full_url, data=body.replace(b"forged", b"forget"), method="POST", headers=dict(good.header_items())
+    )
+    assert answer_to(tampered) == (403, "com.amazonaws.sqs#SignatureDoesNotMatch")
+    with mock.patch("botocore.auth.get_current_datetime", return_value=datetime.datetime(2020, 1, 1)):
+        stale = signed(queue_server + "/", "POST", SEND, body, KEY)
+    assert answer_to(stale) == (403, "com.amazonaws.sqs#SignatureDoesNotMatch")
+    assert sqs.receive_message(QueueUrl=url).get("Messages") is None  # none of them got in
+    urllib.request.urlopen(good, timeout=5).close()  # the one signed with the key is taken
+    (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
+    assert message["Body"] == "forged"
 
 
 def test_the_stack_servers_accept_connections_with_nagle_off() -> None:
@@ -451,7 +506,7 @@ def closed_at_the_deadline(*clients: socket.socket) -> bool:
 @pytest.mark.usefixtures("short_deadline")
 def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> None:
     # Otherwise 512 such connections (uvicorn's limit_concurrency) would get every other client a 503.
-    with served(QueueApp(QueueService(), 0)) as address:
+    with served(QueueApp(QueueService(), 0, KEY)) as address:
         health = f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\n\r\n".encode()
         with three_connections(address) as (silent, trickling, kept_alive):
             trickling.sendall(health[:10])
@@ -466,7 +521,7 @@ def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> No
 
 @pytest.mark.usefixtures("short_deadline")
 def test_a_connection_whose_request_body_does_not_come_in_time_is_closed() -> None:
-    with served(QueueApp(QueueService(), 0)) as address:
+    with served(QueueApp(QueueService(), 0, KEY)) as address:
         head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\nContent-Length: 20\r\n".encode()
         with three_connections(address) as (announced, expecting, on_time):
             announced.sendall(head + b"\r\n" + b"{" * 10)  # half the body it announced, and no more

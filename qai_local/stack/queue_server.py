@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 
 import uvicorn
 
 from qai_local.stack.access import local_hosts
 from qai_local.stack.asgi import Receive, Scope, Send, listening_socket, read_body, server_config
+from qai_local.stack.queue_auth import NotSignedError, QueueKey, check_signature
 from qai_local.stack.queue_service import MAX_BODY_BYTES, QueueError, QueueService
 
 TARGET_PREFIX = "AmazonSQS."
@@ -26,11 +28,13 @@ HEALTH_PATH = "/health"
 
 
 class QueueApp:
-    """The ASGI application: SQS's JSON protocol (``X-Amz-Target: AmazonSQS.<Action>``) over POST /."""
+    """The ASGI application: SQS's JSON protocol (``X-Amz-Target: AmazonSQS.<Action>``) over POST /,
+    for requests signed with ``key`` (``queue_auth``)."""
 
-    def __init__(self, service: QueueService, port: int) -> None:
+    def __init__(self, service: QueueService, port: int, key: QueueKey) -> None:
         self.service = service
         self.hosts = local_hosts(port)
+        self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,11 +47,12 @@ class QueueApp:
         try:
             if headers.get("host") not in self.hosts:  # a web page on a rebound DNS name
                 raise QueueError("AccessDenied", f"This queue answers at {self.hosts[0]} only.", 403)
+            if body is None:
+                raise QueueError("RequestTooLarge", "The request is too large.", 413)
+            self._check_signature(scope, headers, body)
             target = headers.get("x-amz-target", "")
             if scope["method"] != "POST" or not target.startswith(TARGET_PREFIX):
                 raise QueueError("InvalidAction", "Only SQS's JSON protocol is served here.")
-            if body is None:
-                raise QueueError("RequestTooLarge", "The request is too large.", 413)
             try:
                 request = json.loads(body or b"{}")
             except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
@@ -65,6 +70,17 @@ class QueueApp:
             error = {"__type": f"com.amazonaws.sqs#{exc.code}", "message": str(exc)}
             await _respond(send, exc.status, json.dumps(error).encode())
 
+    def _check_signature(self, scope: Scope, headers: dict[str, str], body: bytes) -> None:
+        path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = f"http://{headers['host']}{path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
+        try:
+            check_signature(
+                self.key, method=scope["method"], url=url, headers=headers, body=body, now=datetime.now(UTC)
+            )
+        except NotSignedError as exc:
+            raise QueueError(exc.code, str(exc), 403) from None
+
 
 async def _respond(
     send: Send,
@@ -81,8 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
+    key = QueueKey.given()
+    if key is None:
+        parser.error("set QAI_QUEUE_ACCESS_KEY_ID and QAI_QUEUE_SECRET_ACCESS_KEY: the key requests are signed with")
     sock = listening_socket(port, backlog=1024)
-    server = uvicorn.Server(server_config(QueueApp(QueueService(), sock.getsockname()[1])))
+    server = uvicorn.Server(server_config(QueueApp(QueueService(), sock.getsockname()[1], key)))
     server.run(sockets=[sock])
 
 

@@ -48,6 +48,7 @@ from qai_local.stack.api import LOCAL_USER  # noqa: E402
 from qai_local.stack.functions import load_function  # noqa: E402
 from qai_local.stack.poller import AgentPoller  # noqa: E402
 from qai_local.stack.process import free_port  # noqa: E402
+from qai_local.stack.queue_auth import QueueKey  # noqa: E402
 from qai_tools.template import load_template  # noqa: E402
 
 SLOW_STOP_SECONDS = 2
@@ -92,7 +93,9 @@ class LocalStack:
         migrate(database_url)
 
         limits = load_template()["Mappings"]["Agent"]["Limits"]
-        queue_server_url = self._start_queue_server()
+        # The queue takes requests signed with this key only: the stack's functions have it, no one else.
+        queue_key = QueueKey.given() or QueueKey.new()
+        queue_server_url = self._start_queue_server(queue_key)
         sites = SitesServer(data_dir / "sites", config.qai_sites_port).start()  # survives restarts: a folder
         self._stoppers.append(sites.stop)
         sandbox_root = data_dir / "sandboxes"
@@ -101,8 +104,8 @@ class LocalStack:
                 "DATABASE_URL": database_url,
                 "AWS_ENDPOINT_URL": queue_server_url,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_ACCESS_KEY_ID": queue_key.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": queue_key.secret_access_key,
                 "AGENT_MAX_RECEIVE_COUNT": str(limits["MaxReceiveCount"]),
                 "LOCAL_SANDBOX_ROOT": str(sandbox_root),
                 # Downloads too large for a Lambda response: the stand-in for the S3 bucket's links.
@@ -174,7 +177,7 @@ class LocalStack:
         self._stoppers.append(server.cleanup)
         return str(server.get_uri())
 
-    def _start_queue_server(self) -> str:
+    def _start_queue_server(self, key: QueueKey) -> str:
         """The local queue in a process of its own: in this one it would wait on the agent's threads."""
         from qai_local.sandbox.processes import dies_with_this_process
 
@@ -183,6 +186,7 @@ class LocalStack:
         server = subprocess.Popen(
             dies_with_this_process([sys.executable, "-m", "qai_local.stack.queue_server", "--port", str(port)]),
             cwd=ROOT,
+            env={**os.environ, **key.environment()},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
