@@ -195,8 +195,9 @@ class ScriptedModelServer:
         return self.chunk_chars / CHARS_PER_TOKEN / self.tokens_per_second
 
     def _sent(self, out: Any, event: dict[str, Any]) -> None:
-        """One server-sent event written out, and noted with when."""
-        out.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+        """One server-sent event written out (a chunk of the response), and noted with when."""
+        data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        out.write(b"%x\r\n%s\r\n" % (len(data), data))
         out.flush()
         with self._lock:
             self.streamed.append((event, time.time()))
@@ -252,16 +253,18 @@ class _Handler(BaseHTTPRequestHandler):
         """The message as the Messages API streams it (server-sent events), in small chunks."""
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
-        self.send_header("connection", "close")
+        # Chunked, on a connection kept for the next call, as the Messages API streams.
+        self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        self.close_connection = True
         try:
             for event in stream_events(message, self.model_server.chunk_chars):
                 if event["type"] == "content_block_delta" and chunk_seconds:
                     threading.Event().wait(chunk_seconds)
                 self.model_server._sent(self.wfile, event)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client closed the stream (a cancelled run)
+            self.close_connection = True  # the client closed the stream (a cancelled run)
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         raw = json.dumps(body).encode()
