@@ -523,18 +523,29 @@ def test_a_killed_group_has_ended_when_the_kill_returns(tmp_path: Path, machine:
         network.stop()
 
 
-def test_the_group_of_a_leader_reaped_earlier_is_not_signalled(
-    tmp_path: Path, machine: MachineProbe, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("isolated", [True, False], ids=["bubblewrap", "isolation off"])
+def test_a_group_is_signalled_only_while_its_id_is_held(
+    tmp_path: Path, machine: MachineProbe, monkeypatch: pytest.MonkeyPatch, isolated: bool
 ) -> None:
-    """Its pid was given back when it was reaped (a dev server that crashed): another sandbox's group
-    leader may have it now, which a kill of that pid's group or children would reach."""
-    if not machine.isolation.bubblewrap:
-        pytest.skip("without bubblewrap what the leader left behind still holds its group's id")
+    """A leader reaped earlier (a dev server that crashed) has given its pid back, and another
+    sandbox's group leader may have it now: the group's id stays held until the group is forgotten,
+    and no kill reaches that pid's group or children after."""
+    if isolated and not machine.isolation.bubblewrap:
+        pytest.skip("bubblewrap cannot run on this machine")
+    if not isolated:
+        monkeypatch.setenv("QAI_SANDBOX_ISOLATION", "none")
+        machine = MachineProbe()
     processes, network = ProcessRegistry(machine), SandboxNetwork(frozenset())
     (tmp_path / "app").mkdir()
     try:
         group = processes.start("s", tmp_path / "app", ["/bin/true"], network.egress_dir)
         assert group.wait(timeout=30) == 0  # reaped: its pid is free
+        assert group_exists(group.pid)  # it still has a member, so its id is not given out again
+        processes.forget_group(group)
+        deadline = time.monotonic() + 5
+        while group_exists(group.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not group_exists(group.pid)  # let go: the id may be anyone's from now
         signalled: list[int] = []
         monkeypatch.setattr(os, "killpg", lambda pgid, signum: signalled.append(pgid))
         monkeypatch.setattr(processes_module, "_children", lambda pid: pytest.fail(f"children of {pid} read"))
@@ -543,6 +554,80 @@ def test_the_group_of_a_leader_reaped_earlier_is_not_signalled(
     finally:
         processes.kill_all()
         network.stop()
+
+
+def test_a_start_asked_for_while_its_sandbox_is_being_removed_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview request or a start ahead that comes while the sandbox's server is being stopped for
+    its removal (its directory still there) ends with the sandbox gone, as do those after."""
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=600, max_running=2, server_argv=tiny_server_argv)
+    (root / "going").mkdir(parents=True)
+    processes = supervisor.processes
+    real_kill_group, real_start = processes.kill_group, processes.start
+    killing, go_on = threading.Event(), threading.Event()
+
+    def slow_kill_group(process: subprocess.Popen[bytes]) -> None:
+        killing.set()
+        go_on.wait(timeout=10)
+        real_kill_group(process)
+
+    started: list[str] = []
+
+    def counted_start(sandbox_id: str, *args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(sandbox_id)
+        return real_start(sandbox_id, *args, **kwargs)
+
+    try:
+        supervisor.ensure_running("going")
+        monkeypatch.setattr(processes, "kill_group", slow_kill_group)
+        monkeypatch.setattr(processes, "start", counted_start)
+        stopping = threading.Thread(target=supervisor.stop, args=("going",))
+        stopping.start()
+        assert killing.wait(timeout=10)  # the stop is under way
+        with pytest.raises(SandboxGoneError):
+            supervisor.ensure_running("going")
+        go_on.set()
+        stopping.join(timeout=10)
+        with pytest.raises(SandboxGoneError):
+            supervisor.ensure_running("going")  # its directory is not removed yet: it is gone all the same
+        assert started == [] and supervisor.running() == [] and not processes_of("going")
+    finally:
+        go_on.set()
+        supervisor.stop_all()
+
+
+def test_removed_sandboxes_leave_nothing_behind_in_the_supervisor(tmp_path: Path) -> None:
+    """One entry per sandbox ever previewed would grow without end in a long-running stack."""
+    import shutil
+
+    root = tmp_path / "root"
+    supervisor = DevServerSupervisor(root, idle_seconds=0.4, max_running=2, server_argv=tiny_server_argv)
+    names = ["one", "two", "three"]
+    try:
+        for name in names:
+            (root / name).mkdir(parents=True)
+            supervisor.ensure_running(name)
+        for name in names:  # as a sandbox closed without keeping it: forgotten, then removed
+            supervisor.stop(name)
+            shutil.rmtree(root / name)
+        with pytest.raises(SandboxGoneError):
+            supervisor.ensure_running("one")  # a preview still open asks again
+        deadline = time.monotonic() + 5
+        while (supervisor._starting or supervisor._removed) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the reaper's rounds
+        assert (supervisor._starting, supervisor._removed) == ({}, set())
+    finally:
+        supervisor.stop_all()
+
+
+def group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def processes_of(sandbox_id: str) -> list[psutil.Process]:

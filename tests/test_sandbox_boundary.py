@@ -153,3 +153,23 @@ def test_every_sandbox_process_dies_with_the_worker_that_started_it(
             if marker in " ".join(process.info["cmdline"] or []) and process.pid != os.getpid():
                 with contextlib.suppress(psutil.Error):
                     process.kill()
+
+
+def test_a_process_whose_starter_died_before_it_asked_for_the_signal_never_runs(tmp_path: Path) -> None:
+    """The parent-death signal is asked for after the fork: a starter killed in between never sends
+    it. Here the starter is gone before setpriv runs (a delay put in front of it), which a busy
+    machine can do by itself; the command must not run, orphaned."""
+    ran = tmp_path / "ran"
+    starter = (
+        "import subprocess, sys\n"
+        "from qai_local.sandbox.processes import dies_with_this_process\n"
+        "argv = dies_with_this_process(['/bin/sh', '-c', 'touch \"$0\"', sys.argv[1]])\n"
+        "subprocess.Popen(['/bin/sh', '-c', 'sleep 0.5; exec \"$@\"', 'late', *argv], start_new_session=True)\n"
+    )  # and it exits at once, before the delay ends
+    subprocess.run(
+        [sys.executable, "-c", starter, str(ran)],
+        check=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    time.sleep(2)
+    assert not ran.exists()

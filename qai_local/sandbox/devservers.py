@@ -10,7 +10,7 @@ import collections
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +79,9 @@ class DevServerSupervisor:
         self._servers: dict[str, DevServer] = {}
         # Held while a sandbox's server starts (re-entrant: a start may stop its own sandbox's server).
         self._starting: dict[str, threading.RLock] = collections.defaultdict(threading.RLock)
-        # Counts each sandbox's stops: a start that sees the count change was stopped while under way.
-        self._stops: collections.Counter[str] = collections.Counter()
+        # Sandboxes stopped for good, whose directories are being removed: no server starts in one, however
+        # long a start waited for its turn. Kept until the directory has gone, which then tells the same.
+        self._removed: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap_idle, name="qai-devserver-reaper", daemon=True)
@@ -89,13 +90,13 @@ class DevServerSupervisor:
     def ensure_running(self, sandbox_id: str) -> Path:
         """The ingress socket of the sandbox's dev server, started first if it is not running."""
         with self._lock:
+            if sandbox_id in self._removed:  # before its start lock, which would be made again
+                raise SandboxGoneError(sandbox_id)
             starting = self._starting[sandbox_id]
-            # Counted before waiting for a start under way: a stop meanwhile (the sandbox being
-            # removed) ends this request too, rather than starting a server in a directory going away.
-            stops = self._stops[sandbox_id]
         with starting:
             directory = self.root / sandbox_id
-            if self._stopping.is_set():  # every server was stopped: none starts after
+            # Every server stopped, or this sandbox's while this start waited for its turn: none starts after.
+            if self._gone(sandbox_id):
                 raise SandboxGoneError(sandbox_id)
             if not directory.is_dir():
                 self.stop(sandbox_id)  # its directory was removed: the sandbox expired, its server goes too
@@ -105,16 +106,10 @@ class DevServerSupervisor:
                 if server is not None and server.alive():
                     server.last_used = time.monotonic()
                     return server.ingress
-                if self._stops[sandbox_id] != stops:
-                    raise SandboxGoneError(sandbox_id)
             self._make_room()
-
-            def stopped() -> bool:
-                return self._stopping.is_set() or self._stops[sandbox_id] != stops
-
-            server = self._start(sandbox_id, directory, stopped=stopped)
+            server = self._start(sandbox_id, directory, stopped=lambda: self._gone(sandbox_id))
             with self._lock:
-                if not stopped():
+                if not self._gone(sandbox_id):
                     # Idle from now: a start slower than the idle time must not end the server unused.
                     server.last_used = time.monotonic()
                     self._servers[sandbox_id] = server
@@ -137,15 +132,19 @@ class DevServerSupervisor:
             server = self._servers.get(sandbox_id)
         return server.output_tail() if server else ""
 
+    def _gone(self, sandbox_id: str) -> bool:
+        return self._stopping.is_set() or sandbox_id in self._removed
+
     def stop(self, sandbox_id: str) -> None:
-        """Stop the sandbox's server, one still starting too: when this returns nothing of either
-        runs, and the sandbox's directory can go."""
+        """Stop the sandbox's server for good, one still starting too: when this returns nothing of
+        either runs, none starts after, and the sandbox's directory can go."""
         with self._lock:
-            self._stops[sandbox_id] += 1
-            starting = self._starting[sandbox_id]
+            self._removed.add(sandbox_id)
+            # Let go even if a start waits for it: whichever start lock a start holds, it finds the
+            # sandbox removed first thing.
+            starting = self._starting.pop(sandbox_id, None)
         self._end(sandbox_id)
-        with starting:  # a start under way sees the stop within its next check, ends and lets go
-            pass
+        _wait_for_starts([starting] if starting is not None else [])
 
     def _end(self, sandbox_id: str) -> None:
         """End the sandbox's running server (for room or idleness: a start under way goes on)."""
@@ -162,9 +161,7 @@ class DevServerSupervisor:
             starts = list(self._starting.values())
         for server in servers:
             self.processes.kill_group(server.process)
-        for starting in starts:
-            with starting:  # a start under way sees the stop within its next check, ends and lets go
-                pass
+        _wait_for_starts(starts)
         self.network.stop()
 
     def _make_room(self) -> None:
@@ -224,10 +221,32 @@ class DevServerSupervisor:
                 ]
             for sandbox_id in idle:
                 self._end(sandbox_id)
+            self._drop_removed()
+
+    def _drop_removed(self) -> None:
+        """Forget the sandboxes whose directories have gone (removed, or expired): a start finds the
+        directory missing, so neither their tombstones nor their start locks are needed any more."""
+        with self._lock:
+            known = self._removed | self._starting.keys()
+        gone = {sandbox_id for sandbox_id in known if not (self.root / sandbox_id).is_dir()}
+        with self._lock:
+            self._removed -= gone
+            for sandbox_id in gone:
+                self._starting.pop(sandbox_id, None)
+
+
+def _wait_for_starts(starts: Iterable[threading.RLock]) -> None:
+    """Return once no start holds these locks: one under way sees the stop within its next check,
+    ends and lets go."""
+    for starting in starts:
+        with starting:
+            pass
 
 
 def _collect_output(server: DevServer, processes: ProcessRegistry) -> None:
     assert server.process.stdout is not None
     for raw in server.process.stdout:
         server.output.append(raw.decode("utf-8", errors="replace"))
-    processes.forget_group(server.process)
+    server.process.wait()  # its output can end before it does
+    # Killed rather than only forgotten: what the server left behind goes too, while its group's id is held.
+    processes.kill_group(server.process)

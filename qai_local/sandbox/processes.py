@@ -12,12 +12,20 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from qai_local.sandbox.machine import MachineProbe
 
 # Background work's nice value: the agent's runs and the dev servers started ahead of a preview.
 BACKGROUND_NICENESS = 10
+# Each group's first member, before the command: a holder of the group's id, which stays in the group
+# until the group's lifeline closes. A group id is not given out again while the group has a member, so
+# until then a kill of the group reaches this group only, even once the leader has been reaped and its
+# pid given back. (A pidfd of the leader would not do: holding one does not keep its pid from reuse.)
+HOLDING_THE_GROUP = 'cat "/dev/fd/$1" >/dev/null 2>&1 & shift; exec "$@"'
+# Run after the parent-death signal is asked for: $PPID is the parent this shell started with.
+PARENT_STILL_THERE = '[ "$PPID" = "$0" ] && exec "$@"'
 
 
 def yield_cpu_to_interactive_work() -> None:
@@ -29,6 +37,13 @@ def yield_cpu_to_interactive_work() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICENESS)
 
 
+@dataclass(frozen=True)
+class RunningGroup:
+    sandbox_id: str
+    process: subprocess.Popen[bytes]  # its leader
+    lifeline: int  # the write end: closing it ends the group's sandbox and lets go of the group's id
+
+
 class ProcessRegistry:
     """The sandboxed process groups a provider has running (leader pid → sandbox), so that a stopping
     local stack leaves none behind and each sandbox's process-limit cgroup goes once nothing of it
@@ -36,13 +51,11 @@ class ProcessRegistry:
 
     def __init__(self, machine: MachineProbe) -> None:
         self.machine = machine
-        self._running_groups: dict[int, str] = {}
+        self._running_groups: dict[int, RunningGroup] = {}  # by leader pid
         self._groups_lock = threading.Lock()  # commands, dev servers and their output readers run on many threads
         # Held from making a sandbox's cgroups until its process is counted in _running_groups, and while
         # they are removed: otherwise a group that ends could remove the cgroup a new process is joining.
         self._sandbox_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
-        # Each running group's lifeline (leader pid → the write end): closing it ends the group's sandbox.
-        self._lifelines: dict[int, int] = {}
 
     def start(
         self,
@@ -71,7 +84,9 @@ class ProcessRegistry:
                         lifeline_fd=lifeline_read,
                     )
                     process = subprocess.Popen(  # type: ignore[call-overload]
-                        dies_with_this_process(spec.argv),
+                        dies_with_this_process(
+                            ["/bin/sh", "-c", HOLDING_THE_GROUP, "group", str(lifeline_read), *spec.argv]
+                        ),
                         cwd=spec.cwd,
                         env=spec.env,
                         stdin=subprocess.DEVNULL,
@@ -84,8 +99,7 @@ class ProcessRegistry:
                     os.close(lifeline_write)
                     raise
                 with self._groups_lock:
-                    self._running_groups[process.pid] = sandbox_id
-                    self._lifelines[process.pid] = lifeline_write
+                    self._running_groups[process.pid] = RunningGroup(sandbox_id, process, lifeline_write)
         finally:
             os.close(lifeline_read)
         return process
@@ -97,7 +111,7 @@ class ProcessRegistry:
     def _release_if_unused(self, sandbox_id: str) -> None:
         """Remove the sandbox's cgroups if none of its groups runs; the caller holds its sandbox lock."""
         with self._groups_lock:
-            still_running = sandbox_id in self._running_groups.values()
+            still_running = any(group.sandbox_id == sandbox_id for group in self._running_groups.values())
         if not still_running:
             self.machine.cgroups.release(sandbox_id)
 
@@ -108,16 +122,15 @@ class ProcessRegistry:
         after the leader has gone: it is killed as well, and waited for.
 
         A leader already reaped (its exit seen earlier, a dev server that crashed) has given its pid
-        back, and another process, another sandbox's group leader too, may have it now: neither its
-        children nor its group are looked for then. Under bubblewrap nothing of the group outlives
-        it (its namespace ended with it); without, what it left behind (``cmd &``) still holds the
-        group's id, which is not given out again while it has members."""
-        reaped = process.returncode is not None
-        inits = [] if reaped else _pidfds(_children(process.pid))
+        back, and another process, another sandbox's group leader too, may have it now: its children
+        are not looked for then. Its group is killed only while the group's holder keeps the id (see
+        ``HOLDING_THE_GROUP``), that is until the group is forgotten."""
+        inits = [] if process.returncode is not None else _pidfds(_children(process.pid))
         try:
-            if not (reaped and self.machine.isolation.bubblewrap):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
+            with self._groups_lock:  # the holder lets go (forget_group) only under this lock
+                if self._is_running(process):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signal.SIGKILL)
             for pidfd in inits:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -129,33 +142,33 @@ class ProcessRegistry:
                 os.close(pidfd)
         self.forget_group(process)
 
+    def _is_running(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether the group is not forgotten yet; the caller holds the groups lock. Its leader's pid
+        alone does not tell: once forgotten, that pid may be another group's leader's."""
+        group = self._running_groups.get(process.pid)
+        return group is not None and group.process is process
+
     def forget_group(self, process: subprocess.Popen[bytes]) -> None:
         """The group has ended: drop it, and its sandbox's cgroup if nothing else of it runs."""
         with self._groups_lock:
-            sandbox_id = self._running_groups.get(process.pid)
-        if sandbox_id is None:
-            return
-        with self._sandbox_lock(sandbox_id):
-            with self._groups_lock:
-                self._running_groups.pop(process.pid, None)
-                lifeline = self._lifelines.pop(process.pid, None)
-            if lifeline is not None:
-                os.close(lifeline)  # whatever the group left in its sandbox goes now
-            self._release_if_unused(sandbox_id)
+            if not self._is_running(process):
+                return
+            group = self._running_groups.pop(process.pid)
+        os.close(group.lifeline)  # whatever the group left in its sandbox goes now
+        with self._sandbox_lock(group.sandbox_id):
+            self._release_if_unused(group.sandbox_id)
 
     def kill_all(self) -> None:
         """Kill every group still running (the stack is stopping)."""
         with self._groups_lock:
-            groups = list(self._running_groups.items())
-            lifelines = list(self._lifelines.values())
+            groups = list(self._running_groups.values())
             self._running_groups.clear()
-            self._lifelines.clear()
-        for lifeline in lifelines:
-            os.close(lifeline)
-        for pgid, sandbox_id in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-            self.machine.cgroups.release(sandbox_id)
+            for group in groups:  # while their holders keep the groups' ids
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group.process.pid, signal.SIGKILL)
+        for group in groups:
+            os.close(group.lifeline)
+            self.machine.cgroups.release(group.sandbox_id)
 
 
 def dies_with_this_process(argv: list[str]) -> list[str]:
@@ -163,9 +176,13 @@ def dies_with_this_process(argv: list[str]) -> list[str]:
 
     Through ``setpriv --pdeathsig`` (util-linux) rather than a ``preexec_fn``, which is unsafe in a
     process with threads. Under bubblewrap, ``--die-with-parent`` then takes the whole sandbox.
+    setpriv asks for the signal after the fork, and a parent already gone by then never sends it:
+    the shell it runs next checks that its parent is still this process, and ends at once if not.
     """
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+    if setpriv is None:
+        return argv
+    return [setpriv, "--pdeathsig", "KILL", "--", "/bin/sh", "-c", PARENT_STILL_THERE, str(os.getpid()), *argv]
 
 
 def _children(pid: int) -> list[int]:
