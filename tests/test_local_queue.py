@@ -32,6 +32,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from qai_local.stack import asgi, queue_service
+from qai_local.stack.access import LocalAccess
+from qai_local.stack.api import LocalApi
 from qai_local.stack.asgi import listening_socket, server_config
 from qai_local.stack.queue_auth import QueueKey
 from qai_local.stack.queue_server import HEALTH_PATH, QueueApp
@@ -220,6 +222,60 @@ def test_a_delayed_message_waits_and_messages_come_in_order(service: QueueServic
     assert [m["Body"] for m in receive(service, url, MaxNumberOfMessages=10)] == ["one", "two", "three"]
     clock.now += 5
     assert [m["Body"] for m in receive(service, url, MaxNumberOfMessages=10)] == ["later"]
+
+
+def test_messages_kept_past_the_retention_period_are_deleted(service: QueueService, clock: Clock) -> None:
+    short = call(service, "CreateQueue", QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    default = call(service, "CreateQueue", QueueName="default")["QueueUrl"]
+    for url in (short, default):
+        call(service, "SendMessage", QueueUrl=url, MessageBody="old")
+    (in_flight,) = receive(service, short, VisibilityTimeout=30)
+    clock.now += 40
+    call(service, "SendMessage", QueueUrl=short, MessageBody="newer")
+    clock.now += 20  # "old" is 60 s old, in flight or not
+    assert [m["Body"] for m in receive(service, short, MaxNumberOfMessages=10)] == ["newer"]
+    assert service.held_bytes == len("newer") + len("old")  # the default queue's, 4 days
+    call(service, "DeleteMessage", QueueUrl=short, ReceiptHandle=in_flight["ReceiptHandle"])  # gone: nothing to do
+    clock.now += 4 * 86_400 - 61
+    assert [m["Body"] for m in receive(service, default)] == ["old"]
+    clock.now += 1
+    assert call(service, "GetQueueAttributes", QueueUrl=default)["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    with pytest.raises(QueueError) as too_short:
+        call(service, "CreateQueue", QueueName="shorter", Attributes={"MessageRetentionPeriod": "59"})
+    assert too_short.value.code == "InvalidParameterValue"
+
+
+def test_a_received_message_stays_hidden_twelve_hours_at_most(service: QueueService, clock: Clock) -> None:
+    url, message = in_flight(service, visibility=30)
+    clock.now += 43_000
+    with pytest.raises(QueueError) as too_long:
+        call(
+            service,
+            "ChangeMessageVisibility",
+            QueueUrl=url,
+            ReceiptHandle=message["ReceiptHandle"],
+            VisibilityTimeout=300,
+        )
+    assert too_long.value.code == "InvalidParameterValue"
+    call(
+        service, "ChangeMessageVisibility", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=200
+    )
+    clock.now += 200
+    assert len(receive(service, url)) == 1  # received again: twelve hours from now
+
+
+def test_a_jump_of_the_wall_clock_shows_no_message_in_flight_early() -> None:
+    jump = [0.0]
+    service = QueueService(wall_clock=lambda: time.time() + jump[0])  # and its own clock for times
+    url = call(service, "CreateQueue", QueueName="jobs")["QueueUrl"]
+    call(service, "SendMessage", QueueUrl=url, MessageBody="a")
+    assert len(receive(service, url, VisibilityTimeout=60)) == 1
+    jump[0] = 86_400.0  # the machine's clock set forward a day
+    assert receive(service, url) == []  # still in flight
+    call(service, "SendMessage", QueueUrl=url, MessageBody="b")
+    (shown,) = receive(service, url, MessageSystemAttributeNames=["All"])
+    sent = int(shown["Attributes"]["SentTimestamp"]) / 1000
+    assert shown["Body"] == "b" and abs(sent - (time.time() + 86_400)) < 60  # shown in the wall clock's time
 
 
 @pytest.mark.parametrize(
@@ -519,9 +575,19 @@ def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed() -> No
             assert closed_at_the_deadline(silent, trickling)
 
 
+async def body_reader(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app that reads the whole body before it answers, as the stack's do."""
+    if scope["type"] == "http":
+        body = await asgi.read_body(receive, 2**20)
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body or b""))]}
+        )
+        await send({"type": "http.response.body", "body": body or b""})
+
+
 @pytest.mark.usefixtures("short_deadline")
 def test_a_connection_whose_request_body_does_not_come_in_time_is_closed() -> None:
-    with served(QueueApp(QueueService(), 0, KEY)) as address:
+    with served(body_reader) as address:
         head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{address[1]}\r\nContent-Length: 20\r\n".encode()
         with three_connections(address) as (announced, expecting, on_time):
             announced.sendall(head + b"\r\n" + b"{" * 10)  # half the body it announced, and no more
@@ -532,6 +598,49 @@ def test_a_connection_whose_request_body_does_not_come_in_time_is_closed() -> No
             on_time.settimeout(5)
             assert on_time.recv(9) == b"HTTP/1.1 "
             assert closed_at_the_deadline(announced, expecting)
+
+
+def test_a_stranger_s_request_is_refused_before_its_body_is_read() -> None:
+    """Who asks is known from the head: a request not signed with the key waits for no body."""
+    with served(QueueApp(QueueService(), 0, KEY)) as address:
+        stranger = QueueKey("QAILOCALOTHER", "another secret")
+        request = signed(f"http://127.0.0.1:{address[1]}/", "POST", SEND, b"{}", stranger)
+        head = "".join(f"{name}: {value}\r\n" for name, value in request.header_items() if name != "Content-length")
+        with socket.create_connection(address) as client:
+            host = f"Host: 127.0.0.1:{address[1]}\r\n"
+            client.sendall(f"POST / HTTP/1.1\r\n{host}{head}Content-Length: 500000\r\n\r\n".encode())  # and no body
+            client.settimeout(3)  # well before the request's deadline (10 s), which would end it too
+            assert client.recv(12) == b"HTTP/1.1 403"
+
+
+def test_a_request_cut_before_its_body_has_come_reaches_no_function() -> None:
+    """A client gone mid-body has sent no request: acting on it as one with an empty body would
+    run an action (a cancel, a publish) nobody finished asking for."""
+    invoked: list[dict[str, Any]] = []
+
+    class RecordingWorkers:
+        async def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+            invoked.append(event)
+            return {"statusCode": 202, "body": "{}"}
+
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(listening_socket(0)).getsockname()[1]  # the Host the access checks
+        access = LocalAccess("the-token", port)
+        app = LocalApi(b"{}", {}, (Path("downloads"), 60.0), access, RecordingWorkers())  # type: ignore[arg-type]
+        address = stack.enter_context(served(app))
+        head = (
+            f"POST /projects/p1/messages/m1/run/cancel HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Authorization: Bearer the-token\r\nContent-Length: 100\r\n\r\n"
+        )
+        with socket.create_connection(address) as cut:
+            cut.sendall(head.encode() + b"{" * 10)
+            time.sleep(0.2)  # read by the server, which waits for the rest
+        time.sleep(0.3)  # the server sees it closed
+        with socket.create_connection(address) as whole:
+            whole.sendall(head.encode() + b" " * 100)
+            whole.settimeout(5)
+            assert whole.recv(12) == b"HTTP/1.1 202"
+        assert [event["body"] for event in invoked] == [" " * 100]  # the whole one only
 
 
 @pytest.mark.usefixtures("short_deadline")

@@ -26,7 +26,15 @@ import uvicorn
 
 from qai import downloads
 from qai_local.stack.access import LocalAccess
-from qai_local.stack.asgi import Receive, Scope, Send, listening_socket, read_body, server_config
+from qai_local.stack.asgi import (
+    ClientGoneError,
+    Receive,
+    Scope,
+    Send,
+    listening_socket,
+    read_body,
+    server_config,
+)
 from qai_local.stack.functions import LocalLambdaContext, load_function
 from qai_local.stack.lambda_events import http_event
 from qai_local.stack.web_client import web_answer
@@ -128,7 +136,10 @@ class LocalApi:
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
-        body = await read_body(receive, MAX_BODY_BYTES)
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except ClientGoneError:
+            return
         if body is None:
             answer = _error(413, "PAYLOAD_TOO_LARGE", f"The request's body is over {MAX_BODY_BYTES >> 20} MB")
         else:

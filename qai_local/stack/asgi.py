@@ -32,13 +32,19 @@ def listening_socket(port: int, backlog: int = 2048) -> socket.socket:
     return sock
 
 
+class ClientGoneError(Exception):
+    """The client closed the connection before the whole body came: the request is not acted on
+    (a cut ``POST`` must not run as one with no body) and nobody is there for an answer."""
+
+
 async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
-    """The request's body; None when it is larger than ``max_bytes``, empty if the client left."""
+    """The request's body; None when it is larger than ``max_bytes``; ClientGoneError if the
+    client left before it all came."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise ClientGoneError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:

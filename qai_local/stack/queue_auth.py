@@ -58,10 +58,19 @@ class QueueKey:
         return {ACCESS_KEY_ID_VARIABLE: self.access_key_id, SECRET_ACCESS_KEY_VARIABLE: self.secret_access_key}
 
 
-def check_signature(
-    key: QueueKey, *, method: str, url: str, headers: dict[str, str], body: bytes, now: datetime
-) -> None:
-    """Return if the request (``headers`` by lower-case name) is signed with ``key``; NotSignedError if not."""
+@dataclass(frozen=True)
+class SignedHead:
+    """What a request's head says of its signature, checked against the key and the clock."""
+
+    region: str
+    signed_headers: list[str]
+    signed_at: str  # X-Amz-Date, as signed
+    signature: str
+
+
+def check_head(key: QueueKey, headers: dict[str, str], now: datetime) -> SignedHead:
+    """The checks that need no body, made before it is read: signed, with this key, now, and naming
+    Host. ``headers`` by lower-case name; NotSignedError if any fails."""
     match = AUTHORIZATION.fullmatch(headers.get("authorization", "").strip())
     if match is None:
         raise NotSignedError("MissingAuthenticationToken", "The request is not signed with SigV4.")
@@ -77,12 +86,20 @@ def check_signature(
     signed = match["signed"].split(";")
     if "host" not in signed or "x-amz-date" not in signed or any(name not in headers for name in signed):
         raise NotSignedError("IncompleteSignature", "A header the signature names is missing, or Host is not signed.")
+    return SignedHead(match["region"], signed, signed_at_text, match["signature"])
+
+
+def check_signature(
+    key: QueueKey, head: SignedHead, *, method: str, url: str, headers: dict[str, str], body: bytes
+) -> None:
+    """Return if the request, whose head passed ``check_head``, is signed with ``key`` over this body."""
     declared = headers.get("x-amz-content-sha256")
     if declared is not None and declared != hashlib.sha256(body).hexdigest():
         raise NotSignedError("SignatureDoesNotMatch", "The body is not the one signed.")
-    request = AWSRequest(method=method, url=url, headers={name: headers[name] for name in signed}, data=body)
-    request.context["timestamp"] = signed_at_text
-    signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "sqs", match["region"])
+    signed = {name: headers[name] for name in head.signed_headers}
+    request = AWSRequest(method=method, url=url, headers=signed, data=body)
+    request.context["timestamp"] = head.signed_at
+    signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "sqs", head.region)
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    if not hmac.compare_digest(expected.encode(), match["signature"].encode()):
+    if not hmac.compare_digest(expected.encode(), head.signature.encode()):
         raise NotSignedError("SignatureDoesNotMatch", "The signature does not match.")

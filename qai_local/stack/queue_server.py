@@ -15,12 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import uvicorn
 
 from qai_local.stack.access import local_hosts
-from qai_local.stack.asgi import Receive, Scope, Send, listening_socket, read_body, server_config
-from qai_local.stack.queue_auth import NotSignedError, QueueKey, check_signature
+from qai_local.stack.asgi import (
+    ClientGoneError,
+    Receive,
+    Scope,
+    Send,
+    listening_socket,
+    read_body,
+    server_config,
+)
+from qai_local.stack.queue_auth import NotSignedError, QueueKey, SignedHead, check_head, check_signature
 from qai_local.stack.queue_service import MAX_BODY_BYTES, QueueError, QueueService
 
 TARGET_PREFIX = "AmazonSQS."
@@ -40,44 +49,56 @@ class QueueApp:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await read_body(receive, 2 * MAX_BODY_BYTES)
         if scope["method"] == "GET" and scope["path"] == HEALTH_PATH:
             await _respond(send, 200, b"ok", "text/plain")
             return
         try:
-            if headers.get("host") not in self.hosts:  # a web page on a rebound DNS name
-                raise QueueError("AccessDenied", f"This queue answers at {self.hosts[0]} only.", 403)
-            if body is None:
-                raise QueueError("RequestTooLarge", "The request is too large.", 413)
-            self._check_signature(scope, headers, body)
-            target = headers.get("x-amz-target", "")
-            if scope["method"] != "POST" or not target.startswith(TARGET_PREFIX):
-                raise QueueError("InvalidAction", "Only SQS's JSON protocol is served here.")
-            try:
-                request = json.loads(body or b"{}")
-            except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
-                raise QueueError("SerializationException", "The body is not JSON.") from None
-            if not isinstance(request, dict):
-                raise QueueError("SerializationException", "The body is not a JSON object.")
-            base_url = f"http://{headers['host']}"
-            try:
-                answer = await self.service.call(target.removeprefix(TARGET_PREFIX), request, base_url)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                # A parameter of another type than SQS's (a list for a number, a number for a list).
-                raise QueueError("InvalidParameterValue", "A parameter of the request is not valid.") from None
-            await _respond(send, 200, json.dumps(answer).encode())
+            answer = await self._answer(scope, headers, receive)
+        except ClientGoneError:
+            return
         except QueueError as exc:
             error = {"__type": f"com.amazonaws.sqs#{exc.code}", "message": str(exc)}
             await _respond(send, exc.status, json.dumps(error).encode())
+            return
+        await _respond(send, 200, json.dumps(answer).encode())
 
-    def _check_signature(self, scope: Scope, headers: dict[str, str], body: bytes) -> None:
+    async def _answer(self, scope: Scope, headers: dict[str, str], receive: Receive) -> dict[str, Any]:
+        """What the action answers; QueueError with what is wrong with the request."""
+        if headers.get("host") not in self.hosts:  # a web page on a rebound DNS name
+            raise QueueError("AccessDenied", f"This queue answers at {self.hosts[0]} only.", 403)
+        # Who asks is checked before the body is read: a stranger's request costs no more than its head.
+        head = self._signed_head(headers)
+        body = await read_body(receive, 2 * MAX_BODY_BYTES)
+        if body is None:
+            raise QueueError("RequestTooLarge", "The request is too large.", 413)
+        self._check_signature(scope, headers, head, body)
+        target = headers.get("x-amz-target", "")
+        if scope["method"] != "POST" or not target.startswith(TARGET_PREFIX):
+            raise QueueError("InvalidAction", "Only SQS's JSON protocol is served here.")
+        try:
+            request = json.loads(body or b"{}")
+        except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
+            raise QueueError("SerializationException", "The body is not JSON.") from None
+        if not isinstance(request, dict):
+            raise QueueError("SerializationException", "The body is not a JSON object.")
+        try:
+            return await self.service.call(target.removeprefix(TARGET_PREFIX), request, f"http://{headers['host']}")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # A parameter of another type than SQS's (a list for a number, a number for a list).
+            raise QueueError("InvalidParameterValue", "A parameter of the request is not valid.") from None
+
+    def _signed_head(self, headers: dict[str, str]) -> SignedHead:
+        try:
+            return check_head(self.key, headers, datetime.now(UTC))
+        except NotSignedError as exc:
+            raise QueueError(exc.code, str(exc), 403) from None
+
+    def _check_signature(self, scope: Scope, headers: dict[str, str], head: SignedHead, body: bytes) -> None:
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         url = f"http://{headers['host']}{path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
         try:
-            check_signature(
-                self.key, method=scope["method"], url=url, headers=headers, body=body, now=datetime.now(UTC)
-            )
+            check_signature(self.key, head, method=scope["method"], url=url, headers=headers, body=body)
         except NotSignedError as exc:
             raise QueueError(exc.code, str(exc), 403) from None
 

@@ -1,8 +1,11 @@
 """SQS's semantics for the local stack's queue (``queue_server`` serves them over HTTP): queues
 and their messages in memory, each operation a dictionary look-up and a heap push or pop, whatever
 the queue's depth. At-least-once delivery, the visibility timeout and its change, the receive
-count, long polling, a message delayed, and the redrive to a dead-letter queue after
-``maxReceiveCount`` receives. One asyncio loop owns it: no lock is needed.
+count, long polling, a message delayed, the redrive to a dead-letter queue after
+``maxReceiveCount`` receives, the retention period, and the 12 hours a received message may stay
+hidden at most. Its times run on the monotonic clock, so a change of the machine's wall clock
+neither shows messages in flight early nor expires them. One asyncio loop owns it: no lock is
+needed.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ MAX_BODY_BYTES = 256 * 1024  # SQS's own limit on a message
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
+DEFAULT_RETENTION_SECONDS = 345_600  # SQS's: 4 days
+MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 60, 1_209_600
 MAX_QUEUES = 1000  # one machine's stack makes two; more is someone filling its memory
 # The bodies held in all queues together: thousands of runs' messages, far below what fills memory.
 MAX_HELD_BYTES = 64 * 2**20
@@ -48,9 +53,11 @@ class StoredMessage:
     message_id: str
     body: str
     size: int  # the body's bytes
-    sent_at: float
+    sent_at: float  # on the service's clock: it expires from then
+    sent_timestamp: int  # the wall clock's, in ms, as SQS shows it
     receive_count: int = 0
-    first_received_at: float = 0.0
+    first_received_timestamp: int = 0
+    received_at: float = 0.0  # its latest receive, on the service's clock: it stays hidden 12 hours at most from then
     receipt_handle: str = ""
     # Which heap entry is this message's current one: older entries are skipped when popped.
     version: int = 0
@@ -63,6 +70,7 @@ class Queue:
     # Read from the attributes once, when the queue is made.
     visibility_timeout: int = 30
     delay_seconds: int = 0
+    retention_seconds: int = DEFAULT_RETENTION_SECONDS
     dead_letter_queue: str | None = None
     max_receive_count: int = 0
     messages: dict[str, StoredMessage] = field(default_factory=dict)
@@ -108,9 +116,12 @@ class Queue:
 class QueueService:
     """The queues and the actions on them; ``call`` answers one request's JSON."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self.queues: dict[str, Queue] = {}
         self.clock = clock
+        self.wall_clock = wall_clock  # for the timestamps shown only
         self.held_bytes = 0
         self._versions = itertools.count(1)
 
@@ -159,6 +170,12 @@ class QueueService:
                 attributes.get("VisibilityTimeout", 30), "VisibilityTimeout", MAX_VISIBILITY_SECONDS
             ),
             delay_seconds=_whole(attributes.get("DelaySeconds", 0), "DelaySeconds", MAX_DELAY_SECONDS),
+            retention_seconds=_whole(
+                attributes.get("MessageRetentionPeriod", DEFAULT_RETENTION_SECONDS),
+                "MessageRetentionPeriod",
+                MAX_RETENTION_SECONDS,
+                least=MIN_RETENTION_SECONDS,
+            ),
         )
         if "RedrivePolicy" in attributes:
             queue.dead_letter_queue, queue.max_receive_count = _redrive_policy(attributes["RedrivePolicy"])
@@ -174,6 +191,7 @@ class QueueService:
 
     def get_queue_attributes(self, request: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue(request.get("QueueUrl"))
+        self._expire(queue, self.clock())
         queue.reveal_due(self.clock())
         known = queue.attributes | {
             "QueueArn": queue.arn,
@@ -196,7 +214,7 @@ class QueueService:
             raise QueueError("OverLimit", f"This queue server holds at most {MAX_HELD_BYTES:,} bytes of messages.")
         delay = _whole(request.get("DelaySeconds", queue.delay_seconds), "DelaySeconds", MAX_DELAY_SECONDS)
         now = self.clock()
-        message = StoredMessage(str(uuid.uuid4()), body, size, now)
+        message = StoredMessage(str(uuid.uuid4()), body, size, now, int(self.wall_clock() * 1000))
         self.held_bytes += size
         queue.messages[message.message_id] = message
         if delay:
@@ -225,6 +243,7 @@ class QueueService:
 
     def _take(self, queue: Queue, wanted: int, visibility: Any) -> list[StoredMessage]:
         now = self.clock()
+        self._expire(queue, now)
         queue.reveal_due(now)
         timeout = (
             queue.visibility_timeout
@@ -245,7 +264,8 @@ class QueueService:
                 continue
             queue.receipts.pop(message.receipt_handle, None)
             message.receive_count += 1
-            message.first_received_at = message.first_received_at or now
+            message.first_received_timestamp = message.first_received_timestamp or int(self.wall_clock() * 1000)
+            message.received_at = now
             message.receipt_handle = f"{message.message_id}#{uuid.uuid4().hex}"
             queue.receipts[message.receipt_handle] = message.message_id
             queue.hide(message, now + timeout, self._versions)
@@ -268,12 +288,26 @@ class QueueService:
         # An older receipt handle succeeds but deletes nothing, as in SQS: the message was received
         # again, or is gone already.
         if message is not None:
-            del queue.messages[message.message_id]
-            self.held_bytes -= message.size
-            del queue.receipts[message.receipt_handle]
-            if message.version == 0:  # visible again after its timeout ran out
-                queue.visible.remove(message.message_id)
+            self._remove(queue, message)
         return {}
+
+    def _remove(self, queue: Queue, message: StoredMessage) -> None:
+        del queue.messages[message.message_id]
+        self.held_bytes -= message.size
+        queue.receipts.pop(message.receipt_handle, None)
+        if message.version == 0:  # visible (its heap entries, if any, are no longer current)
+            queue.visible.remove(message.message_id)
+
+    def _expire(self, queue: Queue, now: float) -> None:
+        """Delete the messages kept longer than the queue's retention period, as SQS does: they are
+        held in the order they came (a dead letter in the order it moved), the oldest first."""
+        expired = []
+        for message in queue.messages.values():
+            if now < message.sent_at + queue.retention_seconds:
+                break
+            expired.append(message)
+        for message in expired:
+            self._remove(queue, message)
 
     def change_message_visibility(self, request: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue(request.get("QueueUrl"))
@@ -281,6 +315,8 @@ class QueueService:
         message = self._received(queue, request.get("ReceiptHandle"))
         if message is None or message.version == 0:
             raise QueueError("MessageNotInflight", "The message is not in flight.")
+        if self.clock() + timeout > message.received_at + MAX_VISIBILITY_SECONDS:
+            raise QueueError("InvalidParameterValue", "A message stays hidden at most 12 hours from its receive.")
         queue.hide(message, self.clock() + timeout, self._versions)
         queue.reveal_due(self.clock())
         queue.notify()  # a long poll waiting for the old timeout wakes for the new one
@@ -336,8 +372,8 @@ def _shown(message: StoredMessage, names: set[str]) -> dict[str, Any]:
     if names:
         attributes = {
             "ApproximateReceiveCount": str(message.receive_count),
-            "SentTimestamp": str(int(message.sent_at * 1000)),
-            "ApproximateFirstReceiveTimestamp": str(int(message.first_received_at * 1000)),
+            "SentTimestamp": str(message.sent_timestamp),
+            "ApproximateFirstReceiveTimestamp": str(message.first_received_timestamp),
         }
         shown["Attributes"] = attributes if "All" in names else {n: v for n, v in attributes.items() if n in names}
     return shown
