@@ -213,14 +213,15 @@ class DevServerSupervisor:
         interval = max(0.2, min(self.idle_seconds / 4, 5.0))
         while not self._stopping.wait(interval):
             now = time.monotonic()
-            with self._lock:
+            with self._lock:  # decided and taken off at once: a request that comes after starts it again
                 idle = [
                     sandbox_id
                     for sandbox_id, s in self._servers.items()
                     if not s.alive() or (s.pending == 0 and now - s.last_used > self.idle_seconds)
                 ]
-            for sandbox_id in idle:
-                self._end(sandbox_id)
+                ended = [self._servers.pop(sandbox_id) for sandbox_id in idle]
+            for server in ended:
+                self.processes.kill_group(server.process)
             self._drop_removed()
 
     def _drop_removed(self) -> None:
