@@ -66,15 +66,15 @@ def _tree_rss_mb(pid: int) -> float:
 
 def _settled_rss_mb(pid: int) -> float:
     """The tree's RSS once the server has been idle a while: V8 shrinks a heap that stops growing
-    (its memory reducer), which just after a compile holds 100-200 MB of garbage for some seconds.
-    Sampled every 2.5 s until a sample is no lower than the one before (30 s at most)."""
-    samples = [_tree_rss_mb(pid)]
+    (its memory reducer), which just after a compile holds 100-200 MB of garbage for some seconds,
+    and not in one step (two equal samples 2.5 s apart can still be 30 MB above where it rests).
+    Sampled every 2.5 s for 30 s; the median of the samples of the second 15 s, so that neither a
+    step on the way down nor a passing rise is taken for the resting size."""
+    samples = []
     for _ in range(12):
         time.sleep(2.5)
         samples.append(_tree_rss_mb(pid))
-        if samples[-1] >= samples[-2] - 1:
-            break
-    return samples[-1]
+    return statistics.median(samples[6:])
 
 
 def _get(url: str) -> float:
