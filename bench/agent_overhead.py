@@ -6,7 +6,7 @@ through the real anthropic SDK, title and reply, the outcome transaction. The sc
 answers at once; the time its server spends on each request is measured on the server side and
 subtracted, and the script runs no terminal commands, so what remains is our overhead. Making the
 sandbox directory is timed in the same runs and shown apart (its own target, 2 s, is in
-bench/local_sandbox.py). Target: under 50 ms a run on this machine, besides the sandbox.
+bench/local_sandbox.py). Target: under 10 ms a run on this machine, besides the sandbox.
 
 Usage: make bench  (or python bench/agent_overhead.py [runs])
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def main(projects: int, clients: int) -> int:
             process.kill()
         model.stop()
         server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)  # the stack's sandboxes: hundreds of MB for a full run
     return 0
 
 

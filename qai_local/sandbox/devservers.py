@@ -135,6 +135,10 @@ class DevServerSupervisor:
     def _gone(self, sandbox_id: str) -> bool:
         return self._stopping.is_set() or sandbox_id in self._removed
 
+    def removed(self, sandbox_id: str) -> bool:
+        """Whether the sandbox was stopped for good (every server was, or its own) or its directory has gone."""
+        return self._gone(sandbox_id) or not (self.root / sandbox_id).is_dir()
+
     def stop(self, sandbox_id: str) -> None:
         """Stop the sandbox's server for good, one still starting too: when this returns nothing of
         either runs, none starts after, and the sandbox's directory can go."""

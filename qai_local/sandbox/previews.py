@@ -129,7 +129,10 @@ class LocalPreviews:
             with urllib.request.urlopen(self.url_for(sandbox_id), timeout=PRESTART_PAGE_TIMEOUT_SECONDS) as page:  # noqa: S310 (our own preview)
                 page.read()
         except (DevServerError, SandboxGoneError, OSError) as exc:  # the first preview request tries again
-            logger.warning("The dev server of sandbox %s did not start ahead: %s", sandbox_id, str(exc)[-300:])
+            if self.supervisor.removed(sandbox_id):  # a run that failed or was cancelled: nothing went wrong
+                logger.info("Sandbox %s was removed before its dev server had started ahead", sandbox_id)
+            else:
+                logger.warning("The dev server of sandbox %s did not start ahead: %s", sandbox_id, str(exc)[-300:])
 
     def forget(self, sandbox_id: str) -> None:
         """Stop serving a sandbox that was removed on purpose (a failed run's)."""
