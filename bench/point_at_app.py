@@ -141,18 +141,20 @@ def image_costs() -> dict[str, float]:
     image = noise_png(IMAGE_SIDE)
     attached = [{"mediaType": "image/png", "data": base64.b64encode(image).decode()}]
     uploads = Path(tempfile.mkdtemp(prefix="qai-bench-uploads-"))
-    with bench_stack(LOCAL_UPLOADS_DIR=str(uploads), AGENT_CHECK_APP="false") as stack:
-        stack.model.responder = sm.page_from_request
-        project = stack.call("POST", "/projects", {"value": "a page"})
-        stack.deliver(stack.take_message())
-        sizes = {}
-        for name, images in (("without", []), ("with", attached)):
-            body = {"value": "Make it look like this", **({"images": images} if images else {})}
-            stack.model.requests.clear()
-            stack.call("POST", f"/projects/{project['id']}/messages", body)
+    try:
+        with bench_stack(LOCAL_UPLOADS_DIR=str(uploads), AGENT_CHECK_APP="false") as stack:
+            stack.model.responder = sm.page_from_request
+            project = stack.call("POST", "/projects", {"value": "a page"})
             stack.deliver(stack.take_message())
-            sizes[name] = (len(json.dumps(body)), len(json.dumps(stack.model.agent_requests()[0])))
-    shutil.rmtree(uploads, ignore_errors=True)
+            sizes = {}
+            for name, images in (("without", []), ("with", attached)):
+                body = {"value": "Make it look like this", **({"images": images} if images else {})}
+                stack.model.requests.clear()
+                stack.call("POST", f"/projects/{project['id']}/messages", body)
+                stack.deliver(stack.take_message())
+                sizes[name] = (len(json.dumps(body)), len(json.dumps(stack.model.agent_requests()[0])))
+    finally:  # removed whether the benchmark ends or fails
+        shutil.rmtree(uploads, ignore_errors=True)
     return {
         "image_bytes": len(image),
         "api_request_added_bytes": sizes["with"][0] - sizes["without"][0],
